@@ -1,0 +1,148 @@
+"""The application factory: settings, database, engine and handlers wired together."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine as Database
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+from telegram.ext import AIORateLimiter, Application, CallbackContext, Defaults, Job
+
+from bot import shell
+from bot.clock import Clock
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.texts import set_bot_username
+from flows.features import load_all
+
+log = logging.getLogger(__name__)
+
+# Each feature's Telegram handlers; a feature is one line here.
+HANDLER_MODULES = (
+    "bot.handlers.onboarding",
+)
+
+GROUP_COMMANDS = [
+    ("start", "Set up Mend for the two of you"),
+    ("pause", "Take a break and agree when to come back"),
+    ("back", "End the break early"),
+    ("pauses", "Recent breaks"),
+    ("checkin", "Weekly check-in: schedule or start"),
+    ("checkins", "Past check-ins"),
+    ("promise", "Make a small promise"),
+    ("promises", "Your promises"),
+    ("repair", "Say sorry well, step by step"),
+    ("timezone", "Set your time zone"),
+    ("settings", "What is set"),
+    ("help", "What Mend can do"),
+    ("leave", "Leave Mend"),
+]
+PRIVATE_COMMANDS = [
+    ("start", "Connect this private chat"),
+    ("checkin", "Your weekly check-in"),
+    ("promise", "Make a small promise"),
+    ("promises", "Your promises"),
+    ("repair", "Write an apology step by step"),
+    ("mytimezone", "Your own time zone"),
+    ("settings", "What is set"),
+    ("export", "A copy of your couple's data"),
+    ("forget", "Delete your couple's data"),
+    ("safety", "If you don't feel safe"),
+    ("help", "What Mend can do"),
+]
+
+Ctx = CallbackContext[Any, Any, Any, Any]
+
+
+class Wakeups:
+    """One job for the earliest pending timer, plus the periodic sweep.
+
+    APScheduler is only the alarm clock; the timer rows are the truth.
+    """
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
+                 runtime: Runtime, clock: Clock) -> None:
+        self.application = application
+        self.runtime = runtime
+        self.clock = clock
+        self.job: Job[Any] | None = None
+        self.at: datetime | None = None
+
+    async def _sweep(self, _context: Ctx) -> None:
+        await self.runtime.sweep()
+        self.schedule(self.runtime.earliest_pending(), replace=True)
+
+    def schedule(self, when: datetime | None, *, replace: bool = False) -> None:
+        if when is None:
+            return
+        if not replace and self.at is not None and self.at <= when and self.job is not None \
+                and not self.job.removed:
+            return
+        if self.job is not None and not self.job.removed:
+            self.job.schedule_removal()
+        delay = max(0.0, (when - self.clock.now()).total_seconds())
+        job_queue = self.application.job_queue
+        assert job_queue is not None
+        self.job = job_queue.run_once(self._sweep, when=delay, name="mend-next-timer")
+        self.at = when
+
+    def start(self, every: float) -> None:
+        job_queue = self.application.job_queue
+        assert job_queue is not None
+        # first=0: timers that fell due while the bot was down are handled right away.
+        job_queue.run_repeating(self._sweep, interval=every, first=0, name="mend-sweep")
+
+
+def build_application(settings: Settings, database: Database,
+                      clock: Clock) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The whole wiring: Telegram application, engine, handlers, start-up work."""
+    load_all()
+    runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS)
+    api = settings.TELEGRAM_API_URL
+    application = (
+        Application.builder()
+        .token(settings.token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .defaults(Defaults(tzinfo=UTC))
+        .post_init(_post_init)
+        .build()
+    )
+    application.bot_data["runtime"] = runtime
+    application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
+    application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
+    wakeups = Wakeups(application, runtime, clock)
+    application.bot_data["wakeups"] = wakeups
+    runtime.on_new_timer = wakeups.schedule
+    for name in HANDLER_MODULES:
+        for handler in importlib.import_module(name).handlers():
+            application.add_handler(handler)
+    for handler in shell.text_handlers():
+        application.add_handler(handler)
+    application.add_error_handler(_on_error)
+    return application
+
+
+async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    runtime: Runtime = application.bot_data["runtime"]
+    runtime.bot = application.bot
+    set_bot_username(application.bot.username)
+    await application.bot.set_my_commands(
+        [BotCommand(name, about) for name, about in GROUP_COMMANDS],
+        scope=BotCommandScopeAllGroupChats(),
+    )
+    await application.bot.set_my_commands(
+        [BotCommand(name, about) for name, about in PRIVATE_COMMANDS],
+        scope=BotCommandScopeAllPrivateChats(),
+    )
+    application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])
+    log.info("Mend is ready as @%s", application.bot.username)
+
+
+async def _on_error(update: object, context: Ctx) -> None:
+    # Never the update itself: it carries what people wrote.
+    log.error("an update failed: %s", type(context.error).__name__, exc_info=context.error)

@@ -1,0 +1,62 @@
+"""Onboarding in Telegram: the bot added or removed, /start, time zones, settings, help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import ChatMemberUpdated, Update
+from telegram.ext import BaseHandler, ChatMemberHandler, MessageHandler, filters
+
+from bot.shell import Context, command, runtime_of, show_immediate
+from flows import onboarding
+
+
+async def on_bot_membership(update: Update, context: Context) -> None:
+    """The bot was added to a group (welcome) or removed (its timers wait)."""
+    change: ChatMemberUpdated | None = update.my_chat_member
+    if change is None or change.chat.type not in {"group", "supergroup"}:
+        return
+    chat, status = change.chat, change.new_chat_member.status
+    zone = context.application.bot_data["default_timezone"]
+    await runtime_of(context).run(
+        lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now)
+    )
+
+
+async def on_migration(update: Update, context: Context) -> None:
+    """A group upgraded to a supergroup keeps its couple under the new id."""
+    message = update.effective_message
+    if message is None or message.migrate_to_chat_id is None:
+        return
+    old, new = message.chat_id, message.migrate_to_chat_id
+    await runtime_of(context).run(lambda s, now: onboarding.migrate_chat(s, old, new))
+
+
+async def on_start(update: Update, context: Context) -> None:
+    """/start: the invitation in a group; linking the private chat in private."""
+    from bot.shell import actor_of
+
+    actor = actor_of(update)
+    if actor is None:
+        return
+    args = " ".join(context.args or [])
+    zone = context.application.bot_data["default_timezone"]
+    committed = await runtime_of(context).run(
+        lambda s, now: onboarding.start(s, actor, args, zone, now)
+    )
+    await show_immediate(update, context, committed)
+
+
+def handlers() -> list[BaseHandler[Update, Any, Any]]:
+    from telegram.ext import CommandHandler
+
+    return [
+        ChatMemberHandler(on_bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
+        MessageHandler(filters.StatusUpdate.MIGRATE, on_migration),
+        CommandHandler("start", on_start),
+        command("timezone", onboarding.set_timezone),
+        command("mytimezone", onboarding.set_my_timezone),
+        command("settings", onboarding.show_settings),
+        command("help", onboarding.show_help),
+        command("leave", onboarding.leave),
+    ]

@@ -1,0 +1,503 @@
+"""Carrying out what flows return: the outbox, the timers and the wake-up job.
+
+Every flow runs in one transaction together with the rows for what it asked for:
+new timers, and the messages to send (the outbox). Messages go out only after that
+commit and are marked sent once Telegram accepted them, so a crash loses nothing;
+the price is at-least-once delivery (see the README, "Delivery guarantee").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, or_, update
+from sqlmodel import Session, col, select
+from telegram import Bot, ForceReply, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+
+from bot.clock import Clock
+from bot.db import session_scope
+from bot.texts import render, render_keyboard
+from flows.couples import couples_of_user
+from flows.models import Couple, Outbox, Partner, Timer
+from flows.outcome import (
+    CancelTimers,
+    EditOrigin,
+    Effects,
+    Notice,
+    Send,
+    SendFile,
+    SetTimer,
+    Text,
+    ToChat,
+    ToGroup,
+    ToPartner,
+)
+from flows.timers import cancel_timers, handle_due, store_timer
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_TEXT_LIMIT = 4096
+# A claim older than this is taken back: the process that made it is presumed dead.
+TIMER_CLAIM_TIMEOUT = timedelta(minutes=2)
+SEND_CLAIM_TIMEOUT = timedelta(minutes=5)
+BATCH = 100
+MAX_SEND_ATTEMPTS = 8
+MAX_TIMER_ATTEMPTS = 5
+
+
+@dataclass
+class Committed:
+    """What a transaction left for after its commit."""
+
+    effects: Effects
+    outbox_ids: list[int] = field(default_factory=list)
+    earliest_timer: datetime | None = None
+
+
+def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
+    """Split text over Telegram's limit at line breaks (or hard, for one huge line)."""
+    if len(body) <= limit:
+        return [body]
+    parts: list[str] = []
+    current = ""
+    for line in body.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current:
+        parts.append(current)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def persist(
+    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False
+) -> Committed:
+    """Store the timers and outbox rows a flow asked for, in the flow's transaction."""
+    committed = Committed(effects)
+    rows: list[Outbox] = []
+    for effect in effects:
+        if isinstance(effect, SetTimer):
+            store_timer(session, effect, now)
+            if committed.earliest_timer is None or effect.due_at < committed.earliest_timer:
+                committed.earliest_timer = effect.due_at
+        elif isinstance(effect, CancelTimers):
+            cancel_timers(session, effect, now)
+        elif isinstance(effect, Send):
+            rows.extend(_outbox_rows(session, effect, now, claim=claim, late=late))
+    session.flush()
+    committed.outbox_ids = [row.id for row in rows if row.id is not None and row.state != "held"]
+    return committed
+
+
+def _outbox_rows(
+    session: Session, send: Send, now: datetime, *, claim: bool, late: bool
+) -> list[Outbox]:
+    couple: Couple | None = None
+    partner: Partner | None = None
+    language = "en"
+    prefix: list[str] = []
+    if isinstance(send.to, ToGroup):
+        couple = session.get(Couple, send.to.couple_id)
+        if couple is None:
+            return []
+        chat_id, language = couple.group_chat_id, couple.language
+    elif isinstance(send.to, ToPartner):
+        partner = session.get(Partner, send.to.partner_id)
+        if partner is None:
+            return []
+        couple = session.get(Couple, partner.couple_id)
+        if couple is None:
+            return []
+        language = partner.language
+        if partner.private_open and not partner.private_blocked:
+            chat_id = partner.user_id
+            if len(couples_of_user(session, partner.user_id)) > 1:
+                prefix.append(render(Text("common.about_couple", {"title": couple.title}),
+                                     language))
+        else:
+            chat_id = couple.group_chat_id
+            prefix.append(render(Text("common.for_partner", {"name": partner.first_name}),
+                                 language))
+    else:
+        chat_id = send.to.chat_id
+    if late:
+        prefix.append(render(Text("common.late_note"), language))
+    body = "\n".join([*prefix, render(send.body, language)])
+    markup: str | None = None
+    if send.buttons:
+        markup = json.dumps({"inline_keyboard": render_keyboard(send.buttons, language)})
+    elif send.force_reply:
+        markup = json.dumps({"force_reply": True})
+    held = couple is not None and not couple.group_reachable and chat_id == couple.group_chat_id
+    rows: list[Outbox] = []
+    parts = split_long(body)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        row = Outbox(
+            couple_id=couple.id if couple else None,
+            partner_id=partner.id if partner else None,
+            chat_id=chat_id,
+            body=part,
+            markup=markup if last else None,
+            tag=send.tag if last else None,
+            state="held" if held else ("sending" if claim else "pending"),
+            claimed_at=now if claim and not held else None,
+            created_at=now,
+        )
+        session.add(row)
+        rows.append(row)
+    return rows
+
+
+class Runtime:
+    """The runtime around the flows: runs transactions, sends, fires timers."""
+
+    def __init__(self, db: Engine, clock: Clock, *, sweep_seconds: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.sweep_seconds = sweep_seconds
+        self.bot: Bot | None = None
+        self.is_postgres = db.dialect.name == "postgresql"
+        self._sweep_lock = asyncio.Lock()
+        self._sweep_again = False
+        self._deliver_task: asyncio.Task[None] | None = None
+        self._deliver_again = False
+        # Set by the shell: called with the earliest due time a commit added.
+        self.on_new_timer: Callable[[datetime], None] = lambda _when: None
+        self.delivered = 0
+
+    # ---- running flows -------------------------------------------------------------
+
+    async def run(
+        self, flow: Callable[[Session, datetime], Effects]
+    ) -> Committed:
+        """Run a flow in one transaction, store what it asked for, then send it."""
+
+        def transaction() -> Committed:
+            with session_scope(self.db) as session:
+                now = self.clock.now()
+                effects = flow(session, now)
+                return persist(session, effects, now, claim=True)
+
+        committed = await asyncio.to_thread(transaction)
+        if committed.outbox_ids:
+            await self.deliver_rows(committed.outbox_ids)
+        if committed.earliest_timer is not None:
+            self.on_new_timer(committed.earliest_timer)
+        return committed
+
+    # ---- sending -------------------------------------------------------------------
+
+    def kick_delivery(self) -> None:
+        """Deliver pending outbox rows in the background (one runner at a time)."""
+        if self._deliver_task is not None and not self._deliver_task.done():
+            self._deliver_again = True
+            return
+        self._deliver_task = asyncio.create_task(self._deliver_loop())
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            self._deliver_again = False
+            ids = await asyncio.to_thread(self._claim_outbox)
+            if ids:
+                await self.deliver_rows(ids)
+                continue
+            if not self._deliver_again:
+                return
+
+    def _claim_outbox(self) -> list[int]:
+        now = self.clock.now()
+        stale = now - SEND_CLAIM_TIMEOUT
+        with session_scope(self.db) as session:
+            query = (
+                select(Outbox.id)
+                .where(
+                    or_(
+                        col(Outbox.state) == "pending",
+                        (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
+                    )
+                )
+                .order_by(col(Outbox.id))
+                .limit(BATCH)
+            )
+            if self.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            candidates = [row_id for row_id in session.exec(query) if row_id is not None]
+            claimed: list[int] = []
+            for row_id in candidates:
+                result = session.execute(
+                    update(Outbox)
+                    .where(
+                        col(Outbox.id) == row_id,
+                        or_(
+                            col(Outbox.state) == "pending",
+                            (col(Outbox.state) == "sending")
+                            & (col(Outbox.claimed_at) < stale),
+                        ),
+                    )
+                    .values(state="sending", claimed_at=now)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(row_id)
+            return claimed
+
+    async def deliver_rows(self, ids: Sequence[int]) -> None:
+        """Send claimed rows: in order within a chat, chats side by side."""
+        rows = await asyncio.to_thread(self._load_rows, list(ids))
+        by_chat: dict[int, list[Outbox]] = defaultdict(list)
+        for row in rows:
+            by_chat[row.chat_id].append(row)
+        await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
+
+    def _load_rows(self, ids: list[int]) -> list[Outbox]:
+        with session_scope(self.db) as session:
+            query = select(Outbox).where(col(Outbox.id).in_(ids)).order_by(col(Outbox.id))
+            return list(session.exec(query))
+
+    async def _deliver_chat(self, rows: list[Outbox]) -> None:
+        for row in rows:
+            try:
+                await self._send_one(row)
+            except Exception:
+                log.exception("delivery of outbox row %s failed", row.id)
+
+    async def _send_one(self, row: Outbox) -> None:
+        assert self.bot is not None, "the engine has no bot yet"
+        markup: Any = None
+        if row.markup:
+            raw = json.loads(row.markup)
+            markup = (
+                InlineKeyboardMarkup.de_json(raw, self.bot)
+                if "inline_keyboard" in raw
+                else ForceReply(selective=False)
+            )
+        try:
+            message = await self.bot.send_message(row.chat_id, row.body, reply_markup=markup)
+        except ChatMigrated as exc:
+            await asyncio.to_thread(self._migrate_chat, row.chat_id, exc.new_chat_id)
+            row.chat_id = exc.new_chat_id
+            await self._send_one(row)
+            return
+        except Forbidden:
+            await asyncio.to_thread(self._unreachable, row)
+            return
+        except BadRequest as exc:
+            if "chat not found" in str(exc).lower():
+                await asyncio.to_thread(self._unreachable, row)
+            else:
+                log.error("Telegram refused outbox row %s: %s", row.id, exc)
+                await asyncio.to_thread(self._finish, row.id, "failed", None)
+            return
+        except (RetryAfter, NetworkError) as exc:
+            log.warning("outbox row %s will be retried: %s", row.id, type(exc).__name__)
+            await asyncio.to_thread(self._retry_later, row.id)
+            return
+        self.delivered += 1
+        await asyncio.to_thread(self._finish, row.id, "sent", message.message_id)
+
+    def _finish(self, row_id: int | None, state: str, message_id: int | None) -> None:
+        with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.id) == row_id)
+                .values(state=state, message_id=message_id, sent_at=self.clock.now())
+            )
+
+    def _retry_later(self, row_id: int | None) -> None:
+        with session_scope(self.db) as session:
+            row = session.get(Outbox, row_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.state = "pending" if row.attempts < MAX_SEND_ATTEMPTS else "failed"
+            session.add(row)
+
+    def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        with session_scope(self.db) as session:
+            session.execute(
+                update(Couple).where(col(Couple.group_chat_id) == old_chat_id)
+                .values(group_chat_id=new_chat_id)
+            )
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
+                .values(chat_id=new_chat_id)
+            )
+
+    def _unreachable(self, row: Outbox) -> None:
+        """A private chat refused: fall back to the group. A group refused: hold its mail."""
+        with session_scope(self.db) as session:
+            couple = session.get(Couple, row.couple_id) if row.couple_id else None
+            stored = session.get(Outbox, row.id)
+            if stored is None:
+                return
+            if couple is not None and row.chat_id == couple.group_chat_id:
+                couple.group_reachable = False
+                session.add(couple)
+                session.execute(
+                    update(Outbox)
+                    .where(col(Outbox.chat_id) == row.chat_id,
+                           col(Outbox.state).in_(["pending", "sending"]))
+                    .values(state="held")
+                )
+                log.warning("group of couple %s is unreachable; holding its messages",
+                            couple.id)
+                return
+            partner = session.get(Partner, row.partner_id) if row.partner_id else None
+            stored.state = "failed"
+            session.add(stored)
+            if partner is None or couple is None:
+                return
+            partner.private_blocked = True
+            session.add(partner)
+            fallback = Outbox(
+                couple_id=couple.id,
+                partner_id=partner.id,
+                chat_id=couple.group_chat_id,
+                body=render(Text("common.for_partner", {"name": partner.first_name}),
+                            partner.language) + "\n" + row.body,
+                markup=row.markup,
+                tag=row.tag,
+                state="held" if not couple.group_reachable else "pending",
+                created_at=self.clock.now(),
+            )
+            session.add(fallback)
+            log.info("partner %s blocked the bot in private; writing to the group", partner.id)
+        self.kick_delivery()
+
+    # ---- timers --------------------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Handle every due timer, then deliver what is waiting. Safe to call often."""
+        if self._sweep_lock.locked():
+            self._sweep_again = True
+            return
+        async with self._sweep_lock:
+            while True:
+                self._sweep_again = False
+                handled = await self.fire_due()
+                self.kick_delivery()
+                if not handled and not self._sweep_again:
+                    break
+
+    async def fire_due(self) -> int:
+        """Claim due timers in batches and handle each in its own transaction."""
+        handled = 0
+        while True:
+            claims = await asyncio.to_thread(self._claim_timers)
+            if not claims:
+                return handled
+            for timer_id, claimed_at in claims:
+                await asyncio.to_thread(self._handle_timer, timer_id, claimed_at)
+                handled += 1
+            self.kick_delivery()
+
+    def _claim_timers(self) -> list[tuple[int, datetime]]:
+        now = self.clock.now()
+        stale = now - TIMER_CLAIM_TIMEOUT
+        claimable = or_(
+            col(Timer.state) == "pending",
+            (col(Timer.state) == "claimed") & (col(Timer.claimed_at) < stale),
+        )
+        with session_scope(self.db) as session:
+            query = (
+                select(Timer.id)
+                .join(Couple, col(Couple.id) == col(Timer.couple_id))
+                .where(claimable, col(Timer.due_at) <= now, col(Couple.group_reachable))
+                .order_by(col(Timer.due_at))
+                .limit(BATCH)
+            )
+            if self.is_postgres:
+                query = query.with_for_update(skip_locked=True, of=Timer)
+            candidates = [row_id for row_id in session.exec(query) if row_id is not None]
+            claimed: list[tuple[int, datetime]] = []
+            for timer_id in candidates:
+                result = session.execute(
+                    update(Timer)
+                    .where(col(Timer.id) == timer_id, claimable)
+                    .values(state="claimed", claimed_at=now, attempts=col(Timer.attempts) + 1)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append((timer_id, now))
+            return claimed
+
+    def _handle_timer(self, timer_id: int, claimed_at: datetime) -> None:
+        try:
+            with session_scope(self.db) as session:
+                timer = session.get(Timer, timer_id)
+                if timer is None or timer.state != "claimed" or timer.claimed_at != claimed_at:
+                    return  # another process took it back after our claim timed out
+                now = self.clock.now()
+                effects, state, late = handle_due(session, timer, now)
+                committed = persist(session, effects, now, claim=False, late=late)
+                finished = session.execute(
+                    update(Timer)
+                    .where(col(Timer.id) == timer_id, col(Timer.state) == "claimed",
+                           col(Timer.claimed_at) == claimed_at)
+                    .values(state=state, finished_at=now)
+                )
+                if finished.rowcount != 1:  # type: ignore[attr-defined]
+                    raise _LostClaim
+        except _LostClaim:
+            return
+        except Exception:
+            log.exception("timer %s failed; it will be retried after the claim timeout",
+                          timer_id)
+            self._give_up_if_exhausted(timer_id)
+            return
+        if committed.earliest_timer is not None:
+            self.on_new_timer(committed.earliest_timer)
+
+    def _give_up_if_exhausted(self, timer_id: int) -> None:
+        with session_scope(self.db) as session:
+            timer = session.get(Timer, timer_id)
+            if timer is not None and timer.attempts >= MAX_TIMER_ATTEMPTS:
+                timer.state = "failed"
+                timer.finished_at = self.clock.now()
+                session.add(timer)
+
+    def earliest_pending(self) -> datetime | None:
+        with session_scope(self.db) as session:
+            query = (
+                select(Timer.due_at)
+                .where(col(Timer.state) == "pending")
+                .order_by(col(Timer.due_at))
+                .limit(1)
+            )
+            return session.exec(query).first()
+
+    # ---- immediate answers to a button press ------------------------------------------
+
+    @staticmethod
+    def notices(effects: Effects) -> list[Notice]:
+        return [effect for effect in effects if isinstance(effect, Notice)]
+
+    @staticmethod
+    def edits(effects: Effects) -> list[EditOrigin]:
+        return [effect for effect in effects if isinstance(effect, EditOrigin)]
+
+    @staticmethod
+    def files(effects: Effects) -> list[SendFile]:
+        return [effect for effect in effects if isinstance(effect, SendFile)]
+
+
+class _LostClaim(Exception):
+    pass
+
+
+__all__ = ["Committed", "Runtime", "ToChat", "persist", "split_long"]

@@ -1,0 +1,176 @@
+"""Turning Telegram updates into flow calls, and carrying out what comes back.
+
+Every handler here does the same three things: work out who acted and where
+(`Actor`), run one flow in one transaction through the engine, and show the
+immediate answers (button notices, edits, files). Rules live in `flows/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+from telegram import InlineKeyboardMarkup, InputFile, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    BaseHandler,
+    CallbackContext,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.runtime import Committed, Runtime
+from bot.texts import render, render_keyboard
+from flows import buttons, inputs
+from flows.couples import Actor
+from flows.models import Outbox
+from flows.outcome import EditOrigin, Effects
+
+log = logging.getLogger(__name__)
+
+Context = CallbackContext[Any, Any, Any, Any]
+CommandFlow = Callable[[Session, Actor, str, datetime], Effects]
+
+
+def runtime_of(context: Context) -> Runtime:
+    runtime: Runtime = context.application.bot_data["runtime"]
+    return runtime
+
+
+def actor_of(update: Update) -> Actor | None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or user.is_bot:
+        return None
+    return Actor(
+        user_id=user.id,
+        first_name=(user.first_name or user.username or "")[:64],
+        chat_id=chat.id,
+        chat_type=chat.type,
+        chat_title=(chat.title or "")[:128],
+        language=(user.language_code or "en")[:8],
+    )
+
+
+def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
+    """A /command whose arguments (the rest of the line) go to `flow` as one string."""
+
+    async def callback(update: Update, context: Context) -> None:
+        actor = actor_of(update)
+        if actor is None:
+            return
+        args = " ".join(context.args or [])
+        committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
+        await show_immediate(update, context, committed)
+
+    return CommandHandler(name, callback)
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Every button press: validated against the database by the flow of its kind."""
+    actor = actor_of(update)
+    query = update.callback_query
+    if actor is None or query is None:
+        return
+    raw = query.data
+    committed = await runtime_of(context).run(
+        lambda s, now: buttons.handle_press(s, actor, raw, now)
+    )
+    await show_immediate(update, context, committed)
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """Private messages and replies to the bot's own messages (never ordinary chat)."""
+    actor = actor_of(update)
+    message = update.effective_message
+    if actor is None or message is None or message.text is None:
+        return
+    runtime = runtime_of(context)
+    reply_tag: str | None = None
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+        reply_tag = await _tag_of(runtime, replied.chat_id, replied.message_id)
+    said = inputs.Said(text=message.text, reply_to_tag=reply_tag)
+    committed = await runtime.run(lambda s, now: inputs.handle_text(s, actor, said, now))
+    await show_immediate(update, context, committed)
+
+
+async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None:
+    import asyncio
+
+    def lookup() -> str | None:
+        from bot.db import session_scope
+
+        with session_scope(runtime.db) as session:
+            query = select(Outbox.tag).where(
+                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id
+            )
+            return session.exec(query).first()
+
+    return await asyncio.to_thread(lookup)
+
+
+async def show_immediate(update: Update, context: Context, committed: Committed) -> None:
+    """Button notices, edits of the pressed message, and files: not worth an outbox row."""
+    effects = committed.effects
+    query = update.callback_query
+    language = "en"
+    if query is not None:
+        notices = Runtime.notices(effects)
+        try:
+            if notices:
+                await query.answer(render(notices[0].body, language), show_alert=notices[0].alert)
+            else:
+                await query.answer()
+        except TelegramError as exc:
+            log.info("could not answer a button press: %s", type(exc).__name__)
+        for edit in Runtime.edits(effects):
+            await _edit_origin(update, edit, language)
+    for upload in Runtime.files(effects):
+        try:
+            await context.bot.send_document(
+                upload.user_id,
+                InputFile(upload.content, filename=upload.filename),
+                caption=render(upload.caption, language),
+            )
+        except TelegramError as exc:
+            log.warning("could not send a file to a private chat: %s", type(exc).__name__)
+
+
+async def _edit_origin(update: Update, edit: EditOrigin, language: str) -> None:
+    query = update.callback_query
+    message = query.message if query is not None else None
+    if not isinstance(message, Message):
+        return
+    markup = (
+        InlineKeyboardMarkup.de_json(
+            {"inline_keyboard": render_keyboard(edit.buttons, language)}, None
+        )
+        if edit.buttons
+        else None
+    )
+    try:
+        if edit.body is not None:
+            await message.edit_text(render(edit.body, language), reply_markup=markup)
+        else:
+            await message.edit_reply_markup(reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.info("could not edit a message: %s", exc)
+
+
+def text_handlers() -> list[BaseHandler[Update, Any, Any]]:
+    """Shared handlers: buttons, answers by text."""
+    answers = filters.TEXT & ~filters.COMMAND & (filters.ChatType.PRIVATE | filters.REPLY)
+    return [
+        CallbackQueryHandler(on_button),
+        MessageHandler(answers, on_text),
+    ]
+
+
+__all__ = ["ChatMemberHandler", "command", "runtime_of", "text_handlers"]

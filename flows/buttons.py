@@ -1,0 +1,77 @@
+"""Button payloads: small, versioned, and checked against the database when pressed.
+
+`v1|<kind>|<id>|<action>` stays well under Telegram's 64-byte limit. A press whose
+payload does not parse, names an unknown kind, or points at something no longer
+pending gets a kind "this button has expired" and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from flows.couples import Actor
+from flows.outcome import Button, Effects, Notice, Text
+
+VERSION = "v1"
+MAX_BYTES = 64
+
+
+@dataclass(frozen=True)
+class Press:
+    """A parsed button press."""
+
+    kind: str
+    target_id: int
+    action: str
+
+
+def data(kind: str, target_id: int, action: str) -> str:
+    payload = f"{VERSION}|{kind}|{target_id}|{action}"
+    if len(payload.encode()) > MAX_BYTES:
+        raise ValueError(f"button payload too long: {kind}/{action}")
+    return payload
+
+
+def button(label: Text, kind: str, target_id: int, action: str) -> Button:
+    return Button(label=label, data=data(kind, target_id, action))
+
+
+def parse(raw: str | None) -> Press | None:
+    if not raw or len(raw.encode()) > MAX_BYTES:
+        return None
+    parts = raw.split("|")
+    if len(parts) != 4 or parts[0] != VERSION:
+        return None
+    _, kind, target, action = parts
+    if not target.lstrip("-").isdigit() or not kind or not action:
+        return None
+    return Press(kind=kind, target_id=int(target), action=action)
+
+
+ButtonHandler = Callable[[Session, Actor, Press, datetime], Effects]
+BUTTON_KINDS: dict[str, ButtonHandler] = {}
+
+
+def on_press(kind: str) -> Callable[[ButtonHandler], ButtonHandler]:
+    """Register the flow that handles presses of buttons of this kind."""
+
+    def register(handler: ButtonHandler) -> ButtonHandler:
+        BUTTON_KINDS[kind] = handler
+        return handler
+
+    return register
+
+
+def expired() -> Effects:
+    return [Notice(Text("common.button_expired"))]
+
+
+def handle_press(session: Session, actor: Actor, raw: str | None, now: datetime) -> Effects:
+    press = parse(raw)
+    if press is None or press.kind not in BUTTON_KINDS:
+        return expired()
+    return BUTTON_KINDS[press.kind](session, actor, press, now)

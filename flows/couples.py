@@ -1,0 +1,179 @@
+"""Who is who: finding the couple of a chat, the partner behind a user, and their zones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlmodel import Session, col, select
+
+from flows.models import Couple, Partner
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, and where: what the shell knows about an update."""
+
+    user_id: int
+    first_name: str
+    chat_id: int
+    chat_type: str  # "private", "group" or "supergroup"
+    chat_title: str = ""
+    language: str = "en"
+
+    @property
+    def in_private(self) -> bool:
+        return self.chat_type == "private"
+
+
+def couple_for_chat(session: Session, chat_id: int) -> Couple | None:
+    return session.exec(select(Couple).where(Couple.group_chat_id == chat_id)).first()
+
+
+def partners_of(session: Session, couple_id: int) -> list[Partner]:
+    query = select(Partner).where(Partner.couple_id == couple_id).order_by(col(Partner.id))
+    return list(session.exec(query))
+
+
+def partner_of_user(session: Session, couple_id: int, user_id: int) -> Partner | None:
+    query = select(Partner).where(Partner.couple_id == couple_id, Partner.user_id == user_id)
+    return session.exec(query).first()
+
+
+def other_partner(session: Session, partner: Partner) -> Partner | None:
+    for candidate in partners_of(session, partner.couple_id):
+        if candidate.id != partner.id:
+            return candidate
+    return None
+
+
+def is_formed(session: Session, couple: Couple) -> bool:
+    return couple.formed_at is not None and len(partners_of(session, couple.id or 0)) == 2
+
+
+def couples_of_user(session: Session, user_id: int) -> list[tuple[Couple, Partner]]:
+    query = (
+        select(Couple, Partner)
+        .join(Partner, col(Partner.couple_id) == col(Couple.id))
+        .where(Partner.user_id == user_id)
+        .order_by(col(Partner.last_active_at).desc())
+    )
+    return [(couple, partner) for couple, partner in session.exec(query)]
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The acting partner and their couple, once an update is known to be theirs."""
+
+    couple: Couple
+    partner: Partner
+
+    @property
+    def couple_id(self) -> int:
+        return self.couple.id or 0
+
+    @property
+    def partner_id(self) -> int:
+        return self.partner.id or 0
+
+
+def membership(session: Session, actor: Actor, now: datetime) -> Membership | None:
+    """The couple this update acts for: the group's couple, or in private the partner's
+    most recently active couple. None when the actor is not a partner there."""
+    if actor.in_private:
+        found = couples_of_user(session, actor.user_id)
+        if not found:
+            return None
+        couple, partner = found[0]
+    else:
+        maybe_couple = couple_for_chat(session, actor.chat_id)
+        if maybe_couple is None:
+            return None
+        maybe_partner = partner_of_user(session, maybe_couple.id or 0, actor.user_id)
+        if maybe_partner is None:
+            return None
+        couple, partner = maybe_couple, maybe_partner
+    partner.last_active_at = now
+    session.add(partner)
+    return Membership(couple, partner)
+
+
+def zone_of(couple: Couple, partner: Partner | None = None) -> ZoneInfo:
+    name = (partner.timezone if partner is not None else None) or couple.timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@cache
+def _zones_by_city() -> dict[str, str]:
+    by_city: dict[str, str] = {}
+    for name in sorted(available_timezones()):
+        if "/" not in name or name.startswith(("Etc/", "SystemV/", "posix/", "right/")):
+            continue
+        city = name.rsplit("/", 1)[1].replace("_", " ").lower()
+        by_city.setdefault(city, name)
+    by_city.update(
+        {"nyc": "America/New_York", "sf": "America/Los_Angeles", "san francisco":
+         "America/Los_Angeles", "washington": "America/New_York", "boston": "America/New_York",
+         "seattle": "America/Los_Angeles", "munich": "Europe/Berlin", "hamburg": "Europe/Berlin",
+         "frankfurt": "Europe/Berlin", "barcelona": "Europe/Madrid", "milan": "Europe/Rome",
+         "mumbai": "Asia/Kolkata", "delhi": "Asia/Kolkata", "beijing": "Asia/Shanghai",
+         "utc": "UTC", "gmt": "UTC"}
+    )
+    return by_city
+
+
+def parse_zone(raw: str) -> str | None:
+    """An IANA name ("Europe/Berlin") or a common city ("Berlin", "new york"); None if unknown."""
+    cleaned = raw.strip()
+    if not cleaned or len(cleaned) > 64:
+        return None
+    if "/" in cleaned or cleaned.upper() == "UTC":
+        try:
+            ZoneInfo(cleaned)
+        except (ZoneInfoNotFoundError, ValueError):
+            lowered = {name.lower(): name for name in available_timezones()}
+            return lowered.get(cleaned.lower())
+        return "UTC" if cleaned.upper() == "UTC" else cleaned
+    return _zones_by_city().get(" ".join(cleaned.replace("_", " ").lower().split()))
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """A time as a partner reads it: "19:00"."""
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+def local_datetime(moment: datetime, zone: ZoneInfo) -> str:
+    """A date and time as a partner reads it: "Sun 24 Nov, 19:00"."""
+    return moment.astimezone(zone).strftime("%a %d %b, %H:%M")
+
+
+def zone_label(zone: ZoneInfo) -> str:
+    return str(zone.key).rsplit("/", 1)[-1].replace("_", " ")
+
+
+def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[Any]:
+    """The acting partner's membership, or the kind answer for anyone else.
+
+    Returns effects (a list) when the actor cannot act here: nothing has changed.
+    """
+    from flows.outcome import Send, Text, ToChat
+
+    found = membership(session, actor, now)
+    if found is not None and found.couple.formed_at is not None:
+        return found
+    if actor.in_private:
+        return [Send(ToChat(actor.chat_id), Text("common.no_couple_private"))]
+    couple = couple_for_chat(session, actor.chat_id)
+    if couple is None or couple.formed_at is None:
+        return [Send(ToChat(actor.chat_id), Text("common.no_couple_group"))]
+    names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
+    return [
+        Send(ToChat(actor.chat_id),
+             Text("common.only_partners", {"a": names[0], "b": names[-1]}))
+    ]

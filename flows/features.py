@@ -1,0 +1,15 @@
+"""Every feature module, imported once so its tables and timer kinds are registered."""
+
+from __future__ import annotations
+
+import importlib
+
+FEATURE_MODULES = (
+    "flows.models",
+    "flows.onboarding",
+)
+
+
+def load_all() -> None:
+    for name in FEATURE_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,48 @@
+"""Free text the bot is allowed to see: private messages and replies to its own messages.
+
+Privacy mode keeps ordinary group conversation away from the bot; what arrives here
+is an answer to something the bot asked (a check-in question, a repair step). Each
+feature registers a handler that returns effects when the text is its business, or
+None when it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from flows.couples import Actor
+from flows.outcome import Effects, Send, Text, ToChat
+
+# Telegram's own limit for one message; longer input cannot be echoed back whole.
+MAX_INPUT = 4000
+
+
+@dataclass(frozen=True)
+class Said:
+    """Text a partner sent to the bot, and which bot message it replies to (by tag)."""
+
+    text: str
+    reply_to_tag: str | None = None
+
+
+InputHandler = Callable[[Session, Actor, Said, datetime], Effects | None]
+INPUT_HANDLERS: list[InputHandler] = []
+
+
+def on_text(handler: InputHandler) -> InputHandler:
+    INPUT_HANDLERS.append(handler)
+    return handler
+
+
+def handle_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects:
+    for handler in INPUT_HANDLERS:
+        effects = handler(session, actor, said, now)
+        if effects is not None:
+            return effects
+    if actor.in_private:
+        return [Send(ToChat(actor.chat_id), Text("common.private_text_unexpected"))]
+    return []

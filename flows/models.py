@@ -1,0 +1,126 @@
+"""The rows every feature shares: couples, partners, timers and the outbox.
+
+Feature tables (pauses, check-ins, promises, repairs) live beside their flows.
+All times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from flows.secret import SecretText
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, hands back aware UTC (SQLite keeps no zone of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def big_id(*, index: bool = False, unique: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_type=BigInteger, index=index, unique=unique, nullable=nullable)
+
+
+def secret_text(*, nullable: bool = False) -> Any:
+    return Field(sa_type=SecretText, nullable=nullable)
+
+
+class Couple(SQLModel, table=True):
+    """One group chat with the bot, and the two people in it once both tapped "I'm in"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_chat_id: int = big_id(unique=True)
+    title: str = ""
+    timezone: str = "UTC"
+    language: str = "en"
+    # False while the bot is out of the group: its timers wait, nothing is lost.
+    group_reachable: bool = True
+    created_at: datetime = utc_column()
+    formed_at: datetime | None = utc_column(nullable=True)
+
+
+class Partner(SQLModel, table=True):
+    """A person in a couple. A person may be a partner in more than one couple."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int = Field(foreign_key="couple.id", index=True)
+    user_id: int = big_id(index=True)
+    first_name: str = ""
+    timezone: str | None = None
+    language: str = "en"
+    # The partner opened a private chat with the bot (so it may write there).
+    private_open: bool = False
+    # Telegram answered 403 in private: write to the group until they open the chat again.
+    private_blocked: bool = False
+    joined_at: datetime = utc_column()
+    last_active_at: datetime = utc_column()
+
+
+class Timer(SQLModel, table=True):
+    """A durable promise to do something later: the database, not memory, holds it."""
+
+    __table_args__ = (Index("ix_timer_state_due", "state", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int = Field(foreign_key="couple.id", index=True)
+    kind: str
+    ref: str | None = Field(default=None, index=True)
+    due_at: datetime = utc_column()
+    payload: str = "{}"
+    # pending -> claimed -> done | skipped | missed | cancelled
+    state: str = "pending"
+    attempts: int = 0
+    claimed_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    finished_at: datetime | None = utc_column(nullable=True)
+
+
+class Outbox(SQLModel, table=True):
+    """A rendered message waiting to be delivered, so a crash loses no message.
+
+    Written in the same transaction as the change that caused it; marked sent once
+    Telegram has accepted it.
+    """
+
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_chat_message", "chat_id", "message_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int | None = Field(default=None, index=True)
+    partner_id: int | None = None
+    chat_id: int = big_id()
+    body: str = secret_text()
+    markup: str | None = None
+    tag: str | None = Field(default=None, index=True)
+    # pending -> sending -> sent | failed | held (group unreachable)
+    state: str = "pending"
+    attempts: int = 0
+    claimed_at: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

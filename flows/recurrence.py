@@ -1,0 +1,50 @@
+"""Next occurrences of recurring things, in a couple's or partner's own time zone.
+
+Local wall-clock time is what people agreed to ("Sunday 19:00"), so occurrences are
+computed on the local calendar and only then turned into UTC. Across a daylight-saving
+change the UTC instant moves and the local time stays put. A local time that does not
+exist (the spring-forward gap) moves forward by the gap; an ambiguous one (autumn)
+takes the first occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
+    naive = datetime.combine(day, at)
+    aware = naive.replace(tzinfo=zone, fold=0)
+    # A time in the spring-forward gap does not survive a round trip: move past the gap.
+    roundtrip = aware.astimezone(UTC).astimezone(zone)
+    if roundtrip.replace(tzinfo=None) != naive:
+        aware = naive.replace(tzinfo=zone, fold=1)
+    return aware.astimezone(UTC)
+
+
+def next_on_days(
+    after: datetime, at: time, zone: ZoneInfo, weekdays: Iterable[int]
+) -> datetime:
+    """The first moment strictly after `after` that falls on one of `weekdays` (Mon=0) at `at`."""
+    allowed = set(weekdays)
+    if not allowed:
+        raise ValueError("no weekdays given")
+    day = after.astimezone(zone).date()
+    for offset in range(0, 8 + 7):
+        candidate_day = day + timedelta(days=offset)
+        if candidate_day.weekday() not in allowed:
+            continue
+        candidate = local_to_utc(candidate_day, at, zone)
+        if candidate > after:
+            return candidate
+    raise AssertionError("unreachable: a week always has an allowed day")
+
+
+def next_weekly(after: datetime, weekday: int, at: time, zone: ZoneInfo) -> datetime:
+    return next_on_days(after, at, zone, [weekday])
+
+
+def next_daily(after: datetime, at: time, zone: ZoneInfo) -> datetime:
+    return next_on_days(after, at, zone, range(7))
