@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -38,10 +39,8 @@ def main() -> None:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(args))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -82,6 +82,12 @@ def parse_html(source: str) -> tuple[str, list[Entity]]:
     while i < n:
         ch = source[i]
         if ch == "<":
+            nxt = source[i + 1 : i + 2]
+            if not (nxt == "/" or (nxt.isascii() and nxt.isalpha())):
+                raise EntityParseError(
+                    f'Unsupported start tag "{nxt.strip()}" at byte offset '
+                    f"{_byte_offset(source, i)}"
+                )
             end = source.find(">", i + 1)
             if end == -1:
                 raise EntityParseError(

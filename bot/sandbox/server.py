@@ -1087,7 +1087,14 @@ class BotApiSandbox:
     # ------------------------------------------------------------------ content validation
 
     def _format(
-        self, text: str, parse_mode: str | None, entities: Any, *, limit: int, what: str
+        self,
+        text: str,
+        parse_mode: str | None,
+        entities: Any,
+        *,
+        limit: int,
+        too_long: str,
+        empty: str,
     ) -> tuple[str, list[JSON]]:
         parsed_entities: list[JSON] = []
         if parse_mode:
@@ -1104,9 +1111,9 @@ class BotApiSandbox:
                 raise _malformed("can't parse entities JSON object")
             parsed_entities = [dict(e) for e in entities]
         if not text.strip():
-            raise _bad(f"{what} is empty", malformed=True)
+            raise _malformed(empty)
         if utf16_len(text) > limit:
-            raise _bad(f"{what} is too long", malformed=True)
+            raise _malformed(too_long)
         return text, parsed_entities
 
     @staticmethod
@@ -1326,7 +1333,8 @@ class BotApiSandbox:
             params.get_str("parse_mode"),
             params.get_json("entities"),
             limit=MAX_TEXT,
-            what="message text",
+            too_long="message is too long",
+            empty="message text is empty",
         )
         keyboard, other = self._markup(params)
         reply_to = self._reply_target(chat, params)
@@ -1365,7 +1373,8 @@ class BotApiSandbox:
             params.get_str("parse_mode"),
             params.get_json("entities"),
             limit=MAX_TEXT,
-            what="message text",
+            too_long="message is too long",
+            empty="message text is empty",
         )
         keyboard, other = self._markup(params)
         if other is not None:
@@ -1520,7 +1529,8 @@ class BotApiSandbox:
                 params.get_str("parse_mode"),
                 params.get_json("caption_entities"),
                 limit=MAX_CAPTION,
-                what="message caption",
+                too_long="message caption is too long",
+                empty="message caption is empty",
             )
         keyboard, other = self._markup(params)
         reply_to = self._reply_target(chat, params)
