@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -23,7 +24,7 @@ from bot.sandbox.testing import TEST_TOKEN, running_sandbox
 
 @dataclass
 class EchoBot:
-    app: Application  # type: ignore[type-arg]
+    app: Application[Any, Any, Any, Any, Any, Any]
     updates: list[Update] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
 

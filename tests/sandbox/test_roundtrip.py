@@ -75,7 +75,7 @@ async def test_group_privacy_mode(sb: BotApiSandbox, echo_bot: EchoBot) -> None:
     assert not plain.delivered and not other_bot.delivered
     assert for_us.delivered and reply.delivered and mention.delivered
     assert for_us.entities[0] == {"type": "bot_command", "offset": 0, "length": 20}
-    received = [u.effective_message.text for u in echo_bot.updates if u.message]
+    received = [u.message.text for u in echo_bot.updates if u.message]
     assert "just chatting" not in received and "/start@other_bot" not in received
     assert [u.my_chat_member.new_chat_member.status for u in echo_bot.updates
             if u.my_chat_member] == ["member"]  # fmt: skip
