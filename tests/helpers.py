@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot.texts import render
 from flows.couples import Actor
 from flows.models import Couple, Partner
-from flows.outcome import Effect, EditOrigin, Notice, Send, SetTimer, Text, ToChat, ToGroup
+from flows.outcome import EditOrigin, Effect, Notice, Send, SetTimer, Text, ToChat, ToGroup
 
 GROUP_ID = -1001
 ANA_ID = 101
@@ -77,9 +77,7 @@ def keys(effects: Iterable[Effect]) -> list[str]:
     """The catalogue keys of everything shown: sends, notices and edits."""
     found: list[str] = []
     for effect in effects:
-        if isinstance(effect, Send | Notice):
-            found.append(effect.body.key)
-        elif isinstance(effect, EditOrigin) and effect.body is not None:
+        if isinstance(effect, Send | Notice) or (isinstance(effect, EditOrigin) and effect.body is not None):
             found.append(effect.body.key)
     return found
 
@@ -103,8 +101,6 @@ def all_text(effects: Iterable[Effect]) -> str:
     """Everything a flow shows, rendered, for asserting on wording."""
     parts: list[Any] = []
     for effect in effects:
-        if isinstance(effect, Send | Notice):
-            parts.append(render(effect.body))
-        elif isinstance(effect, EditOrigin) and effect.body is not None:
+        if isinstance(effect, Send | Notice) or (isinstance(effect, EditOrigin) and effect.body is not None):
             parts.append(render(effect.body))
     return "\n".join(parts)
