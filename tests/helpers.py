@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import Session
 
@@ -75,10 +74,14 @@ def edits(effects: Iterable[Effect]) -> list[EditOrigin]:
 
 def keys(effects: Iterable[Effect]) -> list[str]:
     """The catalogue keys of everything shown: sends, notices and edits."""
-    found: list[str] = []
+    return [body.key for body in _bodies(effects)]
+
+
+def _bodies(effects: Iterable[Effect]) -> list[Text]:
+    found: list[Text] = []
     for effect in effects:
-        if isinstance(effect, Send | Notice) or (isinstance(effect, EditOrigin) and effect.body is not None):
-            found.append(effect.body.key)
+        if isinstance(effect, Send | Notice | EditOrigin) and effect.body is not None:
+            found.append(effect.body)
     return found
 
 
@@ -99,8 +102,4 @@ def button_data(send: Send | EditOrigin) -> list[str]:
 
 def all_text(effects: Iterable[Effect]) -> str:
     """Everything a flow shows, rendered, for asserting on wording."""
-    parts: list[Any] = []
-    for effect in effects:
-        if isinstance(effect, Send | Notice) or (isinstance(effect, EditOrigin) and effect.body is not None):
-            parts.append(render(effect.body))
-    return "\n".join(parts)
+    return "\n".join(render(body) for body in _bodies(effects))
