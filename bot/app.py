@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.promises",
 )
 
 GROUP_COMMANDS = [
@@ -115,6 +116,7 @@ def build_application(settings: Settings, database: Database,
     application.bot_data["runtime"] = runtime
     application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
     application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
+    application.bot_data["promise_cap"] = settings.PROMISE_CAP
     wakeups = Wakeups(application, runtime, clock)
     application.bot_data["wakeups"] = wakeups
     runtime.on_new_timer = wakeups.schedule
