@@ -536,12 +536,15 @@ def _cap_reached(session: Session, partner: Partner, cap: int) -> bool:
     return len(_active(session, partner.couple_id, partner.id)) >= cap
 
 
-def _new_draft(session: Session, partner: Partner, what: str, now: datetime) -> Promise:
-    # An older unanswered "when?" of the same partner is left behind: one draft at a time.
-    for old in session.exec(select(Promise).where(Promise.partner_id == partner.id,
-                                                  Promise.state == "draft")):
-        old.state, old.ended_at = "expired", now
-        session.add(old)
+def _new_draft(session: Session, partner: Partner, what: str, now: datetime, *,
+               asking: bool) -> Promise:
+    if asking:
+        # An older unanswered "when?" of the same partner is left behind: one question at
+        # a time, so an old set of buttons cannot make a promise nobody remembers.
+        for old in session.exec(select(Promise).where(Promise.partner_id == partner.id,
+                                                      Promise.state == "draft")):
+            old.state, old.ended_at = "expired", now
+            session.add(old)
     draft = Promise(couple_id=partner.couple_id, partner_id=partner.id or 0, what=what,
                     created_at=now)
     session.add(draft)
@@ -609,7 +612,7 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
         return [Send(reply, text("common.too_long", limit=MAX_WHAT))]
     if _cap_reached(session, found.partner, cap):
         return [Send(reply, text("promises.cap_reached", cap=cap))]
-    draft = _new_draft(session, found.partner, parsed.what, now)
+    draft = _new_draft(session, found.partner, parsed.what, now, asking=parsed.when is None)
     if parsed.when is None:
         return [Send(reply, text("promises.ask_when", what=_quoted(draft)),
                      buttons=_when_keyboard(draft.id or 0))]
@@ -630,7 +633,7 @@ def offer_promise(session: Session, partner: Partner, what: str, now: datetime) 
     if len(cleaned) > MAX_WHAT:
         return [Send(ToPartner(partner.id or 0), text("promises.offer_too_long", limit=MAX_WHAT))]
     # The cap is checked when a time is chosen: the button handler knows the configured cap.
-    draft = _new_draft(session, partner, cleaned, now)
+    draft = _new_draft(session, partner, cleaned, now, asking=True)
     return [Send(ToPartner(partner.id or 0), text("promises.ask_when", what=_quoted(draft)),
                  buttons=_when_keyboard(draft.id or 0))]
 
