@@ -188,10 +188,15 @@ _WHEN_PATTERNS: list[tuple[str, Callable[[re.Match[str]], When]]] = [
     (r"next\s+week", lambda m: When(ONCE, in_days=7)),
     (r"(?:this|by\s+the|at\s+the|on\s+the|over\s+the)\s+weekend",
      lambda m: When(ONCE, weekday=5)),
+    (r"(?:by\s+the\s+end\s+of\s+|by\s+end\s+of\s+)?(?:this|the)\s+week",
+     lambda m: When(ONCE, weekday=6)),
     (rf"next\s+{_DAY}", lambda m: When(ONCE, weekday=_day(m), after_today=True)),
     (rf"(?:by|on|this|before|until)\s+{_DAY}", lambda m: When(ONCE, weekday=_day(m))),
     (_FULL_DAY, lambda m: When(ONCE, weekday=_day(m))),
 ]
+
+_VAGUE = (r"soon|sometime|some\s+time|someday|some\s+day|one\s+day|later|at\s+some\s+point"
+          r"|when\s+I\s+can|asap")
 
 _TIME_PATTERNS: list[tuple[str, Callable[[re.Match[str]], time | None]]] = [
     (r"at\s+(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?",
@@ -253,6 +258,11 @@ def parse(raw: str) -> Parsed:
                 if cut is not None:
                     rest, when = cut[0], make_when(cut[1])
                     break
+    if when is None:
+        # A vague time is no time: it is left out of the words and the bot asks instead.
+        cut = _strip_end(rest, _VAGUE)
+        if cut is not None:
+            rest = cut[0]
     what = rest.strip(" \t,;:-–—.")
     return Parsed(what=what, when=when, at=at)
 
