@@ -758,3 +758,19 @@ def test_notices_are_short_answers_to_presses(session: Session) -> None:
     fire(session, "promise.ask", utc(2026, 11, 26, 21, 0))
     kept = press(session, ANA_ID, answer_data(session, "kept"))
     assert [n.body.key for n in notices(kept)] == ["promises.kept_notice"]
+
+
+def test_promise_words_are_encrypted_at_rest_when_a_key_is_set(session: Session) -> None:
+    from sqlalchemy import text as sql
+
+    from flows.secret import configure_data_key, generate_key
+
+    make_couple(session)
+    configure_data_key(generate_key())
+    try:
+        promise_cmd(session, ANA_ID, "put my phone away at dinner daily")
+        stored = session.execute(sql("SELECT what FROM promise")).scalar_one()
+        assert stored.startswith("enc1:") and "phone" not in stored
+        assert only_promise(session).what == "put my phone away at dinner"
+    finally:
+        configure_data_key(None)
