@@ -145,25 +145,29 @@ def parse_length(raw: str) -> timedelta | None:
     return None
 
 
-def _clock(moment: datetime, zone_reader: Partner | None, couple: Couple, now: datetime) -> str:
-    zone = zone_of(couple, zone_reader)
-    same_day = moment.astimezone(zone).date() == now.astimezone(zone).date()
-    return local_time(moment, zone) if same_day else local_datetime(moment, zone)
+def _clock(moment: datetime, reader: Partner | None, couple: Couple,
+           since: datetime | None) -> str:
+    """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
+    zone = zone_of(couple, reader)
+    if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
+        return local_time(moment, zone)
+    return local_datetime(moment, zone)
 
 
-def when_in_group(session: Session, couple: Couple, moment: datetime, now: datetime) -> Text:
-    """A time as the group reads it: one time, or each partner's when their zones differ."""
-    partners = partners_of(session, couple.id or 0)
-    zones = {zone_of(couple, partner).key for partner in partners}
-    if len(partners) < 2 or len(zones) == 1:
-        return text("pause.time_one", time=_clock(moment, partners[0] if partners else None,
-                                                  couple, now))
+def shown_time(session: Session, couple: Couple, moment: datetime, since: datetime | None,
+               reader: Partner | None = None) -> Text:
+    """A time as its reader sees it: a partner's own zone in private; in the group one time,
+    or each partner's when their zones differ."""
+    partners = [reader] if reader is not None else partners_of(session, couple.id or 0)
+    if len({zone_of(couple, partner).key for partner in partners}) <= 1:
+        return text("pause.time_one",
+                    time=_clock(moment, partners[0] if partners else None, couple, since))
     first, second = partners[0], partners[1]
     return text(
         "pause.time_two",
-        a=first.first_name, a_time=_clock(moment, first, couple, now),
+        a=first.first_name, a_time=_clock(moment, first, couple, since),
         a_zone=zone_label(zone_of(couple, first)),
-        b=second.first_name, b_time=_clock(moment, second, couple, now),
+        b=second.first_name, b_time=_clock(moment, second, couple, since),
         b_zone=zone_label(zone_of(couple, second)),
     )
 
@@ -242,7 +246,7 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
                 agreed_return_at=return_at, return_at=return_at)
     session.add(row)
     session.flush()
-    when = when_in_group(session, found.couple, return_at, now)
+    when = shown_time(session, found.couple, return_at, now)
     lines: list[Text] = []
     if raised:
         lines.append(text("pause.raised"))
@@ -321,7 +325,7 @@ def _agree(session: Session, row: Pause, couple: Couple, partner: Partner,
         EditOrigin(buttons=()),
         Send(ToGroup(couple.id or 0), text(
             "pause.agreed", name=partner.first_name,
-            when=when_in_group(session, couple, row.return_at, now))),
+            when=shown_time(session, couple, row.return_at, now))),
     ]
 
 
@@ -346,8 +350,8 @@ def _propose(session: Session, row: Pause, couple: Couple, partner: Partner, min
         EditOrigin(buttons=()),
         Send(ToGroup(couple.id or 0), text(
             "pause.proposed", name=partner.first_name, asker=_name(session, row.asked_by),
-            when=when_in_group(session, couple, proposed, now),
-            kept=when_in_group(session, couple, row.return_at, now)),
+            when=shown_time(session, couple, proposed, now),
+            kept=shown_time(session, couple, row.return_at, now)),
             buttons=keyboard([accept])),
     ]
 
@@ -373,7 +377,7 @@ def _accept(session: Session, row: Pause, couple: Couple, partner: Partner,
                  ref=_ref(row)),
         Send(ToGroup(couple.id or 0), text(
             "pause.agreed", name=partner.first_name,
-            when=when_in_group(session, couple, row.return_at, now))),
+            when=shown_time(session, couple, row.return_at, now))),
     ]
 
 
@@ -472,7 +476,7 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
         SetTimer(RETURN_KIND, couple.id or 0, new_return, {"pause_id": row.id}, ref=_ref(row)),
         Send(ToGroup(couple.id or 0), text(
             "pause.more_group", name=partner.first_name,
-            when=when_in_group(session, couple, new_return, now))),
+            when=shown_time(session, couple, new_return, now))),
     ]
 
 
@@ -522,13 +526,13 @@ def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
 
 
 def _state_of(session: Session, couple: Couple, row: Pause, now: datetime) -> Text:
-    when = when_in_group(session, couple, row.return_at, now)
+    when = shown_time(session, couple, row.return_at, now)
     asker = _name(session, row.asked_by)
     if row.state == WAITING:
         status = text("pause.status_waiting", other=_name(session, row.other_id))
     elif row.state == PROPOSED and row.proposed_return_at is not None:
         status = text("pause.status_proposed", asker=asker,
-                      when=when_in_group(session, couple, row.proposed_return_at, now))
+                      when=shown_time(session, couple, row.proposed_return_at, now))
     elif row.state == ASKING:
         status = text("pause.status_asking")
     else:
@@ -561,12 +565,10 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     reader = found.partner if actor.in_private else None
     lines: list[Text] = []
     for row in rows:
-        started = local_datetime(row.started_at, zone_of(couple, reader or found.partner))
+        started = shown_time(session, couple, row.started_at, None, reader)
+        when = shown_time(session, couple, row.agreed_return_at, row.started_at, reader)
         ended = (text(OUTCOME_KEYS.get(row.outcome or "", "pause.outcome_closed"))
                  if row.state == ENDED else text("pause.outcome_running"))
-        when = (text("pause.time_one", time=_clock(row.agreed_return_at, reader, couple, now))
-                if reader is not None else
-                when_in_group(session, couple, row.agreed_return_at, now))
         lines.append(text("pause.history_line", started=started,
                           asker=_name(session, row.asked_by), when=when, ended=ended))
     return [Send(reply, text("pause.history", lines=tuple(lines)))]
@@ -577,7 +579,8 @@ def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     row = active_pause(session, couple.id or 0)
     if row is None:
         return []
-    return [text("pause.settings_on", time=local_time(row.return_at, zone_of(couple, reader)))]
+    return [text("pause.settings_on", when=shown_time(session, couple, row.return_at,
+                                                      row.started_at))]
 
 
 def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:

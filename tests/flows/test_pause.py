@@ -481,9 +481,9 @@ def test_pauses_shows_when_who_agreed_return_and_how_each_ended(session: Session
     lines = text.splitlines()[1:]
     assert lines == [
         "• Sat 28 Nov, 18:00: Ana asked, back at 18:20; still on",
-        "• Fri 27 Nov, 18:00: Ana asked, back at Fri 27 Nov, 20:00; came back early",
-        "• Thu 26 Nov, 18:00: Ben asked, back at Thu 26 Nov, 18:30; not returned",
-        "• Wed 25 Nov, 18:00: Ana asked, back at Wed 25 Nov, 19:00; came back on time",
+        "• Fri 27 Nov, 18:00: Ana asked, back at 20:00; came back early",
+        "• Thu 26 Nov, 18:00: Ben asked, back at 18:30; not returned",
+        "• Wed 25 Nov, 18:00: Ana asked, back at 19:00; came back on time",
     ]
     for word in ("score", "fault", "%"):
         assert word not in text
@@ -495,7 +495,10 @@ def test_pauses_history_shows_both_zones_in_the_group(session: Session) -> None:
     session.add(ben)
     start(session, ANA_ID, "60")
     text = all_text(flow.history(session, in_group(BEN_ID), "", T0 + MIN))
-    assert "20:00 for Ana (Berlin), 14:00 for Ben (New York)" in text
+    assert "Wed 25 Nov, 19:00 for Ana (Berlin), Wed 25 Nov, 13:00 for Ben (New York)" in text
+    assert "back at 20:00 for Ana (Berlin), 14:00 for Ben (New York)" in text
+    private = all_text(flow.history(session, in_private(BEN_ID), "", T0 + MIN))
+    assert "• Wed 25 Nov, 13:00: Ana asked, back at 14:00; still on" in private
 
 
 # ---- buttons that should do nothing ---------------------------------------------------
