@@ -317,6 +317,12 @@ def _agree(session: Session, row: Pause, couple: Couple, partner: Partner,
         return buttons.expired()
     if partner.id != row.other_id:
         return [Notice(text("pause.agree_is_for_other", other=_name(session, row.other_id)))]
+    return _settled(session, row, couple, partner, now)
+
+
+def _settled(session: Session, row: Pause, couple: Couple, partner: Partner,
+             now: datetime) -> Effects:
+    """The return time is agreed: the buttons go, and the group hears when."""
     row.state = AGREED
     row.agreed_at = now
     session.add(row)
@@ -364,20 +370,13 @@ def _accept(session: Session, row: Pause, couple: Couple, partner: Partner,
         return [Notice(text("pause.accept_is_for_asker", asker=_name(session, row.asked_by)))]
     if row.proposed_return_at <= now:
         return [Notice(text("pause.proposal_passed"))]
-    row.state = AGREED
-    row.agreed_at = now
     row.return_at = row.agreed_return_at = row.proposed_return_at
     row.proposed_return_at = None
-    session.add(row)
     return [
-        Notice(text("pause.agreed_notice")),
-        EditOrigin(buttons=()),
         CancelTimers(couple.id or 0, ref=_ref(row)),
         SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id},
                  ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text(
-            "pause.agreed", name=partner.first_name,
-            when=shown_time(session, couple, row.return_at, now))),
+        *_settled(session, row, couple, partner, now),
     ]
 
 
@@ -484,8 +483,10 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
 def no_answer(session: Session, due: Due) -> Effects:
     """An hour after the return time with no way back yet: one gentle line, then closed."""
     row = session.get(Pause, due.payload.get("pause_id"))
-    if row is None or row.state != ASKING or row.return_at.isoformat() != due.payload.get(
-            "return_at"):
+    if row is None or row.state != ASKING:
+        return []
+    # An extension moved the return time after this close was set: it no longer applies.
+    if datetime.fromisoformat(str(due.payload.get("return_at"))) != row.return_at:
         return []
     _end(row, NOT_RETURNED, None, due.now)
     session.add(row)
