@@ -292,3 +292,21 @@ def test_text_over_telegrams_limit_is_split_at_line_breaks() -> None:
     assert len(parts) > 1 and all(len(part) <= 4096 for part in parts)
     assert "".join(part.replace("\n", "") for part in parts) == body.replace("\n", "")
     assert split_long("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
+
+
+async def test_sent_text_is_erased_after_three_days_and_rows_deleted_after_a_month(
+    engine: Engine,
+) -> None:
+    seed_reminder(engine)
+    clock = FixedClock(T0)
+    runtime = runtime_for(engine, clock, FakeBot())
+    await settle(runtime)
+    clock.advance(timedelta(days=3, minutes=1))
+    runtime.purge_delivered()
+    with Session(engine) as session:
+        [row] = session.exec(select(Outbox)).all()
+        assert row.state == "sent" and row.body == "" and row.message_id is not None
+    clock.advance(timedelta(days=30))
+    runtime.purge_delivered()
+    with Session(engine) as session:
+        assert session.exec(select(Outbox)).all() == []
