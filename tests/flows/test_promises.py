@@ -774,3 +774,18 @@ def test_promise_words_are_encrypted_at_rest_when_a_key_is_set(session: Session)
         assert only_promise(session).what == "put my phone away at dinner"
     finally:
         configure_data_key(None)
+
+
+def test_a_real_pause_quiets_nudges_until_back(session: Session) -> None:
+    from flows import pause
+
+    make_couple(session)
+    promise_cmd(session, ANA_ID, "make tea daily")
+    nine = utc(2026, 11, 26, 9, 0)
+    run(session, pause.pause(session, in_group(BEN_ID), "60", nine - timedelta(minutes=5)), nine)
+    assert pause.active_pause(session, 1) is not None
+    assert sends(fire(session, "promise.nudge", nine)) == []
+    run(session, pause.back(session, in_group(BEN_ID), "", nine + timedelta(minutes=10)))
+    assert pause.active_pause(session, 1) is None
+    assert keys(fire(session, "promise.nudge", nine + timedelta(minutes=15))) == [
+        "promises.nudge"]
