@@ -54,6 +54,10 @@ SETTINGS_LINES: list[SettingsLines] = []
 LeaveHooks = Callable[[Session, Couple, Partner, datetime], Effects]
 ON_LEAVE: list[LeaveHooks] = []
 
+# What other features set up when a couple forms (e.g. the weekly check-in schedule).
+FormedHooks = Callable[[Session, Couple, datetime], Effects]
+ON_FORMED: list[FormedHooks] = []
+
 
 def settings_line(provider: SettingsLines) -> SettingsLines:
     SETTINGS_LINES.append(provider)
@@ -194,7 +198,11 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
     couple.formed_at = now
     session.add(couple)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(couple.id or 0))
+    formed: Effects = []
+    for hook in ON_FORMED:
+        formed.extend(hook(session, couple, now))
     return [
+        *formed,
         Notice(text("onboarding.formed_notice")),
         EditOrigin(body=text("onboarding.intro_done"), buttons=()),
         Send(
