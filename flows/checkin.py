@@ -36,7 +36,7 @@ from flows.couples import (
 )
 from flows.inputs import Said, on_text
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
-from flows.onboarding import ON_FORMED, ON_LEAVE, settings_line
+from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, settings_line
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
@@ -230,6 +230,12 @@ def _on_formed(session: Session, couple: Couple, now: datetime) -> Effects:
     return created or plan_next(schedule, couple, now)
 
 
+def _on_zone_change(session: Session, couple: Couple, now: datetime) -> Effects:
+    """Sunday 19:00 stays Sunday 19:00 in the couple's new zone."""
+    schedule = schedule_of(session, couple.id or 0)
+    return plan_next(schedule, couple, now) if schedule is not None else []
+
+
 def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
     # Onboarding cancels every timer of the couple; what is left open ends here.
     for checkin in _unfinished(session, couple.id or 0):
@@ -239,6 +245,7 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
 
 ON_FORMED.append(_on_formed)
 ON_LEAVE.append(_on_leave)
+ON_ZONE_CHANGE.append(_on_zone_change)
 
 
 @settings_line
@@ -350,7 +357,8 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     weeks = streak(session, couple, now)
     return [Send(ToChat(actor.chat_id), text(
         "checkin.history", lines=lines,
-        streak=text("checkin.streak", weeks=weeks) if weeks else text("checkin.streak_none")))]
+        streak=text("checkin.streak", weeks=weeks) if weeks > 1
+        else text("checkin.streak_one") if weeks else text("checkin.streak_none")))]
 
 
 def streak(session: Session, couple: Couple, now: datetime) -> int:
@@ -741,6 +749,8 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
             said = (text("checkin.said", answer=row.answer) if row is not None and row.answer
                     else text("checkin.said_skipped" if row is not None else "checkin.said_none"))
             lines.append(text("checkin.reveal_line", name=partner.first_name, said=said))
+        if blocks:
+            blocks.append(text("checkin.gap"))
         blocks.append(text("checkin.reveal_block", number=number,
                            title=text(f"checkin.title{number}"), lines=tuple(lines)))
     promise_buttons = [
@@ -825,7 +835,7 @@ def _start_due(session: Session, due: Due) -> Effects:
     if couple is None or schedule is None or not schedule.active or couple.formed_at is None:
         return []
     zone = zone_of(couple)
-    # The couple may have changed their zone since this was planned: find the real time.
+    # Should the zone have changed without a re-plan (an older row), find the real time.
     meant = next_weekly(due.due_at - timedelta(hours=30), schedule.weekday, schedule.at_time,
                         zone)
     if meant > due.now + timedelta(minutes=1):

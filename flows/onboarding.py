@@ -58,6 +58,10 @@ ON_LEAVE: list[LeaveHooks] = []
 FormedHooks = Callable[[Session, Couple, datetime], Effects]
 ON_FORMED: list[FormedHooks] = []
 
+# What other features re-plan when the couple's time zone changes (local-time schedules).
+ZoneHooks = Callable[[Session, Couple, datetime], Effects]
+ON_ZONE_CHANGE: list[ZoneHooks] = []
+
 
 def settings_line(provider: SettingsLines) -> SettingsLines:
     SETTINGS_LINES.append(provider)
@@ -227,8 +231,12 @@ def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Ef
         return [Send(reply, text("onboarding.timezone_unknown", given=args.strip()[:40]))]
     found.couple.timezone = zone
     session.add(found.couple)
-    return [Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
-                                                 local=local_datetime(now, zone_of(found.couple))))]
+    replanned: Effects = []
+    for hook in ON_ZONE_CHANGE:
+        replanned.extend(hook(session, found.couple, now))
+    return [*replanned,
+            Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
+                                                local=local_datetime(now, zone_of(found.couple))))]
 
 
 def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
