@@ -165,8 +165,7 @@ def parse_when(raw: str) -> tuple[int, time] | None:
     if len(words) != 2:
         return None
     for day_word, time_word in (words, words[::-1]):
-        day = _DAYS.get(day_word.removesuffix("s")) if day_word not in _DAYS \
-            else _DAYS[day_word]
+        day = _DAYS.get(day_word, _DAYS.get(day_word.removesuffix("s")))
         at = _parse_time(time_word)
         if day is not None and at is not None:
             return day, at
@@ -577,11 +576,11 @@ def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -
 def _same_time_tomorrow(checkin_row: Checkin, couple: Couple, now: datetime) -> datetime:
     zone = zone_of(couple)
     planned = checkin_row.planned_at.astimezone(zone)
-    day = planned.date() + timedelta(days=1)
-    moment = local_to_utc(day, planned.time().replace(second=0, microsecond=0), zone)
+    day, at, moment = planned.date(), planned.time().replace(second=0, microsecond=0), \
+        checkin_row.planned_at
     while moment <= now:
         day += timedelta(days=1)
-        moment = local_to_utc(day, planned.time().replace(second=0, microsecond=0), zone)
+        moment = local_to_utc(day, at, zone)
     return moment
 
 
