@@ -25,6 +25,7 @@ HANDLER_MODULES = (
     "bot.handlers.onboarding",
     "bot.handlers.pause",
     "bot.handlers.promises",
+    "bot.handlers.checkin",
 )
 
 GROUP_COMMANDS = [

@@ -8,6 +8,7 @@ FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
     "flows.pause",
+    "flows.checkin",
     "flows.promises",
 )
 

@@ -59,6 +59,14 @@ SETTINGS_LINES: list[SettingsLines] = []
 LeaveHooks = Callable[[Session, Couple, Partner, datetime], Effects]
 ON_LEAVE: list[LeaveHooks] = []
 
+# What other features set up when a couple forms (e.g. the weekly check-in schedule).
+FormedHooks = Callable[[Session, Couple, datetime], Effects]
+ON_FORMED: list[FormedHooks] = []
+
+# What other features re-plan when the couple's time zone changes (local-time schedules).
+ZoneHooks = Callable[[Session, Couple, datetime], Effects]
+ON_ZONE_CHANGE: list[ZoneHooks] = []
+
 
 def settings_line(provider: SettingsLines) -> SettingsLines:
     SETTINGS_LINES.append(provider)
@@ -199,7 +207,11 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
     couple.formed_at = now
     session.add(couple)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(couple.id or 0))
+    formed: Effects = []
+    for hook in ON_FORMED:
+        formed.extend(hook(session, couple, now))
     return [
+        *formed,
         Notice(text("onboarding.formed_notice")),
         EditOrigin(body=text("onboarding.intro_done"), buttons=()),
         Send(
@@ -241,8 +253,12 @@ def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Ef
         return [Send(reply, text("onboarding.timezone_unknown", given=args.strip()[:40]))]
     found.couple.timezone = zone
     session.add(found.couple)
-    return [Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
-                                                 local=local_datetime(now, zone_of(found.couple))))]
+    replanned: Effects = []
+    for hook in ON_ZONE_CHANGE:
+        replanned.extend(hook(session, found.couple, now))
+    return [*replanned,
+            Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
+                                                local=local_datetime(now, zone_of(found.couple))))]
 
 
 def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
