@@ -74,11 +74,15 @@ START, RESUME, REMIND, CLOSE_KIND = "checkin.start", "checkin.resume", "checkin.
     "checkin.close"
 # Button kinds: the check-in itself (snooze / skip), one question (pass / edit), a promise.
 KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
+# Sharing one's own answers after a check-in closed with only one partner's answers.
+KIND_SHARE = "cis"
 TAG_PREFIX = "checkin"
 SKIP_WORDS = {"skip", "pass", "-", "/skip"}
 
 OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
     "open", "snoozed", "done", "partly", "skipped", "missed", "stopped")
+# Closed with only one partner's answers: those stay private unless their author shares them.
+HELD = "held"
 ANSWERABLE = (OPEN, SNOOZED)
 SHARED = (DONE, PARTLY)
 
@@ -895,10 +899,49 @@ def _close_due(session: Session, due: Due) -> Effects:
     couple = session.get(Couple, due.couple_id)
     if checkin_row is None or couple is None or checkin_row.state != OPEN:
         return []
-    if not _answers(session, checkin_row.id or 0):
+    answers = _answers(session, checkin_row.id or 0)
+    if not answers:
         _finish(session, checkin_row, MISSED, due.now)
         return [Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
+    answered = {row.partner_id for row in answers}
+    partners = partners_of(session, couple.id or 0)
+    if len(answered) < len(partners):
+        return _close_one_sided(session, couple, checkin_row, partners, answered, due.now)
     return reveal(session, couple, checkin_row, due.now)
+
+
+def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
+                     partners: list[Partner], answered: set[int], now: datetime) -> Effects:
+    """Only one of them answered: nobody's private answers are shown without the other's.
+
+    The group hears that the check-in closed, without blame; whoever answered may still
+    choose to share their own answers.
+    """
+    _finish(session, checkin_row, HELD, now)
+    missing = tuple(text("checkin.did_not_get_to_it", name=partner.first_name)
+                    for partner in partners if partner.id not in answered)
+    share = keyboard([buttons.button(text("checkin.button_share"), KIND_SHARE,
+                                     checkin_row.id or 0, "share")])
+    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            Send(ToGroup(couple.id or 0), text("checkin.closed_one_sided", missing=missing)),
+            *(Send(ToPartner(partner.id or 0), text("checkin.share_offer"), buttons=share)
+              for partner in partners if partner.id in answered)]
+
+
+@on_press(KIND_SHARE)
+def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """ "Share my answers": only someone who answered, only while they are still private."""
+    checkin_row = session.get(Checkin, press.target_id)
+    couple = session.get(Couple, checkin_row.couple_id) if checkin_row is not None else None
+    if checkin_row is None or couple is None or press.action != "share" \
+            or checkin_row.state != HELD:
+        return buttons.expired()
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if partner is None or not any(row.partner_id == partner.id
+                                  for row in _answers(session, checkin_row.id or 0)):
+        return buttons.expired()
+    return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
+            *reveal(session, couple, checkin_row, now)]
 
 
 # ---- wording helpers ---------------------------------------------------------------

@@ -488,21 +488,43 @@ def test_the_reminder_never_falls_at_night_in_that_partners_zone(session: Sessio
         datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 
 
-def test_after_48_hours_it_closes_with_what_there_is_without_blame(
+def test_after_48_hours_it_closes_without_blame_and_keeps_one_sided_answers_private(
         session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
-    couple, _ana, _ben = couple_split
+    couple, ana, _ben = couple_split
     start_now(session)
     ana_answers_all(session)
     (close,) = pending(session, checkin.CLOSE_KIND)
     assert close.due_at == T0 + timedelta(hours=48)
     effects = fire(session, checkin.CLOSE_KIND, close.due_at)
-    (shown,) = sends(effects)
-    assert shown.to == ToGroup(couple.id or 0)
+    group = [send for send in sends(effects) if send.to == ToGroup(couple.id or 0)]
+    assert len(group) == 1
+    text = render(group[0].body)
+    assert "Ben didn't get to it this week" in text
+    assert not any(said in text for said in ANA_SAYS)  # never shown without Ben's
+    (offer,) = [send for send in sends(effects) if send.to == ToPartner(ana.id or 0)]
+    assert offer.body.key == "checkin.share_offer"
+    assert the_checkin(session).state == checkin.HELD
+
+
+def test_after_a_one_sided_close_only_the_author_can_share_their_answers(
+        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    couple, _ana, _ben = couple_split
+    start_now(session)
+    ana_answers_all(session)
+    fire(session, checkin.CLOSE_KIND, T0 + timedelta(hours=48))
+    share = buttons.data(checkin.KIND_SHARE, the_checkin(session).id or 0, "share")
+    later = T0 + timedelta(hours=49)
+    assert keys(press(session, BEN_ID, share, later, private=True)) == ["common.button_expired"]
+    assert keys(press(session, STRANGER_ID, share, later)) == ["common.button_expired"]
+    assert not any(said in group_texts(session, couple) for said in ANA_SAYS)
+    effects = press(session, ANA_ID, share, later, private=True)
+    (shown,) = [send for send in sends(effects) if send.to == ToGroup(couple.id or 0)]
     text = render(shown.body)
     assert "Ben didn't get to it this week" in text
     assert all(f"Ana: {said}" in text for said in ANA_SAYS)
-    assert "Ben:" not in text
     assert the_checkin(session).state == checkin.PARTLY
+    again = press(session, ANA_ID, share, later, private=True)
+    assert keys(again) == ["common.button_expired"]
 
 
 def test_a_checkin_nobody_answered_closes_quietly(session: Session) -> None:
