@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.repair",
+    "bot.handlers.safety",
+    "bot.handlers.data_rights",
 )
 
 GROUP_COMMANDS = [

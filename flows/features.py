@@ -7,6 +7,9 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.repair",
+    "flows.safety",
+    "flows.data_rights",
 )
 
 
