@@ -16,7 +16,6 @@ from alembic import op
 import flows.models
 import flows.secret
 
-
 revision: str = '0006_repair'
 down_revision: str | Sequence[str] | None = '0001_core'
 branch_labels: str | Sequence[str] | None = None
