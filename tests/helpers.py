@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlmodel import Session
 
 from bot.texts import render
 from flows.couples import Actor
 from flows.models import Couple, Partner
-from flows.outcome import Effect, EditOrigin, Notice, Send, SetTimer, Text, ToChat, ToGroup
+from flows.outcome import EditOrigin, Effect, Notice, Send, SetTimer, Text, ToChat, ToGroup
 
 GROUP_ID = -1001
 ANA_ID = 101
@@ -75,12 +74,14 @@ def edits(effects: Iterable[Effect]) -> list[EditOrigin]:
 
 def keys(effects: Iterable[Effect]) -> list[str]:
     """The catalogue keys of everything shown: sends, notices and edits."""
-    found: list[str] = []
+    return [body.key for body in _bodies(effects)]
+
+
+def _bodies(effects: Iterable[Effect]) -> list[Text]:
+    found: list[Text] = []
     for effect in effects:
-        if isinstance(effect, Send | Notice):
-            found.append(effect.body.key)
-        elif isinstance(effect, EditOrigin) and effect.body is not None:
-            found.append(effect.body.key)
+        if isinstance(effect, Send | Notice | EditOrigin) and effect.body is not None:
+            found.append(effect.body)
     return found
 
 
@@ -101,10 +102,4 @@ def button_data(send: Send | EditOrigin) -> list[str]:
 
 def all_text(effects: Iterable[Effect]) -> str:
     """Everything a flow shows, rendered, for asserting on wording."""
-    parts: list[Any] = []
-    for effect in effects:
-        if isinstance(effect, Send | Notice):
-            parts.append(render(effect.body))
-        elif isinstance(effect, EditOrigin) and effect.body is not None:
-            parts.append(render(effect.body))
-    return "\n".join(parts)
+    return "\n".join(render(body) for body in _bodies(effects))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 
 from bot.sandbox.server import BotApiSandbox
 
@@ -22,8 +23,12 @@ async def _main(args: argparse.Namespace) -> None:
         sandbox.subscribe(_print_event)
     print(f"Bot API sandbox running at {sandbox.url}", flush=True)
     print(f"  TELEGRAM_API_URL={sandbox.url}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await sandbox.stop()
         for violation in sandbox.violations:

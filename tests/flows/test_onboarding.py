@@ -126,7 +126,7 @@ def test_only_partners_can_change_the_couples_settings(session: Session) -> None
 
 
 def test_mytimezone_overrides_for_one_partner_only(session: Session) -> None:
-    couple, ana, ben = make_couple(session)
+    _couple, ana, ben = make_couple(session)
     onboarding.set_my_timezone(session, in_group(BEN_ID), "Asia/Tokyo", T0)
     assert ben.timezone == "Asia/Tokyo" and ana.timezone is None
     onboarding.set_my_timezone(session, in_group(BEN_ID), "off", T0)

@@ -1,0 +1,69 @@
+"""The real bot process onboards a couple, refuses a stranger, and remembers after a restart."""
+
+from __future__ import annotations
+
+import pytest
+from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
+
+from tests.e2e.harness import Scene, form_couple
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scene) -> None:
+    sandbox, group = world.sandbox, world.group
+    await form_couple(world)
+
+    # The command menu is registered for both scopes.
+    assert sandbox.get_commands(BotCommandScopeAllGroupChats().to_dict())
+    assert sandbox.get_commands(BotCommandScopeAllPrivateChats().to_dict())
+
+    # A third person pressing "I'm in" (the button is gone, the payload forged) is refused
+    # kindly and changes nothing.
+    invite = next(m for m in sandbox.bot_messages(group) if "tap \"I'm in\"" in (m.text or "")
+                  or "both in" in (m.text or ""))
+    answer = await world.press_data(world.cleo, invite, "v1|join|1|in")
+    assert "exactly two" in str(answer.get("text"))
+
+    # The stranger cannot change the couple's settings.
+    mark = world.last_id(group)
+    await world.say(world.cleo, group, "/timezone Europe/Berlin")
+    await world.expect(group, "only they can use it", after=mark)
+
+    # /timezone works and rejects nonsense.
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/timezone Mars/Olympus")
+    await world.expect(group, "don't know the time zone", after=mark)
+    mark = world.last_id(group)
+    await world.say(world.ben, group, "/timezone Berlin")
+    await world.expect(group, "Time zone set to Europe/Berlin", after=mark)
+
+    # Stopped and started again: the couple is still there.
+    assert await world.bot.stop() == 0
+    await world.bot.start()
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/settings")
+    settings = await world.expect(group, "Settings for", after=mark)
+    assert "Europe/Berlin" in (settings.text or "")
+    assert "Ana" in (settings.text or "") and "Ben" in (settings.text or "")
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/start")
+    await world.expect(group, "set up for Ana and Ben", after=mark)
+
+
+async def test_plain_group_chat_never_reaches_the_bot(world: Scene) -> None:
+    await form_couple(world, open_private=False)
+    before = world.sandbox.calls["sendMessage"]
+    await world.say(world.ana, world.group, "we need to talk about the dishes")
+    await world.say(world.ben, world.group, "/pause@some_other_bot")
+    assert world.sandbox.calls["sendMessage"] == before
+
+
+async def test_the_token_never_reaches_the_log(world: Scene) -> None:
+    from bot.sandbox.testing import TEST_TOKEN
+
+    await form_couple(world)
+    await world.bot.stop()
+    logs = world.bot.logs()
+    assert "Mend is ready" in logs
+    assert TEST_TOKEN not in logs and TEST_TOKEN.split(":")[1] not in logs
