@@ -272,8 +272,8 @@ def test_after_forget_the_group_is_new_to_the_bot(session: Session) -> None:
 
 
 def test_forget_keeps_what_a_partner_has_with_another_couple(session: Session) -> None:
-    couple, ana, _ben = make_couple(session)
-    other, ana_there, _eve = make_couple(session, group_id=OTHER_GROUP, names=("Ana", "Eve"),
+    _couple, ana, _ben = make_couple(session)
+    _other, ana_there, _eve = make_couple(session, group_id=OTHER_GROUP, names=("Ana", "Eve"),
                                          user_ids=(ANA_ID, DAN_ID))
     persist(session, [Send(ToChat(ANA_ID), Text("common.for_partner", {"name": "x"}))], T0,
             claim=False)
@@ -354,18 +354,16 @@ def test_a_wrong_key_fails_with_one_clear_error_naming_the_row(
     session.expire_all()
     with pytest.raises(DataKeyError, match="does not open with DATA_KEY"):
         session.exec(select(Repair)).all()
-    with session.connection() as connection, pytest.raises(
-            DataKeyError, match=r"\(table outbox, row 1\)"):
-        check_data_key(connection, SQLModel.metadata)
+    with pytest.raises(DataKeyError, match=r"\(table outbox, row 1\)"):
+        check_data_key(session.connection(), SQLModel.metadata)
 
 
 def test_encrypted_data_without_a_key_fails_clearly(session: Session, data_key: str) -> None:
     _two_couples(session)
     session.commit()
     configure_data_key(None)
-    with session.connection() as connection, pytest.raises(
-            DataKeyError, match="encrypted but DATA_KEY is not set"):
-        check_data_key(connection, SQLModel.metadata)
+    with pytest.raises(DataKeyError, match="encrypted but DATA_KEY is not set"):
+        check_data_key(session.connection(), SQLModel.metadata)
 
 
 def test_an_unreadable_row_is_logged_by_id_and_nothing_is_shown(
@@ -401,8 +399,7 @@ def test_rotation_reencrypts_everything_with_the_new_key(
     configure_data_key(new)
     with session_scope(engine) as session:
         assert {r.ownership for r in session.exec(select(Repair))} >= {"ours Ana owns"}
-        with session.connection() as connection:
-            check_data_key(connection, SQLModel.metadata)
+        check_data_key(session.connection(), SQLModel.metadata)
     configure_data_key(data_key)
     with pytest.raises(DataKeyError), session_scope(engine) as session:
         session.exec(select(Repair)).all()

@@ -356,7 +356,7 @@ def test_next_time_can_become_a_promise_with_one_tap(
     effects = _press(session, ANA, repair, "promise")
     assert offered == [ANSWERS["change"]]
     assert keys(effects) == ["common.button_expired"]  # what the stand-in feature sent
-    remaining = [e for e in effects if isinstance(e, EditOrigin)][0]
+    remaining = next(e for e in effects if isinstance(e, EditOrigin))
     assert buttons.data("rp", repair.id or 0, "promise") not in button_data(remaining)
     assert keys(_press(session, ANA, repair, "promise")) == ["common.button_expired"]
     assert offered == [ANSWERS["change"]]
