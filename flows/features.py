@@ -7,6 +7,7 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.pause",
     "flows.repair",
     "flows.safety",
     "flows.data_rights",
