@@ -27,7 +27,14 @@ from sqlmodel import Session, SQLModel, col
 
 from flows import buttons
 from flows.buttons import Press, on_press
-from flows.couples import Actor, Membership, couples_of_user, guard, partners_of
+from flows.couples import (
+    Actor,
+    Membership,
+    couples_of_user,
+    guard,
+    membership,
+    partners_of,
+)
 from flows.models import Couple, Outbox, Partner
 from flows.onboarding import LEAVE_CHOICES, deep_link
 from flows.outcome import (
@@ -120,6 +127,12 @@ def _delete_selected(session: Session, select_rows: Selector,
     return deleted
 
 
+def _partner_here(session: Session, actor: Actor, now: datetime) -> Membership | Effects:
+    """Like `guard`, but a partner whose other half has left still owns the data."""
+    found = membership(session, actor, now)
+    return found if found is not None else guard(session, actor, now)
+
+
 # ---- /export ------------------------------------------------------------------------------
 
 
@@ -193,7 +206,7 @@ def export_document(session: Session, couple: Couple, reader: Partner,
 
 def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     """/export: a JSON copy of the couple's data, to the asking partner's private chat only."""
-    found = guard(session, actor, now)
+    found = _partner_here(session, actor, now)
     if not isinstance(found, Membership):
         return found
     partner = found.partner
@@ -218,7 +231,7 @@ def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
 
 def forget(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     """/forget: asks first; only the partner who asked can confirm."""
-    found = guard(session, actor, now)
+    found = _partner_here(session, actor, now)
     if not isinstance(found, Membership):
         return found
     return [Send(

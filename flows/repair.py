@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from flows import buttons, hooks, inputs
+from flows import buttons, hooks
 from flows.buttons import Press, on_press
 from flows.couples import Actor, Membership, couples_of_user, guard, other_partner
 from flows.inputs import Said, on_text
@@ -247,13 +247,17 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
                      buttons=keyboard([_button(current, "continue", "continue")],
                                       [_button(current, "start_over", "over"),
                                        _button(current, "cancel", "cancel")]))]
-    partner = found.partner
-    repair = Repair(couple_id=found.couple_id, partner_id=found.partner_id,
+    return _opening(session, _new_repair(session, found.partner, now), found.partner, actor)
+
+
+def _new_repair(session: Session, partner: Partner, now: datetime) -> Repair:
+    """A fresh draft, asked privately when the author's private chat is open."""
+    repair = Repair(couple_id=partner.couple_id, partner_id=partner.id or 0,
                     private=partner.private_open and not partner.private_blocked,
                     started_at=now, updated_at=now)
     session.add(repair)
     session.flush()
-    return _opening(session, repair, partner, actor)
+    return repair
 
 
 def _opening(session: Session, repair: Repair, partner: Partner, actor: Actor) -> Effects:
@@ -313,7 +317,7 @@ def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Acto
         return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
     if not answer_text:
         return [_question(session, repair, partner)]
-    if len(answer_text) > MAX_ANSWER or len(answer_text) > inputs.MAX_INPUT:
+    if len(answer_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
     if repair.step == "need" and answer_text.lower() in PLAIN_NEED:
         answer_text = ""
@@ -363,11 +367,7 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
         return [EditOrigin(body=text("repair.continuing")), resume]
     if action == "over":
         _cancel(session, repair, now)
-        fresh = Repair(couple_id=repair.couple_id, partner_id=repair.partner_id,
-                       private=partner.private_open and not partner.private_blocked,
-                       started_at=now, updated_at=now)
-        session.add(fresh)
-        session.flush()
+        fresh = _new_repair(session, partner, now)
         return [EditOrigin(body=text("repair.starting_over")),
                 *_opening(session, fresh, partner, actor)]
     if repair.state == "writing":

@@ -271,6 +271,23 @@ def test_after_forget_the_group_is_new_to_the_bot(session: Session) -> None:
         "common.button_expired"]
 
 
+def test_after_the_other_partner_left_the_remaining_one_can_still_export_and_forget(
+        session: Session) -> None:
+    couple, ana, ben, other = _two_couples(session)
+    theirs = _snapshot(session, other.id or 0)
+    buttons.handle_press(session, in_private(BEN_ID, "Ben"),
+                         buttons.data(onboarding.LEAVE, ben.id or 0, "yes"), T0)
+    assert couple.formed_at is None
+    document = _document(export(session, in_group(ANA_ID, "Ana"), "", T0))
+    assert [p["first_name"] for p in document["partners"]] == ["Ana"]
+    assert keys(forget(session, in_group(ANA_ID, "Ana"), "", T0)) == ["data.forget_confirm"]
+    _forget_press(session, in_group(ANA_ID, "Ana"), ana)
+    assert all(rows == [] for rows in _snapshot(session, couple.id or 0).values())
+    assert _snapshot(session, other.id or 0) == theirs
+    # Ben, gone before, cannot act for the couple.
+    assert keys(forget(session, in_group(BEN_ID, "Ben"), "", T0)) == ["common.no_couple_group"]
+
+
 def test_forget_keeps_what_a_partner_has_with_another_couple(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     _other, ana_there, _eve = make_couple(session, group_id=OTHER_GROUP, names=("Ana", "Eve"),
