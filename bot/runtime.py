@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
@@ -200,7 +201,17 @@ class Runtime:
                 effects = flow(session, now)
                 return persist(session, effects, now, claim=True)
 
-        committed = await asyncio.to_thread(transaction)
+        def transaction_with_retry() -> Committed:
+            try:
+                return transaction()
+            except IntegrityError:
+                # Someone else's write won a race on a unique rule (both partners sent
+                # /pause at once): run the flow again, so it sees their row and answers
+                # as it would have if they had been a second later.
+                log.info("a concurrent change won a race; running the flow again")
+                return transaction()
+
+        committed = await asyncio.to_thread(transaction_with_retry)
         if committed.outbox_ids:
             await self.deliver_rows(committed.outbox_ids)
         if committed.earliest_timer is not None:
