@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
     "bot.handlers.pause",
+    "bot.handlers.promises",
     "bot.handlers.repair",
     "bot.handlers.safety",
     "bot.handlers.data_rights",
@@ -119,6 +120,7 @@ def build_application(settings: Settings, database: Database,
     application.bot_data["runtime"] = runtime
     application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
     application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
+    application.bot_data["promise_cap"] = settings.PROMISE_CAP
     wakeups = Wakeups(application, runtime, clock)
     application.bot_data["wakeups"] = wakeups
     runtime.on_new_timer = wakeups.schedule

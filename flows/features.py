@@ -8,6 +8,7 @@ FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
     "flows.pause",
+    "flows.promises",
     "flows.repair",
     "flows.safety",
     "flows.data_rights",

@@ -482,3 +482,15 @@ def test_leaving_drops_an_unposted_draft(session: Session) -> None:
 
 def test_repair_needs_a_formed_couple(session: Session) -> None:
     assert keys(start_repair(session, ANA, "", T0)) == ["common.no_couple_private"]
+
+
+def test_with_the_real_promises_feature_the_tap_asks_when(session: Session) -> None:
+    from flows.promises import Promise
+
+    assert hooks.promises_available()
+    make_couple(session)
+    repair = _to_review(session)
+    effects = _press(session, ANA, repair, "promise")
+    assert "promises.ask_when" in keys(effects)
+    draft = session.exec(select(Promise)).one()
+    assert draft.what == ANSWERS["change"].rstrip(".")
