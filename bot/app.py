@@ -26,6 +26,9 @@ HANDLER_MODULES = (
     "bot.handlers.pause",
     "bot.handlers.promises",
     "bot.handlers.checkin",
+    "bot.handlers.repair",
+    "bot.handlers.safety",
+    "bot.handlers.data_rights",
 )
 
 GROUP_COMMANDS = [

@@ -10,6 +10,9 @@ FEATURE_MODULES = (
     "flows.pause",
     "flows.checkin",
     "flows.promises",
+    "flows.repair",
+    "flows.safety",
+    "flows.data_rights",
 )
 
 

@@ -58,6 +58,9 @@ SETTINGS_LINES: list[SettingsLines] = []
 # What other features do when a partner leaves (cancel their rituals, keep history).
 LeaveHooks = Callable[[Session, Couple, Partner, datetime], Effects]
 ON_LEAVE: list[LeaveHooks] = []
+# Other ways to leave a feature offers as extra buttons on the /leave question, e.g. "leave
+# and delete my private answers": action -> (button label, what it does besides leaving).
+LEAVE_CHOICES: dict[str, tuple[Text, LeaveHooks]] = {}
 
 # What other features set up when a couple forms (e.g. the weekly check-in schedule).
 FormedHooks = Callable[[Session, Couple, datetime], Effects]
@@ -320,6 +323,8 @@ def leave(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         text("onboarding.leave_confirm", title=found.couple.title),
         buttons=keyboard(
             [buttons.button(text("onboarding.button_leave"), LEAVE, found.partner_id, "yes")],
+            *([buttons.button(label, LEAVE, found.partner_id, action)]
+              for action, (label, _hook) in LEAVE_CHOICES.items()),
             [buttons.button(text("onboarding.button_stay"), LEAVE, found.partner_id, "no")],
         ),
     )]
@@ -338,6 +343,8 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
     effects: Effects = []
     for hook in ON_LEAVE:
         effects.extend(hook(session, couple, partner, now))
+    if press.action in LEAVE_CHOICES:
+        effects.extend(LEAVE_CHOICES[press.action][1](session, couple, partner, now))
     remaining = other_partner(session, partner)
     session.execute(delete(Partner).where(col(Partner.id) == partner.id))
     couple.formed_at = None
