@@ -7,6 +7,7 @@ immediate answers (button notices, edits, files). Rules live in `flows/`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +26,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.db import session_scope
 from bot.runtime import Committed, Runtime
 from bot.texts import render, render_keyboard
 from flows import buttons, inputs
@@ -95,20 +97,34 @@ async def on_text(update: Update, context: Context) -> None:
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
         reply_tag = await _tag_of(runtime, replied.chat_id, replied.message_id)
+    elif replied is None and actor.in_private:
+        # In private, people just type: what they write answers the latest question the
+        # bot asked there, whichever feature asked it.
+        reply_tag = await _latest_tag(runtime, actor.chat_id)
     said = inputs.Said(text=message.text, reply_to_tag=reply_tag)
     committed = await runtime.run(lambda s, now: inputs.handle_text(s, actor, said, now))
     await show_immediate(update, context, committed)
 
 
 async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None:
-    import asyncio
-
     def lookup() -> str | None:
-        from bot.db import session_scope
-
         with session_scope(runtime.db) as session:
             query = select(Outbox.tag).where(
                 col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id
+            )
+            return session.exec(query).first()
+
+    return await asyncio.to_thread(lookup)
+
+
+async def _latest_tag(runtime: Runtime, chat_id: int) -> str | None:
+    def lookup() -> str | None:
+        with session_scope(runtime.db) as session:
+            query = (
+                select(Outbox.tag)
+                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None))
+                .order_by(col(Outbox.id).desc())
+                .limit(1)
             )
             return session.exec(query).first()
 
