@@ -67,8 +67,13 @@ class World:
         self.keys_by_chat_id = {chat.id: key for key, chat in self.chats.items()}
 
     def add_bot(self) -> None:
-        """Ana adds the bot to the group (a my_chat_member update, as in Telegram)."""
-        self.sandbox.add_bot_to_group(self.group, by=self.users["ana"])
+        """Ana adds the bot to the group (a my_chat_member update, as in Telegram).
+
+        Resuming an earlier demo, the bot is in the group already and hears nothing new."""
+        if self.resumed:
+            self.group.bot_status = "member"
+        else:
+            self.sandbox.add_bot_to_group(self.group, by=self.users["ana"])
 
     # ------------------------------------------------------------------ who may do what
 

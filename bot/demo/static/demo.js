@@ -140,7 +140,7 @@ function setMe(key) {
     chat.el.classList.toggle("mine", chatKey === key);
     if (chatKey === "group") {
       chat.el.dataset.me = key;
-      chat.input.placeholder = `Message as ${personName(key)}… (try /start)`;
+      chat.input.placeholder = `Message as ${personName(key)}…`;
       for (const item of chat.list.querySelectorAll(".msg[data-from]")) {
         item.classList.toggle("out", item.dataset.from === key);
       }
@@ -171,6 +171,7 @@ function buildChat(info) {
     input: $("textarea", section),
     form: $("form", section),
     replyBar: $(".reply-bar", section),
+    toasts: $(".chat-toasts", section),
     messages: new Map(),
     reply: null,
   };
@@ -292,6 +293,13 @@ function renderMessage(chatKey, message) {
     bubble.append(text);
   }
   const meta = el("div", "meta");
+  if (fromBot) {
+    const reply = el("button", "reply-link", "↩ Reply");
+    reply.type = "button";
+    reply.title = "Answer this message (in a group, Mend only sees replies to its own messages)";
+    reply.addEventListener("click", () => { setReply(chatKey, message.id); state.chats.get(chatKey).input.focus(); });
+    meta.append(reply);
+  }
   if (message.force_reply) meta.append(el("span", "asks", "asks for a reply"));
   if (!fromBot && chatKey === "group" && message.delivered === false) {
     const unseen = el("span", "unseen", "Mend doesn't see this");
@@ -304,15 +312,6 @@ function renderMessage(chatKey, message) {
   item.append(bubble);
 
   if (message.buttons && message.buttons.length) item.append(renderKeyboard(chatKey, message));
-  if (fromBot) {
-    const actions = el("div", "actions");
-    const reply = el("button", "reply-link", "↩ Reply");
-    reply.type = "button";
-    reply.title = "Answer this message (in a group, Mend only sees replies to its messages)";
-    reply.addEventListener("click", () => { setReply(chatKey, message.id); state.chats.get(chatKey).input.focus(); });
-    actions.append(reply);
-    item.append(actions);
-  }
   return item;
 }
 
@@ -468,7 +467,7 @@ function openUrl(chatKey, url) {
     sendText(person, person, `/start ${match[2]}`);
     target.el.classList.add("flash");
     target.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
-    setTimeout(() => target.el.classList.remove("flash"), 1200);
+    setTimeout(() => target.el.classList.remove("flash"), 900);
     return;
   }
   if (/^https?:\/\//i.test(url)) window.open(url, "_blank", "noopener,noreferrer");
@@ -494,7 +493,12 @@ function showAnswer(event) {
     if (node) for (const button of node.querySelectorAll(".kb.busy")) button.classList.remove("busy");
   }
   if (!event.text) return;
-  toast(event.text, { who: `${state.bot.name} → ${personName(event.person)}`, kind: event.show_alert ? "alert" : "" });
+  // Like Telegram: the answer to a tap shows over the chat where the button was.
+  toast(event.text, {
+    who: `${state.bot.name} → ${personName(event.person)}`,
+    kind: event.show_alert ? "alert" : "",
+    box: chat ? chat.toasts : null,
+  });
 }
 
 function toast(text, options = {}) {
@@ -506,7 +510,7 @@ function toast(text, options = {}) {
   close.setAttribute("aria-label", "Dismiss");
   close.addEventListener("click", () => box.remove());
   box.append(close);
-  $("#toasts").append(box);
+  (options.box || $("#toasts")).append(box);
   if (options.kind !== "alert") setTimeout(() => box.remove(), options.kind === "error" ? 6000 : 4000);
 }
 
