@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.pause",
 )
 
 GROUP_COMMANDS = [
