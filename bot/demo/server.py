@@ -43,6 +43,7 @@ SWEEP_SECONDS = "0.5"
 MAX_ADVANCE = timedelta(days=31)
 HEARTBEAT_SECONDS = 15.0
 CLOCK_POLL_SECONDS = 1.0
+CLOCK_REFRESH_DELAY = 0.2
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ class Demo:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: Any = None
         self._last_clock: JSON | None = None
+        self._clock_refresh: asyncio.TimerHandle | None = None
 
     @property
     def url(self) -> str:
@@ -233,6 +235,8 @@ class Demo:
         self._tasks.append(asyncio.ensure_future(self._watch()))
 
     async def stop(self) -> None:
+        if self._clock_refresh is not None:
+            self._clock_refresh.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -278,6 +282,16 @@ class Demo:
             self.hub.publish({"type": "clock", "clock": view})
         return view
 
+    def _refresh_clock_soon(self) -> None:
+        """The bot just wrote: its timers may have changed, so tell the page shortly."""
+        if self._clock_refresh is None:
+            self._clock_refresh = asyncio.get_running_loop().call_later(
+                CLOCK_REFRESH_DELAY, self._refresh_clock)
+
+    def _refresh_clock(self) -> None:
+        self._clock_refresh = None
+        self.publish_clock()
+
     def snapshot(self) -> JSON:
         assert self.world is not None
         return {"type": "state", **self.world.snapshot(), "clock": self.clock_view()}
@@ -292,6 +306,8 @@ class Demo:
             view = world.message_view(message) if message is not None else None
             if view is not None:
                 self.hub.publish({"type": "message", "chat": chat_key, "message": view})
+            if event.get("from_bot"):
+                self._refresh_clock_soon()
         elif kind == "deleted_message" and chat_key is not None:
             self.hub.publish({"type": "deleted", "chat": chat_key,
                               "message_id": event["message_id"]})

@@ -123,17 +123,26 @@ async def test_couple_forms_pauses_and_both_are_asked_back_in_the_browser(
 
     # Ana asks for a break of an hour, Ben agrees to the return time.
     await say(page, "group", "/pause 60")
-    asked = group.locator(".msg.bot").filter(has=page.locator(".kb")).last
-    await expect(asked).to_be_visible()
+    asked = bot_says(page, "group", "Ana asked for a break of 1 h.")
+    await expect(asked).to_contain_text("Ben: is that return time OK for you?")
     await act_as(page, "ben")
-    await asked.locator(".kb").first.click()
-    await expect(bot_says(page, "group", "agreed")).to_be_visible()
+    await asked.get_by_role("button", name="OK, that works").click()
+    await expect(bot_says(page, "group", "Ben agreed")).to_be_visible()
+    await expect(page.locator("#clock-next")).to_contain_text("in 1 h")
 
     # An hour later both are asked, each in private, whether they are ready.
     await page.get_by_role("button", name="+1 h").click()
     for person in ("ana", "ben"):
-        ready = bot_says(page, person, re.compile("ready", re.IGNORECASE)).last
+        ready = bot_says(page, person, "Ready to come back to each other?")
         await expect(ready).to_be_visible(timeout=20_000)
-        await expect(ready.locator(".kb").first).to_be_visible()
+        await expect(ready.get_by_role("button", name="I'm ready")).to_be_visible()
+    # The page knows what comes next: the one gentle line if nobody answers in an hour.
+    await expect(page.locator("#clock-next")).to_contain_text("in 1 h")
     await page.screenshot(path=str(tmp_path / "demo.png"))
     assert (tmp_path / "demo.png").stat().st_size > 0
+
+    # Each answers in their own private chat, whoever types in the group.
+    for person in ("ana", "ben"):
+        ready = bot_says(page, person, "Ready to come back to each other?")
+        await ready.get_by_role("button", name="I'm ready").click()
+    await expect(bot_says(page, "group", "You're both back")).to_be_visible()

@@ -466,7 +466,7 @@ function openUrl(chatKey, url) {
     // What Telegram does with a t.me/<bot>?start= link: open the private chat, press Start.
     sendText(person, person, `/start ${match[2]}`);
     target.el.classList.add("flash");
-    target.el.scrollIntoView({ behavior: "smooth", block: "nearest" });
+    target.el.scrollIntoView({ block: "nearest" }); // narrow screens: the chats are stacked
     setTimeout(() => target.el.classList.remove("flash"), 900);
     return;
   }
@@ -510,7 +510,10 @@ function toast(text, options = {}) {
   close.setAttribute("aria-label", "Dismiss");
   close.addEventListener("click", () => box.remove());
   box.append(close);
-  (options.box || $("#toasts")).append(box);
+  const place = options.box || $("#toasts");
+  place.append(box);
+  // One answer at a time over a chat (like Telegram), a few at most in the corner.
+  while (place.children.length > (options.box ? 1 : 3)) place.firstElementChild.remove();
   if (options.kind !== "alert") setTimeout(() => box.remove(), options.kind === "error" ? 6000 : 4000);
 }
 
