@@ -253,6 +253,9 @@ class Demo:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.web.close_all_connections(), 5)
         await self.sandbox.stop()
+        for violation in self.sandbox.violations:
+            # The bot asked Telegram for something it would refuse: worth a developer's eye.
+            print(f"mend demo: Bot API violation: {violation}", file=sys.stderr, flush=True)
 
     async def _watch(self) -> None:
         """Notice a bot that died, and tell the pages when the clock or zone changed."""

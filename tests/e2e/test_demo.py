@@ -104,6 +104,7 @@ def test_demo_serves_the_page_and_the_live_stream_and_stops_cleanly(
 
     assert demo.stop() == 0
     assert "Mend stopped" in demo.bot_log()  # the bot was shut down, not left running
+    assert "violation" not in demo.output()
 
 
 def test_demo_on_a_taken_port_says_so_and_exits_2(demo: DemoProcess, tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ async def page(tmp_path: Path) -> AsyncIterator[Page]:
     finally:
         code = demo.stop()
     assert code == 0, demo.output()
+    assert "violation" not in demo.output(), demo.output()
 
 
 def chat(page: Page, key: str) -> Locator:
