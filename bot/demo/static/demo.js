@@ -140,7 +140,8 @@ function setMe(key) {
     chat.el.classList.toggle("mine", chatKey === key);
     if (chatKey === "group") {
       chat.el.dataset.me = key;
-      chat.input.placeholder = `Message as ${personName(key)}…`;
+      chat.basePlaceholder = `Message as ${personName(key)}…`;
+      setReply(chatKey, chat.reply);
       for (const item of chat.list.querySelectorAll(".msg[data-from]")) {
         item.classList.toggle("out", item.dataset.from === key);
       }
@@ -175,7 +176,10 @@ function buildChat(info) {
     messages: new Map(),
     reply: null,
   };
-  if (info.type === "private") chat.input.placeholder = `Message ${state.bot.name} as ${personName(info.owner)}…`;
+  chat.basePlaceholder = info.type === "private"
+    ? `Message ${state.bot.name} as ${personName(info.owner)}…`
+    : "Message…";
+  chat.input.placeholder = chat.basePlaceholder;
   chat.form.addEventListener("submit", (event) => { event.preventDefault(); send(info.key); });
   chat.input.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -478,6 +482,8 @@ function setReply(chatKey, messageId) {
   const message = messageId === null ? null : chat.messages.get(messageId);
   chat.reply = message ? message.id : null;
   chat.replyBar.hidden = !message;
+  // A force-reply may suggest what to write, as Telegram shows in the input field.
+  chat.input.placeholder = (message && message.placeholder) || chat.basePlaceholder;
   if (message) {
     $(".reply-name", chat.replyBar).textContent = `Reply to ${message.name}`;
     $(".reply-text", chat.replyBar).textContent = message.text || (message.document && message.document.name) || "";
