@@ -44,6 +44,8 @@ GROUP_COMMANDS = [
     ("repair", "Say sorry well, step by step"),
     ("timezone", "Set your time zone"),
     ("settings", "What is set"),
+    ("export", "A copy of your data, sent privately"),
+    ("forget", "Delete your couple's data"),
     ("help", "What Mend can do"),
     ("leave", "Leave Mend"),
 ]
