@@ -41,7 +41,7 @@ def _open_database(settings: Settings) -> Engine:
             check_data_key(connection, SQLModel.metadata)
     except DataKeyError as exc:
         print(f"mend: {exc}: set DATA_KEY to the key the data was written with "
-              "(README, "Encryption")", file=sys.stderr)
+              "(README, Encryption)", file=sys.stderr)
         raise SystemExit(2) from None
     return database
 

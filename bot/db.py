@@ -85,4 +85,4 @@ def report_unreadable(engine: Engine) -> None:
         return
     where = ", ".join(f"{table} row {row_id}" for table, row_id in rows) or "unknown rows"
     log.error("stored text does not open with DATA_KEY: %s; check DATA_KEY "
-              "(README, "Encryption"). Nothing was shown to the couple.", where)
+              "(README, Encryption). Nothing was shown to the couple.", where)
