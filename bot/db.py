@@ -21,10 +21,14 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for SQLite (WAL, waits on locks) or PostgreSQL."""
+    """An engine for SQLite (WAL, waits on locks) or PostgreSQL.
+
+    `hide_parameters`: a database error must not carry what a partner wrote into the log.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **options
+            url, connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True, **options
         )
 
         @event.listens_for(engine, "connect")
@@ -37,7 +41,8 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **options)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         hide_parameters=True, **options)
 
 
 def alembic_config(url: str) -> Config:

@@ -328,3 +328,13 @@ async def test_a_flow_that_loses_a_race_on_a_unique_rule_runs_again(engine: Engi
     bot = FakeBot()
     await runtime_for(engine, FixedClock(T0), bot).run(flow)
     assert len(calls) == 2 and len(bot.texts(GROUP_ID)) == 1
+
+
+def test_database_errors_never_carry_what_was_written(engine: Engine) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError) as raised, Session(engine) as session:
+        session.add(Couple(group_chat_id=GROUP_ID, title="a private sentence", created_at=T0))
+        session.add(Couple(group_chat_id=GROUP_ID, title="a private sentence", created_at=T0))
+        session.commit()
+    assert "a private sentence" not in str(raised.value)
