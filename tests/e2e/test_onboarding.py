@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import pytest
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 
@@ -67,3 +70,24 @@ async def test_the_token_never_reaches_the_log(world: Scene) -> None:
     logs = world.bot.logs()
     assert "Mend is ready" in logs
     assert TEST_TOKEN not in logs and TEST_TOKEN.split(":")[1] not in logs
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_couple(world: Scene) -> None:
+    await form_couple(world, open_private=False)
+    supergroup = world.sandbox.migrate_to_supergroup(world.group)
+    await asyncio.sleep(1.0)  # the migration update reaches the bot
+    await world.say(world.ana, supergroup, "/settings")
+    settings = await world.expect(supergroup, "Settings for")
+    assert "Ana" in (settings.text or "") and "Ben" in (settings.text or "")
+
+
+async def test_a_partner_who_blocked_the_bot_is_written_to_in_the_group(world: Scene) -> None:
+    await form_couple(world)
+    world.sandbox.block_bot(world.ben)
+    mark = world.last_id(world.group)
+    await world.say(world.ana, world.group, "/pause 30")
+    agree = await world.expect(world.group, "is that return time OK", after=mark)
+    await world.press(world.ben, agree, "OK")
+    world.advance(timedelta(minutes=31))
+    asked = await world.expect(world.group, "For Ben:", after=mark)
+    assert "Ready to come back" in (asked.text or "")
