@@ -33,8 +33,7 @@ async def _to_next_sunday_evening(world: Scene) -> None:
     world.advance(due - now + timedelta(seconds=1))
 
 
-async def test_weekly_checkin_end_to_end(sqlite_world: Scene) -> None:
-    world = sqlite_world
+async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     group, ana_chat = world.group, world.private(world.ana)
     await form_couple(world, open_private=False)
     formed = next(m for m in world.sandbox.bot_messages(group) if "you're set up" in _text(m))

@@ -63,8 +63,7 @@ async def _both_come_back(world: Scene, until_return: timedelta) -> None:
     assert "done its job" in str(answer.get("text"))
 
 
-async def test_pause_agreed_returned_and_ended_by_both_being_ready(sqlite_world: Scene) -> None:
-    world = sqlite_world
+async def test_pause_agreed_returned_and_ended_by_both_being_ready(world: Scene) -> None:
     await form_couple(world)
     world.transcript.clear()
     await _pause_agreed(world)
@@ -83,8 +82,7 @@ async def test_pause_agreed_returned_and_ended_by_both_being_ready(sqlite_world:
     _save_transcript(world, "pause_e2e")
 
 
-async def test_pause_outlives_a_restart_of_the_bot(sqlite_world: Scene) -> None:
-    world = sqlite_world
+async def test_pause_outlives_a_restart_of_the_bot(world: Scene) -> None:
     await form_couple(world)
     world.transcript.clear()
     await _pause_agreed(world)

@@ -29,8 +29,7 @@ def _next_local(now: datetime, at: time) -> datetime:
     return candidate if candidate > now else candidate + timedelta(days=1)
 
 
-async def test_daily_promise_nudged_kept_noticed_and_counted(sqlite_world: Scene) -> None:
-    world = sqlite_world
+async def test_daily_promise_nudged_kept_noticed_and_counted(world: Scene) -> None:
     group = world.group
     ana_chat, ben_chat = world.private(world.ana), world.private(world.ben)
     await form_couple(world)
