@@ -237,7 +237,8 @@ class BotProcess:
     """A bot subprocess (Mend or the echo bot) against the sandbox, with its figures."""
 
     def __init__(self, sandbox: BotApiSandbox, workdir: Path, *, command: Sequence[str],
-                 database_url: str = "", name: str = "bot", **env: str) -> None:
+                 database_url: str = "", name: str = "bot", clock_file: bool = False,
+                 **env: str) -> None:
         self.sandbox = sandbox
         self.workdir = workdir
         self.command = list(command)
@@ -246,9 +247,10 @@ class BotProcess:
         self.log_path = workdir / f"{name}.log"
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_"))}
-        self.env.update(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=sandbox.url,
-                        MEND_CLOCK_FILE=str(self.clock.path), LOG_LEVEL="INFO",
+        self.env.update(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=sandbox.url, LOG_LEVEL="INFO",
                         PYTHONUNBUFFERED="1")
+        if clock_file:  # time can be moved forward; production reads the system clock
+            self.env["MEND_CLOCK_FILE"] = str(self.clock.path)
         if database_url:
             self.env["DATABASE_URL"] = database_url
         self.env.update(env)
@@ -283,6 +285,21 @@ class BotProcess:
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
+
+    def profile(self, output: Path) -> None:
+        """Sample this process with py-spy (installed in the venv, not a dependency) until
+        it stops; writes collapsed stacks (`bench/profile.py` summarises them)."""
+        spy = Path(PYTHON).with_name("py-spy")
+        self._spy = subprocess.Popen(
+            [str(spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "250",
+             "--output", str(output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def end_profile(self) -> None:
+        spy = getattr(self, "_spy", None)
+        if spy is not None and spy.poll() is None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
 
     def rss(self) -> float:
         return rss_mb(self.pid)

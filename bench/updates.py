@@ -197,7 +197,7 @@ class Figures:
 
 
 async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, updates: int,
-                  warmup: int, where: Path) -> Figures:
+                  warmup: int, where: Path, profile: bool = False) -> Figures:
     """One bot, one backend: start it, warm it up, feed `updates` updates, take figures."""
     steps_per_couple = max(1, updates // couples)
     sandbox = BotApiSandbox()
@@ -220,6 +220,8 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
                              name=f"{bot}-{backend}", MEND_RATE_LIMIT="off",
                              MEND_SWEEP_SECONDS="30")
         await process.start()
+        if profile:
+            process.profile(where / f"{process.name}.prof")
         people = [Couple(cid, g, (a, b)) for cid, (g, a, b) in zip(ids, world, strict=True)]
         script = [workload.cycle[i % len(workload.cycle)]
                   for i in range(warmup + steps_per_couple)]
@@ -251,6 +253,7 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
             driver_cpu=own_cpu_seconds() - marks["me"],
             api_calls=sum(sandbox.calls.values()) - int(marks["calls"]),
         )
+        process.end_profile()
         await process.stop()
         figures.errors = process.errors()
         if sandbox.violations:
@@ -278,9 +281,11 @@ async def main_async(args: argparse.Namespace) -> None:
     for backend in args.backends:
         for _round in range(args.rounds):
             bare = await run_bot("echo", backend, ECHO, couples=args.couples,
-                                 updates=args.updates, warmup=args.warmup, where=where)
+                                 updates=args.updates, warmup=args.warmup, where=where,
+                                 profile=args.profile)
             mend = await run_bot("mend", backend, workload, couples=args.couples,
-                                 updates=args.updates, warmup=args.warmup, where=where)
+                                 updates=args.updates, warmup=args.warmup, where=where,
+                                 profile=args.profile)
             results.append((bare, mend))
             for figures in (bare, mend):
                 for line in figures.errors[:5]:
@@ -318,6 +323,8 @@ def main() -> None:
     parser.add_argument("--workload", default=None, help="pause (default once it exists) or "
                         "settings")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="sample both bots with py-spy "
+                        "(figures are then not comparable); summarise with bench.profile")
     asyncio.run(main_async(parser.parse_args()))
 
 
