@@ -407,7 +407,9 @@ class Runtime:
             if not claims:
                 return handled
             for timer_id, claimed_at in claims:
-                await asyncio.to_thread(self._handle_timer, timer_id, claimed_at)
+                earliest = await asyncio.to_thread(self._handle_timer, timer_id, claimed_at)
+                if earliest is not None:
+                    self.on_new_timer(earliest)
                 handled += 1
             self.kick_delivery()
 
@@ -440,12 +442,13 @@ class Runtime:
                     claimed.append((timer_id, now))
             return claimed
 
-    def _handle_timer(self, timer_id: int, claimed_at: datetime) -> None:
+    def _handle_timer(self, timer_id: int, claimed_at: datetime) -> datetime | None:
+        """Handle one claimed timer; returns the earliest due time of timers it added."""
         try:
             with session_scope(self.db) as session:
                 timer = session.get(Timer, timer_id)
                 if timer is None or timer.state != "claimed" or timer.claimed_at != claimed_at:
-                    return  # another process took it back after our claim timed out
+                    return None  # another process took it back after our claim timed out
                 now = self.clock.now()
                 effects, state, late = handle_due(session, timer, now)
                 committed = persist(session, effects, now, claim=False, late=late)
@@ -458,14 +461,13 @@ class Runtime:
                 if finished.rowcount != 1:  # type: ignore[attr-defined]
                     raise _LostClaim
         except _LostClaim:
-            return
+            return None
         except Exception:
             log.exception("timer %s failed; it will be retried after the claim timeout",
                           timer_id)
             self._give_up_if_exhausted(timer_id)
-            return
-        if committed.earliest_timer is not None:
-            self.on_new_timer(committed.earliest_timer)
+            return None
+        return committed.earliest_timer
 
     def _give_up_if_exhausted(self, timer_id: int) -> None:
         with session_scope(self.db) as session:

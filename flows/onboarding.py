@@ -6,7 +6,7 @@ Also the couple's settings (time zones), `/help`, `/settings` and `/leave`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
@@ -35,16 +35,21 @@ from flows.outcome import (
     Effects,
     Notice,
     Send,
+    SetTimer,
     Text,
     ToChat,
     ToGroup,
     keyboard,
     text,
 )
+from flows.timers import Due, timer_kind
 
 JOIN = "join"
 LEAVE = "leave"
 DEEP_LINK_PREFIX = "c"
+INVITE_REMINDER = "onboarding.invite_reminder"
+# A day after forming, one reminder for whoever has not opened the private chat yet.
+INVITE_REMINDER_AFTER = timedelta(days=1)
 
 # Lines other features add to /settings: (session, couple, reader) -> texts.
 SettingsLines = Callable[[Session, Couple, Partner], list[Text]]
@@ -202,7 +207,24 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
             text("onboarding.formed", a=first.first_name, b=joined.first_name),
             buttons=keyboard([link]),
         ),
+        SetTimer(INVITE_REMINDER, couple.id or 0, now + INVITE_REMINDER_AFTER,
+                 ref=f"couple:{couple.id}:invite"),
     ]
+
+
+@timer_kind(INVITE_REMINDER, useful_for=timedelta(days=3))
+def remind_to_open_private(session: Session, due: Due) -> Effects:
+    """Once: whoever has not opened the private chat yet gets a nudge with the link."""
+    couple = session.get(Couple, due.couple_id)
+    if couple is None or couple.formed_at is None:
+        return []
+    missing = [p for p in partners_of(session, due.couple_id) if not p.private_open]
+    if not missing:
+        return []
+    names = " & ".join(partner.first_name for partner in missing)
+    link = Button(label=text("onboarding.button_open_private"), url=deep_link(due.couple_id))
+    return [Send(ToGroup(due.couple_id), text("onboarding.invite_reminder", names=names),
+                 buttons=keyboard([link]))]
 
 
 def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:

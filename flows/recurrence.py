@@ -15,13 +15,9 @@ from zoneinfo import ZoneInfo
 
 
 def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
-    naive = datetime.combine(day, at)
-    aware = naive.replace(tzinfo=zone, fold=0)
-    # A time in the spring-forward gap does not survive a round trip: move past the gap.
-    roundtrip = aware.astimezone(UTC).astimezone(zone)
-    if roundtrip.replace(tzinfo=None) != naive:
-        aware = naive.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(UTC)
+    # fold=0 (PEP 495) reads a gap time with the offset from before the change, which lands
+    # it after the gap (02:30 -> 03:30), and an ambiguous time as its first occurrence.
+    return datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def next_on_days(

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.clock import OffsetFileClock
@@ -55,8 +55,9 @@ class BotProcess:
         return env
 
     async def start(self, timeout: float = 30.0) -> None:
-        """Start the bot and wait until it polls for updates."""
-        polls_before = self.sandbox.calls["getUpdates"]
+        """Start the bot and wait until it polls for updates (or has set its webhook)."""
+        ready_call = "setWebhook" if "WEBHOOK_URL" in self.extra_env else "getUpdates"
+        polls_before = self.sandbox.calls[ready_call]
         ready_marker = f"Mend is ready (start {self.starts + 1})"
         with self.log_path.open("ab") as log:
             log.write(f"--- {ready_marker}\n".encode())
@@ -66,8 +67,11 @@ class BotProcess:
             )
         self.starts += 1
         loop = asyncio.get_running_loop()
+        if ready_call == "setWebhook":
+            # PTB sets the webhook before its HTTP server listens; give it a moment.
+            await asyncio.sleep(0)
         deadline = loop.time() + timeout
-        while self.sandbox.calls["getUpdates"] <= polls_before:
+        while self.sandbox.calls[ready_call] <= polls_before:
             if self.process.poll() is not None:
                 raise RuntimeError(f"bot exited with {self.process.returncode}:\n{self.logs()}")
             if loop.time() > deadline:
@@ -204,3 +208,36 @@ async def form_couple(scene: Scene, *, open_private: bool = True) -> None:
             chat = scene.private(user)
             await scene.say(user, chat, f"/start {payload}")
             await scene.expect(chat, "connected")
+
+
+def seed_couples(database_url: str, groups: list[SimChat], *, reminders_each: int,
+                 due: datetime) -> list[int]:
+    """Formed couples for `groups` (straight into the database), each with due reminders.
+
+    The reminder to open the private chat is a real timer kind; partners here have not
+    opened it, so each reminder sends one message to its group.
+    """
+    from bot.db import make_engine, session_scope
+    from bot.runtime import persist
+    from flows.models import Couple, Partner
+    from flows.onboarding import INVITE_REMINDER
+    from flows.outcome import SetTimer
+
+    engine = make_engine(database_url)
+    ids: list[int] = []
+    with session_scope(engine) as session:
+        for index, group in enumerate(groups):
+            group.bot_status = "member"
+            couple = Couple(group_chat_id=group.id, title=group.title or "", created_at=due,
+                            formed_at=due)
+            session.add(couple)
+            session.flush()
+            for name, user_id in (("Ana", 10_000_000 + 2 * index),
+                                  ("Ben", 10_000_001 + 2 * index)):
+                session.add(Partner(couple_id=couple.id or 0, user_id=user_id, first_name=name,
+                                    joined_at=due, last_active_at=due))
+            persist(session, [SetTimer(INVITE_REMINDER, couple.id or 0, due)
+                              for _ in range(reminders_each)], due, claim=False)
+            ids.append(couple.id or 0)
+    engine.dispose()
+    return ids

@@ -57,3 +57,13 @@ async def test_plain_group_chat_never_reaches_the_bot(world: Scene) -> None:
     await world.say(world.ana, world.group, "we need to talk about the dishes")
     await world.say(world.ben, world.group, "/pause@some_other_bot")
     assert world.sandbox.calls["sendMessage"] == before
+
+
+async def test_the_token_never_reaches_the_log(world: Scene) -> None:
+    from bot.sandbox.testing import TEST_TOKEN
+
+    await form_couple(world)
+    await world.bot.stop()
+    logs = world.bot.logs()
+    assert "Mend is ready" in logs
+    assert TEST_TOKEN not in logs and TEST_TOKEN.split(":")[1] not in logs

@@ -1,0 +1,294 @@
+"""The runtime's promises: every timer fires once, late ones say so, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
+
+from bot.clock import FixedClock
+from bot.db import session_scope
+from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime, persist, split_long
+from flows import onboarding
+from flows.models import Couple, Outbox, Partner, Timer
+from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner
+from tests.helpers import GROUP_ID, T0, make_couple
+
+REMINDER = onboarding.INVITE_REMINDER
+
+
+@dataclass
+class FakeBot:
+    """Records what would reach Telegram; chats can be made to fail."""
+
+    sent: list[tuple[int, str]] = field(default_factory=list)
+    failures: dict[int, list[Exception]] = field(default_factory=dict)
+    next_id: int = 1
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+        queue = self.failures.get(chat_id)
+        if queue:
+            raise queue.pop(0)
+        self.sent.append((chat_id, text))
+        self.next_id += 1
+        return SimpleNamespace(message_id=self.next_id)
+
+    def texts(self, chat_id: int | None = None) -> list[str]:
+        return [text for chat, text in self.sent if chat_id is None or chat == chat_id]
+
+
+def runtime_for(engine: Engine, clock: FixedClock, bot: FakeBot) -> Runtime:
+    runtime = Runtime(engine, clock)
+    runtime.bot = bot  # type: ignore[assignment]
+    return runtime
+
+
+def seed_reminder(engine: Engine, *, private_open: bool = False, due_in: timedelta = timedelta(0),
+                  group_id: int = GROUP_ID) -> int:
+    """A formed couple whose partners have not opened the private chat, and a due reminder."""
+    with session_scope(engine) as session:
+        couple, _ana, _ben = make_couple(session, private_open=private_open, group_id=group_id)
+        persist(session, [SetTimer(REMINDER, couple.id or 0, T0 + due_in)], T0, claim=False)
+        return couple.id or 0
+
+
+async def settle(runtime: Runtime) -> None:
+    await runtime.sweep()
+    for _ in range(50):
+        task = runtime._deliver_task
+        if task is None or task.done():
+            break
+        await asyncio.sleep(0.01)
+
+
+def timer_states(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return [timer.state for timer in session.exec(select(Timer))]
+
+
+async def test_a_due_timer_is_handled_once_and_its_message_sent(engine: Engine) -> None:
+    seed_reminder(engine)
+    bot = FakeBot()
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await settle(runtime)
+    await settle(runtime)
+    assert len(bot.texts(GROUP_ID)) == 1
+    assert "Ana & Ben" in bot.texts(GROUP_ID)[0]
+    assert timer_states(engine) == ["done"]
+
+
+async def test_a_timer_not_yet_due_waits(engine: Engine) -> None:
+    seed_reminder(engine, due_in=timedelta(hours=1))
+    bot = FakeBot()
+    clock = FixedClock(T0)
+    runtime = runtime_for(engine, clock, bot)
+    await settle(runtime)
+    assert bot.sent == [] and timer_states(engine) == ["pending"]
+    clock.advance(timedelta(hours=1))
+    await settle(runtime)
+    assert len(bot.sent) == 1
+
+
+async def test_two_processes_sweeping_together_send_each_timer_once(engine: Engine) -> None:
+    for index in range(20):
+        seed_reminder(engine, group_id=-5000 - index)
+    bot = FakeBot()
+    first = runtime_for(engine, FixedClock(T0), bot)
+    second = runtime_for(engine, FixedClock(T0), bot)
+    await asyncio.gather(settle(first), settle(second))
+    await asyncio.gather(settle(first), settle(second))
+    chats = [chat for chat, _text in bot.sent]
+    assert sorted(chats) == sorted(-5000 - index for index in range(20))
+    assert set(timer_states(engine)) == {"done"}
+
+
+async def test_a_claim_left_by_a_crashed_process_is_taken_back_after_the_timeout(
+    engine: Engine,
+) -> None:
+    seed_reminder(engine)
+    clock = FixedClock(T0)
+    crashed = runtime_for(engine, clock, FakeBot())
+    assert len(crashed._claim_timers()) == 1  # claimed, then the process "dies"
+    bot = FakeBot()
+    survivor = runtime_for(engine, clock, bot)
+    clock.advance(TIMER_CLAIM_TIMEOUT - timedelta(seconds=1))
+    await settle(survivor)
+    assert bot.sent == [] and timer_states(engine) == ["claimed"]
+    clock.advance(timedelta(seconds=2))
+    await settle(survivor)
+    assert len(bot.sent) == 1 and timer_states(engine) == ["done"]
+
+
+async def test_a_stale_claimer_cannot_finish_a_timer_someone_else_took_back(
+    engine: Engine,
+) -> None:
+    seed_reminder(engine)
+    clock = FixedClock(T0)
+    slow = runtime_for(engine, clock, FakeBot())
+    [(timer_id, claimed_at)] = slow._claim_timers()
+    clock.advance(TIMER_CLAIM_TIMEOUT + timedelta(seconds=1))
+    bot = FakeBot()
+    await settle(runtime_for(engine, clock, bot))
+    slow._handle_timer(timer_id, claimed_at)  # wakes up late: must not handle it again
+    with Session(engine) as session:
+        assert len(session.exec(select(Outbox)).all()) == 1
+    assert len(bot.sent) == 1
+
+
+async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session:
+        couple, _ana, _ben = make_couple(session)
+        persist(session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0,
+                claim=True)  # the process dies before delivering
+    clock = FixedClock(T0)
+    bot = FakeBot()
+    runtime = runtime_for(engine, clock, bot)
+    await settle(runtime)
+    assert bot.sent == []
+    clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
+    await settle(runtime)
+    assert len(bot.sent) == 1
+
+
+async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
+    engine: Engine,
+) -> None:
+    """The documented at-least-once window: Telegram accepted, the row was not marked."""
+    with session_scope(engine) as session:
+        couple, _ana, _ben = make_couple(session)
+        committed = persist(
+            session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0,
+            claim=True)
+    clock = FixedClock(T0)
+    bot = FakeBot()
+    runtime = runtime_for(engine, clock, bot)
+
+    def crash(*_args: object) -> None:
+        raise SystemExit("process died")
+
+    runtime._finish = crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await runtime._send_one(runtime._load_rows(committed.outbox_ids)[0])
+    assert len(bot.sent) == 1
+    survivor = runtime_for(engine, clock, bot)
+    clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
+    await settle(survivor)
+    assert len(bot.sent) == 2  # the one duplicate the guarantee allows
+    await settle(survivor)
+    assert len(bot.sent) == 2
+
+
+async def test_a_timer_handled_late_says_so_honestly(engine: Engine) -> None:
+    seed_reminder(engine)
+    bot = FakeBot()
+    await settle(runtime_for(engine, FixedClock(T0 + timedelta(hours=5)), bot))
+    [text] = bot.texts(GROUP_ID)
+    assert text.startswith("(Sorry, this comes late")
+    assert timer_states(engine) == ["done"]
+
+
+async def test_a_timer_too_late_to_be_useful_is_closed_as_missed(engine: Engine) -> None:
+    seed_reminder(engine)
+    bot = FakeBot()
+    await settle(runtime_for(engine, FixedClock(T0 + timedelta(days=4)), bot))
+    assert bot.sent == []
+    assert timer_states(engine) == ["missed"]
+
+
+async def test_cancelled_timers_never_fire(engine: Engine) -> None:
+    couple_id = seed_reminder(engine, due_in=timedelta(minutes=5))
+    with session_scope(engine) as session:
+        persist(session, [CancelTimers(couple_id, kind=REMINDER)], T0, claim=False)
+    bot = FakeBot()
+    await settle(runtime_for(engine, FixedClock(T0 + timedelta(hours=1)), bot))
+    assert bot.sent == [] and timer_states(engine) == ["cancelled"]
+
+
+async def test_a_partner_who_blocked_the_bot_is_written_to_in_the_group(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        _couple, ana, _ben = make_couple(session)
+        persist(session, [Send(ToPartner(ana.id or 0), Text("onboarding.welcome_back"))], T0,
+                claim=False)
+        ana_user = ana.user_id
+    bot = FakeBot(failures={ana_user: [Forbidden("Forbidden: bot was blocked by the user")]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    [text] = bot.texts(GROUP_ID)
+    assert text.startswith("For Ana:")
+    with Session(engine) as session:
+        assert session.exec(select(Partner).where(Partner.user_id == ana_user)).one() \
+            .private_blocked
+
+
+async def test_a_group_that_removed_the_bot_keeps_its_messages_and_timers_until_it_returns(
+    engine: Engine,
+) -> None:
+    couple_id = seed_reminder(engine)
+    clock = FixedClock(T0)
+    bot = FakeBot(failures={GROUP_ID: [Forbidden("Forbidden: bot was kicked from the group")]})
+    runtime = runtime_for(engine, clock, bot)
+    await settle(runtime)
+    assert bot.sent == []
+    with session_scope(engine) as session:
+        assert session.get(Couple, couple_id).group_reachable is False  # type: ignore[union-attr]
+        assert [row.state for row in session.exec(select(Outbox))] == ["held"]
+        persist(session, [SetTimer(REMINDER, couple_id, T0)], T0, claim=False)
+    await settle(runtime)
+    assert bot.sent == [] and "pending" in timer_states(engine)  # waits, not lost
+    with session_scope(engine) as session:
+        effects = onboarding.bot_membership(session, GROUP_ID, "Ana & Ben", "member", "UTC", T0)
+        persist(session, effects, T0, claim=False)
+    await settle(runtime)
+    assert len(bot.texts(GROUP_ID)) == 3  # the held reminder, "I'm back", the second reminder
+
+
+async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
+    engine: Engine,
+) -> None:
+    couple_id = seed_reminder(engine)
+    bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    assert len(bot.texts(-100999)) == 1
+    with Session(engine) as session:
+        assert session.get(Couple, couple_id).group_chat_id == -100999  # type: ignore[union-attr]
+
+
+async def test_a_network_error_leaves_the_message_for_the_next_sweep(engine: Engine) -> None:
+    seed_reminder(engine)
+    bot = FakeBot(failures={GROUP_ID: [NetworkError("connection reset")]})
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await settle(runtime)
+    await settle(runtime)
+    assert len(bot.texts(GROUP_ID)) == 1
+    with Session(engine) as session:
+        [row] = session.exec(select(Outbox)).all()
+        assert row.state == "sent" and row.attempts == 1
+
+
+async def test_a_message_telegram_refuses_is_marked_failed_not_retried_forever(
+    engine: Engine,
+) -> None:
+    seed_reminder(engine)
+    bot = FakeBot(failures={GROUP_ID: [BadRequest("Bad Request: something odd")]})
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await settle(runtime)
+    await settle(runtime)
+    assert bot.sent == []
+    with Session(engine) as session:
+        assert [row.state for row in session.exec(select(Outbox))] == ["failed"]
+
+
+def test_text_over_telegrams_limit_is_split_at_line_breaks() -> None:
+    body = "\n".join(f"line {index} " + "x" * 90 for index in range(100))
+    parts = split_long(body)
+    assert len(parts) > 1 and all(len(part) <= 4096 for part in parts)
+    assert "".join(part.replace("\n", "") for part in parts) == body.replace("\n", "")
+    assert split_long("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
