@@ -29,7 +29,7 @@ from bot.clock import OffsetFileClock
 from bot.db import make_engine, migrate
 from bot.sandbox import BotApiSandbox, SimChat, SimUser
 from bot.sandbox.testing import TEST_TOKEN
-from flows.models import Couple, Partner, Timer
+from flows.models import Couple, Partner
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -237,19 +237,19 @@ class BotProcess:
     """A bot subprocess (Mend or the echo bot) against the sandbox, with its figures."""
 
     def __init__(self, sandbox: BotApiSandbox, workdir: Path, *, command: Sequence[str],
-                 database_url: str = "", name: str = "bot", clock_file: bool = False,
+                 database_url: str = "", name: str = "bot", clock: Path | None = None,
                  **env: str) -> None:
         self.sandbox = sandbox
         self.workdir = workdir
         self.command = list(command)
         self.name = name
-        self.clock = OffsetFileClock(workdir / f"{name}.clock")
+        self.clock = OffsetFileClock(clock or workdir / f"{name}.clock")
         self.log_path = workdir / f"{name}.log"
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_"))}
         self.env.update(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=sandbox.url, LOG_LEVEL="INFO",
                         PYTHONUNBUFFERED="1")
-        if clock_file:  # time can be moved forward; production reads the system clock
+        if clock is not None:  # time can be moved forward; production reads the system clock
             self.env["MEND_CLOCK_FILE"] = str(self.clock.path)
         if database_url:
             self.env["DATABASE_URL"] = database_url

@@ -12,7 +12,6 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-
 # Frames where a thread waits rather than works (py-spy cannot always tell with --nonblocking).
 IDLE = ("_worker (concurrent/futures/thread.py", "EpollSelector.select (")
 

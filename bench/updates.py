@@ -19,9 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
-from flows.buttons import data as button_data
-
 from bench.common import (
     PYTHON,
     BotProcess,
@@ -37,6 +34,8 @@ from bench.common import (
     table,
     workdir,
 )
+from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
+from flows.buttons import data as button_data
 
 STEP_TIMEOUT = 60.0
 
@@ -99,9 +98,9 @@ def workloads() -> dict[str, Workload]:
             "(validated against the database, answered)",
         ),
     }
-    try:
-        from flows import pause  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("flows.pause") is None:
         return found
     found["pause"] = Workload(
         "pause",
