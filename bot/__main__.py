@@ -1,34 +1,59 @@
-"""`python -m bot` runs Mend; `demo` opens the local demo; `keygen` makes a DATA_KEY."""
+"""`python -m bot` runs Mend; `demo` opens the local demo; `keygen` makes a DATA_KEY;
+`rotate-key` re-encrypts stored text with the first key of DATA_KEY."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+
 from bot.clock import Clock, OffsetFileClock, SystemClock
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.db import make_engine, migrate
 from bot.logs import setup_logging
-from flows.secret import DataKeyError, configure_data_key, generate_key
+from flows.features import load_all
+from flows.secret import (
+    DataKeyError,
+    check_data_key,
+    configure_data_key,
+    generate_key,
+    rotate_stored_text,
+)
 
 log = logging.getLogger("bot")
 
 
-def run() -> None:
-    settings = load_settings()
-    setup_logging(settings.LOG_LEVEL, settings.token)
+def _open_database(settings: Settings) -> Engine:
+    """Key, schema and a check that the key opens what is already stored; exits on failure."""
     try:
         configure_data_key(settings.DATA_KEY.get_secret_value() if settings.DATA_KEY else None)
     except DataKeyError:
         print("mend: DATA_KEY is malformed: generate one with: python -m bot keygen",
               file=sys.stderr)
         raise SystemExit(2) from None
+    database = make_engine(settings.DATABASE_URL)
+    migrate(database)
+    load_all()
+    try:
+        with database.connect() as connection:
+            check_data_key(connection, SQLModel.metadata)
+    except DataKeyError as exc:
+        print(f"mend: {exc}: set DATA_KEY to the key the data was written with "
+              "(docs/encryption.md)", file=sys.stderr)
+        raise SystemExit(2) from None
+    return database
+
+
+def run() -> None:
+    settings = load_settings()
+    setup_logging(settings.LOG_LEVEL, settings.token)
     if settings.DATA_KEY is None:
         log.warning("DATA_KEY is not set: answers and promises are stored unencrypted")
     clock: Clock = OffsetFileClock(settings.MEND_CLOCK_FILE) if settings.MEND_CLOCK_FILE \
         else SystemClock()
-    database = make_engine(settings.DATABASE_URL)
-    migrate(database)
+    database = _open_database(settings)
 
     from bot.app import build_application
 
@@ -50,6 +75,21 @@ def run() -> None:
     log.info("Mend stopped")
 
 
+def rotate_key() -> None:
+    """Re-encrypt every stored secret with the first key of DATA_KEY ("new,old")."""
+    settings = load_settings()
+    setup_logging(settings.LOG_LEVEL, settings.token)
+    if settings.DATA_KEY is None:
+        print("mend: DATA_KEY is not set: put the new key first, e.g. DATA_KEY=new,old",
+              file=sys.stderr)
+        raise SystemExit(2)
+    database = _open_database(settings)
+    with database.begin() as connection:
+        count = rotate_stored_text(connection, SQLModel.metadata)
+    print(f"mend: {count} stored texts now use the first key of DATA_KEY; "
+          "the other keys can be removed")
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "run"
     if command == "keygen":
@@ -60,8 +100,11 @@ def main() -> None:
         demo_main(sys.argv[2:])
     elif command == "run":
         run()
+    elif command == "rotate-key":
+        rotate_key()
     else:
-        print(f"mend: unknown command {command!r}; use: python -m bot [run|demo|keygen]",
+        print(f"mend: unknown command {command!r}; use: python -m bot "
+              "[run|demo|keygen|rotate-key]",
               file=sys.stderr)
         raise SystemExit(2)
 

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.pause",
+    "bot.handlers.promises",
+    "bot.handlers.checkin",
+    "bot.handlers.repair",
+    "bot.handlers.safety",
+    "bot.handlers.data_rights",
 )
 
 GROUP_COMMANDS = [
@@ -34,6 +40,7 @@ GROUP_COMMANDS = [
     ("checkins", "Past check-ins"),
     ("promise", "Make a small promise"),
     ("promises", "Your promises"),
+    ("drop", "End a promise: /drop 2"),
     ("repair", "Say sorry well, step by step"),
     ("timezone", "Set your time zone"),
     ("settings", "What is set"),
@@ -45,6 +52,7 @@ PRIVATE_COMMANDS = [
     ("checkin", "Your weekly check-in"),
     ("promise", "Make a small promise"),
     ("promises", "Your promises"),
+    ("drop", "End a promise: /drop 2"),
     ("repair", "Write an apology step by step"),
     ("mytimezone", "Your own time zone"),
     ("settings", "What is set"),
@@ -121,6 +129,7 @@ def build_application(settings: Settings, database: Database,
     application.bot_data["runtime"] = runtime
     application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
     application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
+    application.bot_data["promise_cap"] = settings.PROMISE_CAP
     wakeups = Wakeups(application, runtime, clock)
     application.bot_data["wakeups"] = wakeups
     runtime.on_new_timer = wakeups.schedule

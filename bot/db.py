@@ -11,7 +11,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, event
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from flows.secret import DataKeyError, unreadable_rows
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,26 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         try:
             yield session
             session.commit()
+        except DataKeyError:
+            session.rollback()
+            report_unreadable(engine)
+            raise
         except BaseException:
             session.rollback()
             raise
+
+
+def report_unreadable(engine: Engine) -> None:
+    """Stored text did not open with DATA_KEY: say loudly which rows, never what they hold.
+
+    The flow that hit it is rolled back, so nothing half-read reaches a couple.
+    """
+    try:
+        with engine.connect() as connection:
+            rows = unreadable_rows(connection, SQLModel.metadata)
+    except Exception:
+        log.exception("stored text does not open with DATA_KEY, and finding the rows failed")
+        return
+    where = ", ".join(f"{table} row {row_id}" for table, row_id in rows) or "unknown rows"
+    log.error("stored text does not open with DATA_KEY: %s; check DATA_KEY "
+              "(docs/encryption.md). Nothing was shown to the couple.", where)

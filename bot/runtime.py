@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, exists, or_, update
+from sqlalchemy import Engine, delete, exists, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
@@ -51,6 +52,11 @@ SEND_CLAIM_TIMEOUT = timedelta(minutes=5)
 BATCH = 100
 MAX_SEND_ATTEMPTS = 8
 MAX_TIMER_ATTEMPTS = 5
+# What was sent is kept only as long as a reply to it may still arrive (a check-in stays
+# open 48 hours); then its text is erased, and the row itself goes after a month.
+ERASE_SENT_TEXT_AFTER = timedelta(days=3)
+DELETE_SENT_AFTER = timedelta(days=30)
+PURGE_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -184,6 +190,7 @@ class Runtime:
         # Set by the shell: called with the earliest due time a commit added.
         self.on_new_timer: Callable[[datetime], None] = lambda _when: None
         self.delivered = 0
+        self._last_purge: datetime | None = None
 
     # ---- running flows -------------------------------------------------------------
 
@@ -198,7 +205,17 @@ class Runtime:
                 effects = flow(session, now)
                 return persist(session, effects, now, claim=True)
 
-        committed = await asyncio.to_thread(transaction)
+        def transaction_with_retry() -> Committed:
+            try:
+                return transaction()
+            except IntegrityError:
+                # Someone else's write won a race on a unique rule (both partners sent
+                # /pause at once): run the flow again, so it sees their row and answers
+                # as it would have if they had been a second later.
+                log.info("a concurrent change won a race; running the flow again")
+                return transaction()
+
+        committed = await asyncio.to_thread(transaction_with_retry)
         if committed.outbox_ids:
             await self.deliver_rows(committed.outbox_ids)
         if committed.earliest_timer is not None:
@@ -398,6 +415,26 @@ class Runtime:
                 self.kick_delivery()
                 if not handled and not self._sweep_again:
                     break
+            now = self.clock.now()
+            if self._last_purge is None or now - self._last_purge >= PURGE_EVERY:
+                self._last_purge = now
+                await asyncio.to_thread(self.purge_delivered)
+
+    def purge_delivered(self) -> None:
+        """Erase the text of messages sent long ago; delete rows older than a month."""
+        now = self.clock.now()
+        with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state).in_(["sent", "failed"]),
+                       col(Outbox.created_at) < now - ERASE_SENT_TEXT_AFTER,
+                       col(Outbox.body) != "")
+                .values(body="", markup=None)
+            )
+            session.execute(
+                delete(Outbox).where(col(Outbox.state).in_(["sent", "failed"]),
+                                     col(Outbox.created_at) < now - DELETE_SENT_AFTER)
+            )
 
     async def fire_due(self) -> int:
         """Claim due timers in batches and handle each in its own transaction."""

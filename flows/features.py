@@ -7,6 +7,12 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.pause",
+    "flows.checkin",
+    "flows.promises",
+    "flows.repair",
+    "flows.safety",
+    "flows.data_rights",
 )
 
 

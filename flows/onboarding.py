@@ -58,6 +58,17 @@ SETTINGS_LINES: list[SettingsLines] = []
 # What other features do when a partner leaves (cancel their rituals, keep history).
 LeaveHooks = Callable[[Session, Couple, Partner, datetime], Effects]
 ON_LEAVE: list[LeaveHooks] = []
+# Other ways to leave a feature offers as extra buttons on the /leave question, e.g. "leave
+# and delete my private answers": action -> (button label, what it does besides leaving).
+LEAVE_CHOICES: dict[str, tuple[Text, LeaveHooks]] = {}
+
+# What other features set up when a couple forms (e.g. the weekly check-in schedule).
+FormedHooks = Callable[[Session, Couple, datetime], Effects]
+ON_FORMED: list[FormedHooks] = []
+
+# What other features re-plan when the couple's time zone changes (local-time schedules).
+ZoneHooks = Callable[[Session, Couple, datetime], Effects]
+ON_ZONE_CHANGE: list[ZoneHooks] = []
 
 
 def settings_line(provider: SettingsLines) -> SettingsLines:
@@ -199,7 +210,11 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
     couple.formed_at = now
     session.add(couple)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(couple.id or 0))
+    formed: Effects = []
+    for hook in ON_FORMED:
+        formed.extend(hook(session, couple, now))
     return [
+        *formed,
         Notice(text("onboarding.formed_notice")),
         EditOrigin(body=text("onboarding.intro_done"), buttons=()),
         Send(
@@ -241,8 +256,12 @@ def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Ef
         return [Send(reply, text("onboarding.timezone_unknown", given=args.strip()[:40]))]
     found.couple.timezone = zone
     session.add(found.couple)
-    return [Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
-                                                 local=local_datetime(now, zone_of(found.couple))))]
+    replanned: Effects = []
+    for hook in ON_ZONE_CHANGE:
+        replanned.extend(hook(session, found.couple, now))
+    return [*replanned,
+            Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
+                                                local=local_datetime(now, zone_of(found.couple))))]
 
 
 def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -304,6 +323,8 @@ def leave(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         text("onboarding.leave_confirm", title=found.couple.title),
         buttons=keyboard(
             [buttons.button(text("onboarding.button_leave"), LEAVE, found.partner_id, "yes")],
+            *([buttons.button(label, LEAVE, found.partner_id, action)]
+              for action, (label, _hook) in LEAVE_CHOICES.items()),
             [buttons.button(text("onboarding.button_stay"), LEAVE, found.partner_id, "no")],
         ),
     )]
@@ -322,6 +343,8 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
     effects: Effects = []
     for hook in ON_LEAVE:
         effects.extend(hook(session, couple, partner, now))
+    if press.action in LEAVE_CHOICES:
+        effects.extend(LEAVE_CHOICES[press.action][1](session, couple, partner, now))
     remaining = other_partner(session, partner)
     session.execute(delete(Partner).where(col(Partner.id) == partner.id))
     couple.formed_at = None

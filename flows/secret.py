@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import Column, Connection, MetaData, Table, select, type_coerce, update
 from sqlalchemy import Text as SAText
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -77,3 +78,83 @@ class SecretText(TypeDecorator[str]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else unseal(value)
+
+
+# ---- the stored data as a whole: start-up check, finding unreadable rows, rotation ---------
+
+
+def secret_columns(metadata: MetaData) -> list[tuple[Table, Column[Any]]]:
+    """Every `SecretText` column of every table, in a stable order."""
+    return [
+        (table, column)
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, SecretText)
+    ]
+
+
+def _row_id(table: Table, row: Any) -> str:
+    return ",".join(str(row[index]) for index in range(len(table.primary_key.columns)))
+
+
+def check_data_key(connection: Connection, metadata: MetaData) -> None:
+    """Open one encrypted value of each secret column, if there is one.
+
+    Raises DataKeyError naming the table and row when the configured key cannot read
+    data that is already stored (a wrong key, or DATA_KEY missing): better to stop at
+    start-up than to fail on the first couple who writes.
+    """
+    for table, column in secret_columns(metadata):
+        raw = type_coerce(column, SAText())
+        query = (
+            select(*table.primary_key.columns, raw)
+            .where(raw.like(PREFIX + "%"))
+            .limit(1)
+        )
+        row = connection.execute(query).first()
+        if row is None:
+            continue
+        try:
+            unseal(row[-1])
+        except DataKeyError as exc:
+            raise DataKeyError(
+                f"{exc} (table {table.name}, row {_row_id(table, row)})"
+            ) from None
+
+
+def unreadable_rows(
+    connection: Connection, metadata: MetaData, limit: int = 20
+) -> list[tuple[str, str]]:
+    """(table, row id) of stored text the configured key cannot open, at most `limit`."""
+    found: list[tuple[str, str]] = []
+    for table, column in secret_columns(metadata):
+        raw = type_coerce(column, SAText())
+        query = select(*table.primary_key.columns, raw).where(raw.like(PREFIX + "%"))
+        for row in connection.execute(query):
+            try:
+                unseal(row[-1])
+            except DataKeyError:
+                found.append((table.name, _row_id(table, row)))
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def rotate_stored_text(connection: Connection, metadata: MetaData) -> int:
+    """Rewrite every secret value with the first key of DATA_KEY; returns how many.
+
+    Reading goes through the column type, so any key of DATA_KEY opens the old value;
+    writing seals it with the first key. Plain values (stored before a key was set)
+    are encrypted on the way.
+    """
+    if _keyring.fernet is None:
+        raise DataKeyError("DATA_KEY is not set: there is no key to rotate to")
+    rewritten = 0
+    for table, column in secret_columns(metadata):
+        keys = list(table.primary_key.columns)
+        rows = connection.execute(select(*keys, column).where(column.is_not(None))).all()
+        for row in rows:
+            match = [key == row[index] for index, key in enumerate(keys)]
+            connection.execute(update(table).where(*match).values({column.name: row[-1]}))
+            rewritten += 1
+    return rewritten

@@ -292,3 +292,39 @@ def test_text_over_telegrams_limit_is_split_at_line_breaks() -> None:
     assert len(parts) > 1 and all(len(part) <= 4096 for part in parts)
     assert "".join(part.replace("\n", "") for part in parts) == body.replace("\n", "")
     assert split_long("y" * 9000) == ["y" * 4096, "y" * 4096, "y" * 808]
+
+
+async def test_sent_text_is_erased_after_three_days_and_rows_deleted_after_a_month(
+    engine: Engine,
+) -> None:
+    seed_reminder(engine)
+    clock = FixedClock(T0)
+    runtime = runtime_for(engine, clock, FakeBot())
+    await settle(runtime)
+    clock.advance(timedelta(days=3, minutes=1))
+    runtime.purge_delivered()
+    with Session(engine) as session:
+        [row] = session.exec(select(Outbox)).all()
+        assert row.state == "sent" and row.body == "" and row.message_id is not None
+    clock.advance(timedelta(days=30))
+    runtime.purge_delivered()
+    with Session(engine) as session:
+        assert session.exec(select(Outbox)).all() == []
+
+
+async def test_a_flow_that_loses_a_race_on_a_unique_rule_runs_again(engine: Engine) -> None:
+    """Both partners send /pause at once: the loser's flow reruns and sees the winner's row."""
+    with session_scope(engine) as session:
+        make_couple(session)
+    calls: list[int] = []
+
+    def flow(session: Session, now: Any) -> list[Any]:
+        calls.append(1)
+        if len(calls) == 1:  # a row someone else committed a moment earlier
+            session.add(Couple(group_chat_id=GROUP_ID, created_at=T0))
+            session.flush()
+        return [Send(ToGroup(1), Text("onboarding.welcome_back"))]
+
+    bot = FakeBot()
+    await runtime_for(engine, FixedClock(T0), bot).run(flow)
+    assert len(calls) == 2 and len(bot.texts(GROUP_ID)) == 1

@@ -1,0 +1,55 @@
+"""Promises in Telegram: /promise, /promises, /drop, and the "when?" buttons.
+
+The promise cap comes from the PROMISE_CAP setting (bot_data["promise_cap"]); the two
+places that can create a promise, /promise and the "when?" buttons, pass it to the flow.
+Every other promise button goes through the shared button handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
+
+from bot.shell import Context, actor_of, command, runtime_of, show_immediate
+from flows import buttons, promises
+
+
+def _cap(context: Context) -> int:
+    return int(context.application.bot_data.get("promise_cap", promises.DEFAULT_CAP))
+
+
+async def on_promise(update: Update, context: Context) -> None:
+    """/promise <what> [when]: made at once, or "when?" buttons when the time is missing."""
+    actor = actor_of(update)
+    if actor is None:
+        return
+    args, cap = " ".join(context.args or []), _cap(context)
+    committed = await runtime_of(context).run(
+        lambda s, now: promises.make_promise(s, actor, args, now, cap=cap)
+    )
+    await show_immediate(update, context, committed)
+
+
+async def on_when(update: Update, context: Context) -> None:
+    """A "when?" button: turns a draft into a promise (within the cap) or reschedules one."""
+    actor = actor_of(update)
+    query = update.callback_query
+    if actor is None or query is None:
+        return
+    press, cap = buttons.parse(query.data), _cap(context)
+    committed = await runtime_of(context).run(
+        lambda s, now: promises.press_when(s, actor, press, now, cap=cap)
+        if press is not None else buttons.expired()
+    )
+    await show_immediate(update, context, committed)
+
+
+def handlers() -> list[BaseHandler[Update, Any, Any]]:
+    return [
+        CommandHandler("promise", on_promise),
+        command("promises", promises.list_promises),
+        command("drop", promises.drop),
+        CallbackQueryHandler(on_when, pattern=rf"^{buttons.VERSION}\|{promises.WHEN}\|"),
+    ]

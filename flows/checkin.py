@@ -1,0 +1,969 @@
+"""The weekly check-in: four short questions each, answered apart, shown together.
+
+A couple has one weekly schedule (default Sunday 19:00 in the couple's zone). The
+schedule is a recurring durable timer: when one occurrence is handled, the next is
+set, computed on the local calendar so it survives daylight-saving changes.
+
+A check-in opens with one line in the group and each partner's first question: in
+their private chat when they opened it, otherwise in the group as a question to reply
+to (and the bot says there that both can read it). Answers stay unshown until both
+partners are through all four questions; then both sets appear side by side in the
+group. One reminder after a few hours (never at night in that partner's zone), and
+after 48 hours the check-in closes with what there is, blaming no one.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import UniqueConstraint, or_
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from flows import buttons, hooks
+from flows.buttons import Press, on_press
+from flows.couples import (
+    Actor,
+    Membership,
+    guard,
+    local_datetime,
+    other_partner,
+    partner_of_user,
+    partners_of,
+    zone_label,
+    zone_of,
+)
+from flows.inputs import Said, on_text
+from flows.models import Couple, Outbox, Partner, secret_text, utc_column
+from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, settings_line
+from flows.outcome import (
+    CancelTimers,
+    EditOrigin,
+    Effects,
+    Keyboard,
+    Notice,
+    Send,
+    SetTimer,
+    Text,
+    ToChat,
+    ToGroup,
+    ToPartner,
+    keyboard,
+    text,
+)
+from flows.recurrence import local_to_utc, next_weekly
+from flows.timers import Due, timer_kind
+
+# The four questions, in order (texts `checkin.q1` … `checkin.q4`).
+CARE, HARDER, CLOSE, DIFFERENTLY = 1, 2, 3, 4
+QUESTIONS = (CARE, HARDER, CLOSE, DIFFERENTLY)
+
+DEFAULT_WEEKDAY = 6  # Sunday (Monday is 0)
+DEFAULT_AT = time(19, 0)
+REMIND_AFTER = timedelta(hours=4)
+CLOSE_AFTER = timedelta(hours=48)
+# A reminder that would land in these local hours waits for the morning.
+NIGHT_FROM, MORNING = time(22, 0), time(9, 0)
+# A check-in started this recently (say with /checkin now) stands in for the scheduled one.
+RECENT_ENOUGH = timedelta(hours=72)
+MAX_ANSWER = 1000
+HISTORY_SHOWN = 8
+
+START, RESUME, REMIND, CLOSE_KIND = "checkin.start", "checkin.resume", "checkin.remind", \
+    "checkin.close"
+# Button kinds: the check-in itself (snooze / skip), one question (pass / edit), a promise.
+KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
+# Sharing one's own answers after a check-in closed with only one partner's answers.
+KIND_SHARE = "cis"
+TAG_PREFIX = "checkin"
+SKIP_WORDS = {"skip", "pass", "-", "/skip"}
+
+OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
+    "open", "snoozed", "done", "partly", "skipped", "missed", "stopped")
+# Closed with only one partner's answers: those stay private unless their author shares them.
+HELD = "held"
+ANSWERABLE = (OPEN, SNOOZED)
+SHARED = (DONE, PARTLY)
+
+
+class CheckinSchedule(SQLModel, table=True):
+    """When a couple's weekly check-in happens, in their own wall-clock time."""
+
+    __tablename__ = "checkin_schedule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int = Field(foreign_key="couple.id", index=True, unique=True)
+    weekday: int = DEFAULT_WEEKDAY  # Monday is 0
+    at: str = DEFAULT_AT.strftime("%H:%M")
+    active: bool = True
+    updated_at: datetime = utc_column()
+
+    @property
+    def at_time(self) -> time:
+        return time.fromisoformat(self.at)
+
+
+class Checkin(SQLModel, table=True):
+    """One week's check-in and how it ended."""
+
+    __tablename__ = "checkin"
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int = Field(foreign_key="couple.id", index=True)
+    # When it was meant to happen: its week for the streak, its time of day for a snooze.
+    planned_at: datetime = utc_column()
+    started_at: datetime = utc_column()
+    # open | snoozed -> done | partly | skipped | missed | stopped
+    state: str = OPEN
+    snoozed: bool = False
+    closed_at: datetime | None = utc_column(nullable=True)
+
+
+class CheckinTurn(SQLModel, table=True):
+    """One partner's way through the questions of one check-in."""
+
+    __tablename__ = "checkin_turn"
+    __table_args__ = (UniqueConstraint("checkin_id", "partner_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", index=True)
+    partner_id: int
+    # The question waiting for this partner's answer (0: none).
+    asking: int = 0
+    asked_at: datetime | None = utc_column(nullable=True)
+    reminded: bool = False
+    finished_at: datetime | None = utc_column(nullable=True)
+
+
+class CheckinAnswer(SQLModel, table=True):
+    """One answer; `answer` is None when the partner skipped that question."""
+
+    __tablename__ = "checkin_answer"
+    __table_args__ = (UniqueConstraint("checkin_id", "partner_id", "question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkin_id: int = Field(foreign_key="checkin.id", index=True)
+    partner_id: int
+    question: int
+    answer: str | None = secret_text(nullable=True)
+    answered_at: datetime = utc_column()
+    # "" | wanted (asked for before promises existed) | offered
+    promise_state: str = ""
+
+
+# ---- the schedule -----------------------------------------------------------------
+
+_DAYS = {
+    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "weds": 2,
+    "wednesday": 2, "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4,
+    "sat": 5, "saturday": 5, "sun": 6, "sunday": 6,
+}
+_TIME = re.compile(r"^(\d{1,2})(?:[:.h](\d{2}))?(am|pm)?$")
+
+
+def parse_when(raw: str) -> tuple[int, time] | None:
+    """ "Sun 19:00", "sunday 7pm", "wed 20:30", "7.30pm on Fridays" -> (weekday, time)."""
+    cleaned = re.sub(r"\s+(am|pm)\b", r"\1", raw.strip().lower().replace(",", " "))
+    words = [w for w in cleaned.split() if w not in {"at", "on", "every", "each"}]
+    if len(words) != 2:
+        return None
+    for day_word, time_word in (words, words[::-1]):
+        day = _DAYS.get(day_word, _DAYS.get(day_word.removesuffix("s")))
+        at = _parse_time(time_word)
+        if day is not None and at is not None:
+            return day, at
+    return None
+
+
+def _parse_time(word: str) -> time | None:
+    found = _TIME.match(word)
+    if found is None:
+        return None
+    hour, minute = int(found.group(1)), int(found.group(2) or 0)
+    half = found.group(3)
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def schedule_of(session: Session, couple_id: int) -> CheckinSchedule | None:
+    query = select(CheckinSchedule).where(CheckinSchedule.couple_id == couple_id)
+    return session.exec(query).first()
+
+
+def ensure_schedule(session: Session, couple: Couple,
+                    now: datetime) -> tuple[CheckinSchedule, Effects]:
+    """The couple's schedule; a new couple gets Sunday 19:00 and its first timer."""
+    schedule = schedule_of(session, couple.id or 0)
+    if schedule is not None:
+        return schedule, []
+    schedule = CheckinSchedule(couple_id=couple.id or 0, updated_at=now)
+    session.add(schedule)
+    session.flush()
+    return schedule, plan_next(schedule, couple, now)
+
+
+def _schedule_ref(couple_id: int) -> str:
+    return f"checkin-week:{couple_id}"
+
+
+def next_occurrence(schedule: CheckinSchedule, couple: Couple, after: datetime) -> datetime:
+    return next_weekly(after, schedule.weekday, schedule.at_time, zone_of(couple))
+
+
+def plan_next(schedule: CheckinSchedule, couple: Couple, after: datetime) -> Effects:
+    """Replace the couple's scheduled start with the next one (none while switched off)."""
+    ref = _schedule_ref(couple.id or 0)
+    effects: Effects = [CancelTimers(couple.id or 0, ref=ref)]
+    if schedule.active:
+        due = next_occurrence(schedule, couple, after)
+        effects.append(SetTimer(START, couple.id or 0, due,
+                                {"weekday": schedule.weekday, "at": schedule.at}, ref=ref))
+    return effects
+
+
+def _on_formed(session: Session, couple: Couple, now: datetime) -> Effects:
+    """A couple that forms (again) gets its weekly schedule planned."""
+    schedule, created = ensure_schedule(session, couple, now)
+    return created or plan_next(schedule, couple, now)
+
+
+def _on_zone_change(session: Session, couple: Couple, now: datetime) -> Effects:
+    """Sunday 19:00 stays Sunday 19:00 in the couple's new zone."""
+    schedule = schedule_of(session, couple.id or 0)
+    return plan_next(schedule, couple, now) if schedule is not None else []
+
+
+def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
+    # Onboarding cancels every timer of the couple; what is left open ends here.
+    for checkin in _unfinished(session, couple.id or 0):
+        _finish(session, checkin, STOPPED, now)
+    return []
+
+
+ON_FORMED.append(_on_formed)
+ON_LEAVE.append(_on_leave)
+ON_ZONE_CHANGE.append(_on_zone_change)
+
+
+@settings_line
+def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
+    schedule = schedule_of(session, couple.id or 0)
+    if schedule is not None and not schedule.active:
+        return [text("checkin.settings_off")]
+    weekday = schedule.weekday if schedule else DEFAULT_WEEKDAY
+    at = schedule.at if schedule else DEFAULT_AT.strftime("%H:%M")
+    return [text("checkin.settings_on", day=text(f"checkin.days_{weekday}"), at=at,
+                 zone=zone_label(zone_of(couple)))]
+
+
+# ---- /checkin and /checkins -------------------------------------------------------
+
+
+def checkin(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/checkin: the schedule; `now`, `off`, `on`, or a new day and time."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    couple = found.couple
+    # Couples formed before check-ins existed get their schedule here, the first time.
+    schedule, planned = ensure_schedule(session, couple, now)
+    wanted = " ".join(args.lower().split())
+    if wanted in {"", "status", "when"}:
+        return planned + _status(session, actor, found, schedule, now)
+    if wanted in {"now", "start"}:
+        return planned + _start_now(session, actor, found, now)
+    if wanted in {"off", "stop", "pause"}:
+        schedule.active = False
+        schedule.updated_at = now
+        session.add(schedule)
+        return [*plan_next(schedule, couple, now),
+                Send(ToGroup(found.couple_id),
+                     text("checkin.switched_off", name=found.partner.first_name))]
+    if wanted in {"on", "resume"}:
+        schedule.active = True
+        schedule.updated_at = now
+        session.add(schedule)
+        return [*plan_next(schedule, couple, now),
+                Send(ToGroup(found.couple_id), text(
+                    "checkin.switched_on", name=found.partner.first_name,
+                    schedule=_schedule_text(schedule),
+                    next=_when(session, couple, next_occurrence(schedule, couple, now))))]
+    parsed = parse_when(wanted) if len(wanted) <= 40 else None
+    if parsed is None:
+        return [*planned, Send(ToChat(actor.chat_id), text("checkin.not_understood"))]
+    schedule.weekday, schedule.at = parsed[0], parsed[1].strftime("%H:%M")
+    schedule.active = True
+    schedule.updated_at = now
+    session.add(schedule)
+    return [*plan_next(schedule, couple, now),
+            Send(ToGroup(found.couple_id), text(
+                "checkin.moved", name=found.partner.first_name,
+                schedule=_schedule_text(schedule),
+                next=_when(session, couple, next_occurrence(schedule, couple, now))))]
+
+
+def _status(session: Session, actor: Actor, found: Membership, schedule: CheckinSchedule,
+            now: datetime) -> Effects:
+    couple = found.couple
+    reader = found.partner if actor.in_private else None
+    if not schedule.active:
+        lines: list[Text] = [text("checkin.status_off")]
+    else:
+        lines = [text("checkin.status_on", schedule=_schedule_text(schedule),
+                      next=_when(session, couple, next_occurrence(schedule, couple, now),
+                                 reader))]
+    current = _unfinished(session, found.couple_id)
+    effects: Effects = []
+    if current:
+        lines.append(text("checkin.status_open"))
+        turn = _turn(session, current[0].id or 0, found.partner_id)
+        if turn is not None and turn.asking:
+            effects.append(_ask(current[0], turn, found.partner, turn.asking, now))
+    lines.append(text("checkin.status_how"))
+    return [Send(ToChat(actor.chat_id), text("checkin.status", lines=tuple(lines))), *effects]
+
+
+def _start_now(session: Session, actor: Actor, found: Membership, now: datetime) -> Effects:
+    current = _unfinished(session, found.couple_id)
+    if current:
+        effects: Effects = [Send(ToChat(actor.chat_id), text("checkin.already_open"))]
+        turn = _turn(session, current[0].id or 0, found.partner_id)
+        if turn is not None and turn.asking:
+            effects.append(_ask(current[0], turn, found.partner, turn.asking, now))
+        return effects
+    return start_checkin(session, found.couple, now, planned_at=now)
+
+
+def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/checkins: recent check-ins (done / partly / skipped) and the streak."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    couple = found.couple
+    zone = zone_of(couple, found.partner if actor.in_private else None)
+    query = (select(Checkin).where(Checkin.couple_id == found.couple_id)
+             .order_by(col(Checkin.planned_at).desc()).limit(HISTORY_SHOWN))
+    shown = list(session.exec(query))
+    if not shown:
+        return [Send(ToChat(actor.chat_id), text("checkin.history_empty"))]
+    lines = tuple(
+        text("checkin.history_line", date=item.planned_at.astimezone(zone).strftime("%a %d %b"),
+             outcome=text(f"checkin.outcome_{item.state}"))
+        for item in shown
+    )
+    weeks = streak(session, couple, now)
+    return [Send(ToChat(actor.chat_id), text(
+        "checkin.history", lines=lines,
+        streak=text("checkin.streak", weeks=weeks) if weeks > 1
+        else text("checkin.streak_one") if weeks else text("checkin.streak_none")))]
+
+
+def streak(session: Session, couple: Couple, now: datetime) -> int:
+    """Weeks with a check-in done, counted back from this week.
+
+    One week without a done check-in (skipped, missed, only one answered) is forgiven;
+    two such weeks in a row end the streak. This week only counts against it once its
+    check-in has ended without being done.
+    """
+    zone = zone_of(couple)
+    rows = list(session.exec(select(Checkin).where(Checkin.couple_id == couple.id)))
+    if not rows:
+        return 0
+
+    def week_of(moment: datetime) -> date:
+        day = moment.astimezone(zone).date()
+        return day - timedelta(days=day.weekday())
+
+    done = {week_of(row.planned_at) for row in rows if row.state == DONE}
+    ended = {week_of(row.planned_at) for row in rows if row.state not in (OPEN, SNOOZED)}
+    first = min(week_of(row.planned_at) for row in rows)
+    week = this_week = week_of(now)
+    count = misses = 0
+    while week >= first:
+        if week in done:
+            count, misses = count + 1, 0
+        elif week != this_week or week in ended:
+            misses += 1
+            if misses >= 2:
+                break
+        week -= timedelta(days=7)
+    return count
+
+
+# ---- starting, snoozing, skipping ---------------------------------------------------
+
+
+def _unfinished(session: Session, couple_id: int) -> list[Checkin]:
+    query = select(Checkin).where(Checkin.couple_id == couple_id,
+                                  col(Checkin.state).in_(ANSWERABLE))
+    return list(session.exec(query.order_by(col(Checkin.started_at).desc())))
+
+
+def _turn(session: Session, checkin_id: int, partner_id: int) -> CheckinTurn | None:
+    query = select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_id,
+                                      CheckinTurn.partner_id == partner_id)
+    return session.exec(query).first()
+
+
+def _answers(session: Session, checkin_id: int) -> list[CheckinAnswer]:
+    query = select(CheckinAnswer).where(CheckinAnswer.checkin_id == checkin_id)
+    return list(session.exec(query.order_by(col(CheckinAnswer.question))))
+
+
+def _ref(checkin: Checkin) -> str:
+    return f"checkin:{checkin.id}"
+
+
+def start_checkin(session: Session, couple: Couple, now: datetime, *,
+                  planned_at: datetime) -> Effects:
+    """Open a check-in: one line in the group, the first question to each partner."""
+    previous = _last_shared(session, couple.id or 0)
+    checkin_row = Checkin(couple_id=couple.id or 0, planned_at=planned_at, started_at=now)
+    session.add(checkin_row)
+    session.flush()
+    effects: Effects = [_opening(checkin_row, can_snooze=True)]
+    for partner in partners_of(session, couple.id or 0):
+        turn = CheckinTurn(checkin_id=checkin_row.id or 0, partner_id=partner.id or 0)
+        session.add(turn)
+        carried = _carried(session, previous, partner)
+        effects.append(_ask(checkin_row, turn, partner, CARE, now, carried=carried))
+    session.flush()
+    effects.extend(_timers_from(session, couple, checkin_row, now))
+    effects.extend(_offer_kept_promises(session, couple, now))
+    return effects
+
+
+def _opening(checkin_row: Checkin, *, can_snooze: bool) -> Send:
+    row = [buttons.button(text("checkin.button_skip_week"), KIND_CHECKIN, checkin_row.id or 0,
+                          "skip")]
+    if can_snooze:
+        row.insert(0, buttons.button(text("checkin.button_snooze"), KIND_CHECKIN,
+                                     checkin_row.id or 0, "snooze"))
+    key = "checkin.opening" if can_snooze else "checkin.opening_again"
+    return Send(ToGroup(checkin_row.couple_id), text(key), buttons=keyboard(row))
+
+
+def _timers_from(session: Session, couple: Couple, checkin_row: Checkin,
+                 now: datetime) -> Effects:
+    """The 48-hour close and one reminder per partner, counted from `now`."""
+    ref = _ref(checkin_row)
+    effects: Effects = [SetTimer(CLOSE_KIND, couple.id or 0, now + CLOSE_AFTER,
+                                 {"checkin_id": checkin_row.id}, ref=ref)]
+    for partner in partners_of(session, couple.id or 0):
+        effects.append(SetTimer(REMIND, couple.id or 0,
+                                reminder_time(now + REMIND_AFTER, zone_of(couple, partner)),
+                                {"checkin_id": checkin_row.id, "partner_id": partner.id},
+                                ref=ref))
+    return effects
+
+
+def reminder_time(wanted: datetime, zone: ZoneInfo) -> datetime:
+    """`wanted`, or the next morning when it falls in that zone's night."""
+    local = wanted.astimezone(zone)
+    if MORNING <= local.time() < NIGHT_FROM:
+        return wanted
+    day = local.date() + timedelta(days=1) if local.time() >= NIGHT_FROM else local.date()
+    return local_to_utc(day, MORNING, zone)
+
+
+def _last_shared(session: Session, couple_id: int) -> Checkin | None:
+    query = (select(Checkin).where(Checkin.couple_id == couple_id,
+                                   col(Checkin.state).in_(SHARED))
+             .order_by(col(Checkin.planned_at).desc()))
+    return session.exec(query).first()
+
+
+def _carried(session: Session, previous: Checkin | None, partner: Partner) -> str | None:
+    """What this partner said still needed care last time (it was shared then)."""
+    if previous is None:
+        return None
+    query = select(CheckinAnswer).where(CheckinAnswer.checkin_id == previous.id,
+                                        CheckinAnswer.partner_id == partner.id,
+                                        CheckinAnswer.question == CARE)
+    found = session.exec(query).first()
+    return found.answer if found is not None else None
+
+
+def _private(partner: Partner) -> bool:
+    return partner.private_open and not partner.private_blocked
+
+
+def _tag(checkin_row: Checkin, partner_id: int, question: int) -> str:
+    return f"{TAG_PREFIX}:{checkin_row.id}:{partner_id}:{question}"
+
+
+def _parse_tag(tag: str | None) -> tuple[int, int, int] | None:
+    if tag is None or not tag.startswith(TAG_PREFIX + ":"):
+        return None
+    parts = tag.split(":")
+    if len(parts) != 4 or not all(part.isdigit() for part in parts[1:]):
+        return None
+    return int(parts[1]), int(parts[2]), int(parts[3])
+
+
+def _ask(checkin_row: Checkin, turn: CheckinTurn, partner: Partner, question: int,
+         now: datetime, *, carried: str | None = None, intro: Text | None = None) -> Send:
+    """One question to one partner: privately with a skip button, or in the group as a
+    question to reply to, saying that both can read the answer there."""
+    turn.asking = question
+    turn.asked_at = now
+    lines: list[Text] = []
+    if intro is not None:
+        lines.append(intro)
+    if carried:
+        lines.append(text("checkin.carried", said=carried))
+    lines.append(text("checkin.question", number=question,
+                      question=text(f"checkin.q{question}")))
+    tag = _tag(checkin_row, partner.id or 0, question)
+    if _private(partner):
+        lines.append(text("checkin.how_private"))
+        skip = buttons.button(text("checkin.button_pass"), KIND_QUESTION, checkin_row.id or 0,
+                              f"pass{question}")
+        return Send(ToPartner(partner.id or 0), text("checkin.ask", lines=tuple(lines)),
+                    buttons=keyboard([skip]), tag=tag)
+    lines.append(text("checkin.how_group"))
+    return Send(ToPartner(partner.id or 0), text("checkin.ask", lines=tuple(lines)),
+                force_reply=True, tag=tag)
+
+
+def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -> None:
+    checkin_row.state = state
+    checkin_row.closed_at = now
+    session.add(checkin_row)
+    for turn in session.exec(select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id)):
+        turn.asking = 0
+        session.add(turn)
+
+
+@on_press(KIND_CHECKIN)
+def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """ "Not tonight": tomorrow at the same time (once), or skip this week."""
+    checkin_row = session.get(Checkin, press.target_id)
+    if checkin_row is None or checkin_row.state not in ANSWERABLE:
+        return buttons.expired()
+    couple = session.get(Couple, checkin_row.couple_id)
+    partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
+    if couple is None or partner is None or actor.chat_id != couple.group_chat_id:
+        return buttons.expired()
+    if press.action == "skip":
+        _finish(session, checkin_row, SKIPPED, now)
+        schedule = schedule_of(session, couple.id or 0)
+        after = (text("checkin.next_is", when=_when(session, couple, next_occurrence(
+            schedule, couple, now))) if schedule is not None and schedule.active
+            else text("checkin.next_none"))
+        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+                Notice(text("checkin.skipped_notice")),
+                EditOrigin(body=text("checkin.skipped", name=partner.first_name, after=after))]
+    if press.action == "snooze" and checkin_row.state == OPEN and not checkin_row.snoozed:
+        resume_at = _same_time_tomorrow(checkin_row, couple, now)
+        checkin_row.state = SNOOZED
+        checkin_row.snoozed = True
+        session.add(checkin_row)
+        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+                SetTimer(RESUME, couple.id or 0, resume_at, {"checkin_id": checkin_row.id},
+                         ref=_ref(checkin_row)),
+                Notice(text("checkin.snoozed_notice")),
+                EditOrigin(body=text("checkin.snoozed", name=partner.first_name,
+                                     when=_when(session, couple, resume_at)),
+                           buttons=keyboard([buttons.button(
+                               text("checkin.button_skip_week"), KIND_CHECKIN,
+                               checkin_row.id or 0, "skip")]))]
+    return buttons.expired()
+
+
+def _same_time_tomorrow(checkin_row: Checkin, couple: Couple, now: datetime) -> datetime:
+    zone = zone_of(couple)
+    planned = checkin_row.planned_at.astimezone(zone)
+    day, at, moment = planned.date(), planned.time().replace(second=0, microsecond=0), \
+        checkin_row.planned_at
+    while moment <= now:
+        day += timedelta(days=1)
+        moment = local_to_utc(day, at, zone)
+    return moment
+
+
+# ---- answers -----------------------------------------------------------------------
+
+
+@on_text
+def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
+    """An answer: a reply to a check-in question, or any private text while one waits."""
+    tagged = _parse_tag(said.reply_to_tag)
+    if tagged is None:
+        if said.reply_to_tag is not None or not actor.in_private:
+            return None  # another feature's question
+        waiting = _waiting_in_private(session, actor)
+        if waiting is None:
+            return None
+        checkin_row, turn, partner = waiting
+        question = turn.asking
+    else:
+        checkin_id, partner_id, question = tagged
+        checkin_found = session.get(Checkin, checkin_id)
+        if checkin_found is None or question not in QUESTIONS:
+            return None
+        checkin_row = checkin_found
+        couple = session.get(Couple, checkin_row.couple_id)
+        if couple is None:
+            return None
+        found = partner_of_user(session, couple.id or 0, actor.user_id)
+        if found is None or not (actor.in_private or actor.chat_id == couple.group_chat_id):
+            refusal = guard(session, actor, now)
+            return refusal if isinstance(refusal, list) else []
+        partner = found
+        if partner.id != partner_id:
+            owner = session.get(Partner, partner_id)
+            return [Send(ToChat(actor.chat_id), text(
+                "checkin.not_your_question", name=owner.first_name if owner else ""))]
+        turn_found = _turn(session, checkin_id, partner_id)
+        if turn_found is None:
+            return None
+        turn = turn_found
+    said_text = said.text.strip()
+    if len(said_text) > MAX_ANSWER:
+        return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
+    given = None if said_text.lower() in SKIP_WORDS else said_text
+    return record_answer(session, checkin_row, turn, partner, question, given, now,
+                         reply=ToChat(actor.chat_id))
+
+
+def _waiting_in_private(session: Session, actor: Actor
+                        ) -> tuple[Checkin, CheckinTurn, Partner] | None:
+    """The check-in question this person's private text answers, if the bot's last
+    question in this chat was one (so another feature's question keeps its answers)."""
+    last_tag = session.exec(
+        select(Outbox.tag).where(Outbox.chat_id == actor.chat_id, col(Outbox.tag).is_not(None))
+        .order_by(col(Outbox.id).desc())
+    ).first()
+    if last_tag is not None and _parse_tag(last_tag) is None:
+        return None
+    query = (
+        select(Checkin, CheckinTurn, Partner)
+        .join(CheckinTurn, col(CheckinTurn.checkin_id) == col(Checkin.id))
+        .join(Partner, col(Partner.id) == col(CheckinTurn.partner_id))
+        .where(Partner.user_id == actor.user_id, col(CheckinTurn.asking) > 0,
+               col(Checkin.state).in_(ANSWERABLE))
+        .order_by(col(CheckinTurn.asked_at).desc())
+    )
+    found = session.exec(query).first()
+    return (found[0], found[1], found[2]) if found is not None else None
+
+
+def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, partner: Partner,
+                  question: int, given: str | None, now: datetime, *,
+                  reply: ToChat | None = None) -> Effects:
+    """Keep (or change, before the reveal) one answer, then ask the next question or,
+    once both are through, show both sets together."""
+    if checkin_row.state not in ANSWERABLE:
+        key = "checkin.too_late_to_edit" if checkin_row.state in SHARED else "checkin.closed"
+        return [Send(reply or ToPartner(partner.id or 0), text(key))]
+    query = select(CheckinAnswer).where(CheckinAnswer.checkin_id == checkin_row.id,
+                                        CheckinAnswer.partner_id == partner.id,
+                                        CheckinAnswer.question == question)
+    existing = session.exec(query).first()
+    if existing is None:
+        session.add(CheckinAnswer(checkin_id=checkin_row.id or 0, partner_id=partner.id or 0,
+                                  question=question, answer=given, answered_at=now))
+    else:
+        existing.answer, existing.answered_at = given, now
+        session.add(existing)
+    session.flush()
+    answered = {row.question for row in _answers(session, checkin_row.id or 0)
+                if row.partner_id == partner.id}
+    remaining = [number for number in QUESTIONS if number not in answered]
+    effects: Effects = []
+    if existing is not None:
+        effects.append(Send(ToPartner(partner.id or 0), text("checkin.changed", number=question)))
+    if remaining:
+        effects.append(_ask(checkin_row, turn, partner, remaining[0], now))
+        return effects
+    turn.asking = 0
+    if turn.finished_at is None:
+        turn.finished_at = now
+    session.add(turn)
+    couple = session.get(Couple, checkin_row.couple_id)
+    other = other_partner(session, partner)
+    other_turn = _turn(session, checkin_row.id or 0, other.id or 0) if other else None
+    if couple is not None and other_turn is not None and other_turn.finished_at is not None:
+        return effects + reveal(session, couple, checkin_row, now)
+    if existing is None:
+        effects.append(Send(ToPartner(partner.id or 0), text(
+            "checkin.thanks_waiting", name=partner.first_name,
+            other=other.first_name if other else ""), buttons=_edit_buttons(checkin_row)))
+    return effects
+
+
+def _edit_buttons(checkin_row: Checkin) -> Keyboard:
+    return keyboard([buttons.button(text("checkin.button_change", number=number), KIND_QUESTION,
+                                    checkin_row.id or 0, f"edit{number}")
+                     for number in QUESTIONS])
+
+
+@on_press(KIND_QUESTION)
+def press_question(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """ "Skip this question" and "Change answer N" (only until both sets are shown)."""
+    checkin_row = session.get(Checkin, press.target_id)
+    action, number = press.action[:4], press.action[4:]
+    if checkin_row is None or action not in {"pass", "edit"} or not number.isdigit() \
+            or int(number) not in QUESTIONS:
+        return buttons.expired()
+    partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
+    turn = _turn(session, checkin_row.id or 0, partner.id or 0) if partner else None
+    if partner is None or turn is None:
+        return buttons.expired()
+    question = int(number)
+    if checkin_row.state in SHARED:
+        return [Notice(text("checkin.too_late_to_edit"), alert=True)]
+    if checkin_row.state not in ANSWERABLE:
+        return buttons.expired()
+    if action == "pass":
+        if turn.asking != question:
+            return buttons.expired()
+        return [Notice(text("checkin.passed_notice")), EditOrigin(buttons=()),
+                *record_answer(session, checkin_row, turn, partner, question, None, now)]
+    return [Notice(text("checkin.edit_notice")),
+            _ask(checkin_row, turn, partner, question, now, intro=text("checkin.edit_intro"))]
+
+
+def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
+    """Both sets side by side in the group; at the 48-hour close, what there is."""
+    answers = _answers(session, checkin_row.id or 0)
+    partners = partners_of(session, couple.id or 0)
+    by_partner = {(row.partner_id, row.question): row for row in answers}
+    finished = {turn.partner_id for turn in session.exec(
+        select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id))
+        if turn.finished_at is not None}
+    both = all(partner.id in finished for partner in partners)
+    missing = [partner for partner in partners
+               if not any(row.partner_id == partner.id for row in answers)]
+    blocks: list[Text] = []
+    for number in QUESTIONS:
+        lines: list[Text] = []
+        for partner in partners:
+            if partner in missing:
+                continue
+            row = by_partner.get((partner.id or 0, number))
+            said = (text("checkin.said", answer=row.answer) if row is not None and row.answer
+                    else text("checkin.said_skipped" if row is not None else "checkin.said_none"))
+            lines.append(text("checkin.reveal_line", name=partner.first_name, said=said))
+        if blocks:
+            blocks.append(text("checkin.gap"))
+        blocks.append(text("checkin.reveal_block", number=number,
+                           title=text(f"checkin.title{number}"), lines=tuple(lines)))
+    promise_buttons = [
+        [buttons.button(text("checkin.button_promise", name=partner.first_name),
+                        KIND_PROMISE, row.id or 0, "make")]
+        for partner in partners
+        if (row := by_partner.get((partner.id or 0, DIFFERENTLY))) is not None and row.answer
+    ]
+    _finish(session, checkin_row, DONE if both else PARTLY, now)
+    if both:
+        heading = text("checkin.reveal_both")
+    else:
+        heading = text("checkin.reveal_partly", missing=tuple(
+            text("checkin.did_not_get_to_it", name=partner.first_name) for partner in missing
+            ) if missing else text("checkin.some_left_open"))
+    ending = text("checkin.reveal_end_promise" if promise_buttons else "checkin.reveal_end")
+    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            Send(ToGroup(couple.id or 0), text("checkin.reveal", heading=heading,
+                                               blocks=tuple(blocks), ending=ending),
+                 buttons=keyboard(*promise_buttons))]
+
+
+@on_press(KIND_PROMISE)
+def press_promise(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """ "Make it a promise": only the one who wrote it, once, after the reveal."""
+    row = session.get(CheckinAnswer, press.target_id)
+    checkin_row = session.get(Checkin, row.checkin_id) if row is not None else None
+    if row is None or checkin_row is None or press.action != "make" \
+            or row.question != DIFFERENTLY or not row.answer or checkin_row.state not in SHARED:
+        return buttons.expired()
+    partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
+    if partner is None:
+        return buttons.expired()
+    if partner.id != row.partner_id:
+        return [Notice(text("checkin.promise_not_yours"))]
+    if row.promise_state:
+        return [Notice(text("checkin.promise_already"))]
+    if not hooks.promises_available():
+        row.promise_state = "wanted"
+        session.add(row)
+        return [Notice(text("checkin.promise_kept_for_later"), alert=True)]
+    row.promise_state = "offered"
+    session.add(row)
+    return [Notice(text("checkin.promise_notice")),
+            *hooks.offer_promise(session, partner, row.answer, now)]
+
+
+def _offer_kept_promises(session: Session, couple: Couple, now: datetime) -> Effects:
+    """Answers someone wanted as a promise before promises existed: offered once they do."""
+    if not hooks.promises_available():
+        return []
+    query = (select(CheckinAnswer).join(Checkin, col(Checkin.id) == col(CheckinAnswer.checkin_id))
+             .where(Checkin.couple_id == couple.id, CheckinAnswer.promise_state == "wanted"))
+    effects: Effects = []
+    for row in session.exec(query):
+        partner = session.get(Partner, row.partner_id)
+        row.promise_state = "offered"
+        session.add(row)
+        if partner is not None and partner.couple_id == couple.id and row.answer:
+            effects.extend(hooks.offer_promise(session, partner, row.answer, now))
+    return effects
+
+
+# ---- timers ------------------------------------------------------------------------
+
+
+def _start_missed(session: Session, due: Due) -> Effects:
+    """Mend was down at check-in time: say so, and keep the schedule going."""
+    couple = session.get(Couple, due.couple_id)
+    schedule = schedule_of(session, due.couple_id)
+    if couple is None or schedule is None or couple.formed_at is None:
+        return []
+    return [*plan_next(schedule, couple, due.now),
+            Send(ToGroup(couple.id or 0), text("checkin.missed_while_offline"))]
+
+
+@timer_kind(START, useful_for=timedelta(hours=6), on_missed=_start_missed)
+def _start_due(session: Session, due: Due) -> Effects:
+    """The weekly start: open a check-in and plan next week's (in local time)."""
+    couple = session.get(Couple, due.couple_id)
+    schedule = schedule_of(session, due.couple_id)
+    if couple is None or schedule is None or not schedule.active or couple.formed_at is None:
+        return []
+    zone = zone_of(couple)
+    # Should the zone have changed without a re-plan (an older row), find the real time.
+    meant = next_weekly(due.due_at - timedelta(hours=30), schedule.weekday, schedule.at_time,
+                        zone)
+    if meant > due.now + timedelta(minutes=1):
+        return plan_next(schedule, couple, due.due_at - timedelta(hours=30))
+    effects = plan_next(schedule, couple, max(due.now, meant))
+    recent = session.exec(select(Checkin).where(
+        Checkin.couple_id == couple.id,
+        or_(col(Checkin.started_at) > due.now - RECENT_ENOUGH, col(Checkin.state).in_(ANSWERABLE))
+    )).first()
+    if recent is not None:
+        return effects
+    return effects + start_checkin(session, couple, due.now, planned_at=meant)
+
+
+@timer_kind(RESUME, useful_for=timedelta(hours=12))
+def _resume_due(session: Session, due: Due) -> Effects:
+    """The snoozed check-in comes back: same questions, where each partner left off."""
+    checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
+    couple = session.get(Couple, due.couple_id)
+    if checkin_row is None or couple is None or checkin_row.state != SNOOZED:
+        return []
+    checkin_row.state = OPEN
+    checkin_row.started_at = due.now
+    session.add(checkin_row)
+    effects: Effects = [_opening(checkin_row, can_snooze=False)]
+    for partner in partners_of(session, couple.id or 0):
+        turn = _turn(session, checkin_row.id or 0, partner.id or 0)
+        if turn is not None and turn.finished_at is None and turn.asking:
+            effects.append(_ask(checkin_row, turn, partner, turn.asking, due.now))
+    return effects + _timers_from(session, couple, checkin_row, due.now)
+
+
+@timer_kind(REMIND, useful_for=timedelta(hours=12))
+def _remind_due(session: Session, due: Due) -> Effects:
+    """One gentle reminder to a partner who has not finished; never at night for them."""
+    checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
+    partner = session.get(Partner, int(due.payload.get("partner_id", 0)))
+    couple = session.get(Couple, due.couple_id)
+    if checkin_row is None or partner is None or couple is None \
+            or checkin_row.state != OPEN or partner.couple_id != couple.id:
+        return []
+    turn = _turn(session, checkin_row.id or 0, partner.id or 0)
+    if turn is None or turn.finished_at is not None or turn.reminded or not turn.asking:
+        return []
+    later = reminder_time(due.now, zone_of(couple, partner))
+    if later > due.now:  # night fell for them since this was planned (a zone change)
+        return [SetTimer(REMIND, couple.id or 0, later, dict(due.payload), ref=_ref(checkin_row))]
+    turn.reminded = True
+    session.add(turn)
+    return [_ask(checkin_row, turn, partner, turn.asking, due.now,
+                 intro=text("checkin.reminder"))]
+
+
+@timer_kind(CLOSE_KIND, useful_for=timedelta(days=30))
+def _close_due(session: Session, due: Due) -> Effects:
+    """48 hours on: show what there is, or close quietly when nobody got to it."""
+    checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
+    couple = session.get(Couple, due.couple_id)
+    if checkin_row is None or couple is None or checkin_row.state != OPEN:
+        return []
+    answers = _answers(session, checkin_row.id or 0)
+    if not answers:
+        _finish(session, checkin_row, MISSED, due.now)
+        return [Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
+    answered = {row.partner_id for row in answers}
+    partners = partners_of(session, couple.id or 0)
+    if len(answered) < len(partners):
+        return _close_one_sided(session, couple, checkin_row, partners, answered, due.now)
+    return reveal(session, couple, checkin_row, due.now)
+
+
+def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
+                     partners: list[Partner], answered: set[int], now: datetime) -> Effects:
+    """Only one of them answered: nobody's private answers are shown without the other's.
+
+    The group hears that the check-in closed, without blame; whoever answered may still
+    choose to share their own answers.
+    """
+    _finish(session, checkin_row, HELD, now)
+    missing = tuple(text("checkin.did_not_get_to_it", name=partner.first_name)
+                    for partner in partners if partner.id not in answered)
+    share = keyboard([buttons.button(text("checkin.button_share"), KIND_SHARE,
+                                     checkin_row.id or 0, "share")])
+    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            Send(ToGroup(couple.id or 0), text("checkin.closed_one_sided", missing=missing)),
+            *(Send(ToPartner(partner.id or 0), text("checkin.share_offer"), buttons=share)
+              for partner in partners if partner.id in answered)]
+
+
+@on_press(KIND_SHARE)
+def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """ "Share my answers": only someone who answered, only while they are still private."""
+    checkin_row = session.get(Checkin, press.target_id)
+    couple = session.get(Couple, checkin_row.couple_id) if checkin_row is not None else None
+    if checkin_row is None or couple is None or press.action != "share" \
+            or checkin_row.state != HELD:
+        return buttons.expired()
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if partner is None or not any(row.partner_id == partner.id
+                                  for row in _answers(session, checkin_row.id or 0)):
+        return buttons.expired()
+    return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
+            *reveal(session, couple, checkin_row, now)]
+
+
+# ---- wording helpers ---------------------------------------------------------------
+
+
+def _schedule_text(schedule: CheckinSchedule) -> Text:
+    return text("checkin.schedule", day=text(f"checkin.days_{schedule.weekday}"),
+                at=schedule.at)
+
+
+def _when(session: Session, couple: Couple, moment: datetime,
+          reader: Partner | None = None) -> Text:
+    """A moment for the reader; in the group, each partner's own when their zones differ."""
+    if reader is not None:
+        zone = zone_of(couple, reader)
+        return text("checkin.when_one", at=local_datetime(moment, zone), zone=zone_label(zone))
+    partners = partners_of(session, couple.id or 0)
+    zones = [zone_of(couple, partner) for partner in partners] or [zone_of(couple)]
+    if len({zone.key for zone in zones}) == 1:
+        return text("checkin.when_one", at=local_datetime(moment, zones[0]),
+                    zone=zone_label(zones[0]))
+    return text("checkin.when_each", each=tuple(
+        text("checkin.when_for", name=partner.first_name, at=local_datetime(moment, zone),
+             zone=zone_label(zone))
+        for partner, zone in zip(partners, zones, strict=True)))

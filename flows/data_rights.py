@@ -1,0 +1,297 @@
+"""The couple's data: /export (a JSON copy in private) and /forget (delete all of it).
+
+Both work on every table generically, so tables added by features this module has
+never seen are covered: a row belongs to a couple when its table has a `couple_id`
+column, or when it points (by foreign key) at a row that belongs to the couple.
+
+Export: each partner gets the couple's rows, with intimate text (secret columns)
+decrypted. The other partner's own intimate text is withheld: it may not have been
+shared yet (check-in answers before they are revealed, an unposted repair draft), and
+each partner can export their own. The outbox (copies of messages, including ones
+addressed privately to the other partner) is not exported; timers are, as "scheduled".
+
+Forget: after the asking partner confirms, every row of the couple goes, in every
+table (outbox and timers included), then the partners and the couple; the group is
+told, and the bot then treats the group as new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select
+from sqlmodel import Session, SQLModel, col
+
+from flows import buttons
+from flows.buttons import Press, on_press
+from flows.couples import (
+    Actor,
+    Membership,
+    couples_of_user,
+    guard,
+    membership,
+    partners_of,
+)
+from flows.models import Couple, Outbox, Partner
+from flows.onboarding import LEAVE_CHOICES, deep_link
+from flows.outcome import (
+    Button,
+    EditOrigin,
+    Effects,
+    Notice,
+    Send,
+    SendFile,
+    ToChat,
+    keyboard,
+    text,
+)
+from flows.secret import SecretText
+
+FORGET = "fg"
+# The core tables by name (the generic code below works on SQLAlchemy tables).
+COUPLE, PARTNER, TIMER, OUTBOX = "couple", "partner", "timer", "outbox"
+EXPORT_FORMAT = "mend-export/1"
+
+Selector = Callable[[Table], "ColumnElement[bool] | None"]
+
+
+# ---- which rows belong to whom --------------------------------------------------------------
+
+
+def _selected(table: Table, direct: Selector,
+              seen: frozenset[str] = frozenset()) -> ColumnElement[bool] | None:
+    """Rows `direct` picks in this table, plus rows pointing (by foreign key) at picked rows."""
+    parts: list[ColumnElement[bool]] = []
+    own = direct(table)
+    if own is not None:
+        parts.append(own)
+    for foreign_key in table.foreign_keys:
+        parent = foreign_key.column.table
+        if parent is table or parent.name in seen or not isinstance(parent, Table):
+            continue
+        upstream = _selected(parent, direct, seen | {table.name})
+        if upstream is not None:
+            parts.append(foreign_key.parent.in_(select(foreign_key.column).where(upstream)))
+    return or_(*parts) if parts else None
+
+
+def couple_rows(couple_id: int) -> Selector:
+    """Selects everything of one couple, in any table."""
+
+    def direct(table: Table) -> ColumnElement[bool] | None:
+        if table.name == COUPLE:
+            return table.c.id == couple_id
+        if "couple_id" in table.c:
+            return table.c.couple_id == couple_id
+        return None
+
+    return lambda table: _selected(table, direct)
+
+
+def _has_secret(table: Table) -> bool:
+    return any(isinstance(column.type, SecretText) for column in table.columns)
+
+
+def private_rows_of(partner: Partner) -> Selector:
+    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them."""
+
+    def direct(table: Table) -> ColumnElement[bool] | None:
+        if "partner_id" in table.c and "couple_id" in table.c and _has_secret(table):
+            return and_(table.c.couple_id == partner.couple_id,
+                        table.c.partner_id == partner.id)
+        return None
+
+    return lambda table: _selected(table, direct)
+
+
+def _tables() -> list[Table]:
+    """Every table, parents before children."""
+    return list(SQLModel.metadata.sorted_tables)
+
+
+def _delete_selected(session: Session, select_rows: Selector,
+                     extra: dict[str, ColumnElement[bool]] | None = None) -> int:
+    """Delete the selected rows in every table, children first so foreign keys hold."""
+    deleted = 0
+    for table in reversed(_tables()):
+        condition = select_rows(table)
+        if extra and table.name in extra:
+            condition = or_(condition if condition is not None else false(), extra[table.name])
+        if condition is None:
+            continue
+        result = session.execute(delete(table).where(condition))
+        deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return deleted
+
+
+def _partner_here(session: Session, actor: Actor, now: datetime) -> Membership | Effects:
+    """Like `guard`, but a partner whose other half has left still owns the data."""
+    found = membership(session, actor, now)
+    return found if found is not None else guard(session, actor, now)
+
+
+# ---- /export ------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows(session: Session, table: Table, condition: ColumnElement[bool],
+          reader: Partner) -> list[dict[str, Any]]:
+    secret = [column.name for column in table.columns if isinstance(column.type, SecretText)]
+    # Read through the table's column types, so secret text comes out decrypted.
+    query = select(table).where(condition).order_by(*table.primary_key.columns)
+    rows: list[dict[str, Any]] = []
+    for row in session.execute(query).mappings():
+        item = {name: _plain(value) for name, value in row.items()}
+        owner = item.get("partner_id")
+        if secret and owner is not None and owner != reader.id:
+            withheld = [name for name in secret if item.get(name) is not None]
+            for name in withheld:
+                item[name] = None
+            if withheld:
+                item["withheld"] = withheld
+        rows.append(item)
+    return rows
+
+
+def export_document(session: Session, couple: Couple, reader: Partner,
+                    now: datetime) -> dict[str, Any]:
+    """The couple's data as one JSON-ready document, for `reader`."""
+    select_rows = couple_rows(couple.id or 0)
+    partners = partners_of(session, couple.id or 0)
+    document: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "exported_at": now.isoformat(),
+        "exported_for": reader.first_name,
+        "note": ("Times are UTC. Text your partner wrote privately is withheld "
+                 "(\"withheld\" names the fields); they can export their own."),
+        "settings": {
+            "timezone": couple.timezone,
+            "language": couple.language,
+            "partner_timezones": {p.first_name: p.timezone or couple.timezone
+                                  for p in partners},
+        },
+    }
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for table in _tables():
+        if table.name == OUTBOX:
+            continue  # copies of sent messages, some addressed privately to the other partner
+        condition = select_rows(table)
+        if condition is None:
+            continue
+        rows = _rows(session, table, condition, reader)
+        if table.name == COUPLE:
+            document["couple"] = rows[0] if rows else {}
+        elif table.name == PARTNER:
+            document["partners"] = rows
+        elif table.name == TIMER:
+            document["scheduled"] = [
+                {key: row[key] for key in ("id", "kind", "due_at", "state", "ref")}
+                for row in rows
+            ]
+        else:
+            tables[table.name] = rows
+    document["tables"] = tables
+    return document
+
+
+def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/export: a JSON copy of the couple's data, to the asking partner's private chat only."""
+    found = _partner_here(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    partner = found.partner
+    here = ToChat(actor.chat_id)
+    if not partner.private_open or partner.private_blocked:
+        link = Button(label=text("data.button_open_private"), url=deep_link(found.couple_id))
+        return [Send(here, text("data.export_needs_private", name=partner.first_name),
+                     buttons=keyboard([link]))]
+    document = export_document(session, found.couple, partner, now)
+    content = json.dumps(document, ensure_ascii=False, indent=2).encode()
+    filename = f"mend-export-{now:%Y-%m-%d}.json"
+    effects: Effects = [SendFile(user_id=partner.user_id, filename=filename, content=content,
+                                 caption=text("data.export_caption",
+                                              title=found.couple.title))]
+    if not actor.in_private:
+        effects.append(Send(here, text("data.export_sent", name=partner.first_name)))
+    return effects
+
+
+# ---- /forget ------------------------------------------------------------------------------
+
+
+def forget(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/forget: asks first; only the partner who asked can confirm."""
+    found = _partner_here(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    return [Send(
+        ToChat(actor.chat_id),
+        text("data.forget_confirm", title=found.couple.title, name=found.partner.first_name),
+        buttons=keyboard(
+            [buttons.button(text("data.button_forget"), FORGET, found.partner_id, "yes")],
+            [buttons.button(text("data.button_keep"), FORGET, found.partner_id, "no")],
+        ),
+    )]
+
+
+def _outbox_of(session: Session, couple: Couple) -> ColumnElement[bool]:
+    """Outbox rows about this couple that carry no couple id (answers sent to a chat)."""
+    partners = partners_of(session, couple.id or 0)
+    # A private chat serves every couple of its person: only clear it when this is their only one.
+    private_chats = [p.user_id for p in partners if len(couples_of_user(session, p.user_id)) == 1]
+    return or_(
+        col(Outbox.chat_id) == couple.group_chat_id,
+        col(Outbox.partner_id).in_([p.id for p in partners]),
+        and_(col(Outbox.couple_id).is_(None), col(Outbox.chat_id).in_(private_chats)),
+    )
+
+
+def forget_couple(session: Session, couple: Couple) -> int:
+    """Delete every row of the couple in every table, the couple row last."""
+    extra = {OUTBOX: _outbox_of(session, couple)}
+    return _delete_selected(session, couple_rows(couple.id or 0), extra)
+
+
+@on_press(FORGET)
+def press_forget(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    partner = session.get(Partner, press.target_id)
+    couple = session.get(Couple, partner.couple_id) if partner is not None else None
+    if partner is None or couple is None or press.action not in {"yes", "no"}:
+        return buttons.expired()
+    if actor.chat_id not in {couple.group_chat_id, partner.user_id}:
+        return buttons.expired()
+    if partner.user_id != actor.user_id:
+        return [Notice(text("data.forget_not_yours", name=partner.first_name), alert=True)]
+    if press.action == "no":
+        return [EditOrigin(body=text("data.forget_kept"))]
+    group_chat_id = couple.group_chat_id
+    forget_couple(session, couple)
+    session.expunge_all()
+    # The couple row is gone, so the group is addressed by its chat id.
+    return [
+        EditOrigin(body=text("data.forgot_done")),
+        Send(ToChat(group_chat_id), text("data.forgot_group")),
+    ]
+
+
+# ---- leaving with one's own answers deleted --------------------------------------------------
+
+
+def delete_private_answers(session: Session, couple: Couple, partner: Partner,
+                           now: datetime) -> Effects:
+    """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's."""
+    _delete_selected(session, private_rows_of(partner))
+    return [Notice(text("data.left_and_deleted"), alert=True)]
+
+
+LEAVE_CHOICES["wipe"] = (text("data.button_leave_and_delete"), delete_private_answers)

@@ -1,0 +1,596 @@
+"""Pause: a break during an argument that comes back at an agreed time.
+
+One partner asks (`/pause 60`); the break starts at once, so whoever is flooded can step
+away without waiting for a tap. The other partner agrees to the return time or proposes
+another one, which goes back to the first partner to accept. At the return time each
+partner is asked once whether they are ready; "I need 20 more minutes" moves the return
+while the whole break stays within a day. Both ready: the break ends and /repair is
+suggested. Nobody answers within an hour: one gentle line, closed as "not returned".
+
+Product rules (guide "Pause"; Gottman via the seeds): the body needs about 20 minutes to
+settle, so shorter breaks are raised to 20; a break over 24 hours starts to feel like
+punishment, so it is refused. A pause is a bridge back, not a chase: the bot asks once per
+return time and never names who did not answer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from flows import buttons
+from flows.buttons import Press, on_press
+from flows.couples import (
+    Actor,
+    Membership,
+    guard,
+    local_datetime,
+    local_time,
+    partner_of_user,
+    partners_of,
+    zone_label,
+    zone_of,
+)
+from flows.hooks import quiet_check
+from flows.models import Couple, Partner, utc_column
+from flows.onboarding import ON_LEAVE, settings_line
+from flows.outcome import (
+    CancelTimers,
+    EditOrigin,
+    Effects,
+    Keyboard,
+    Notice,
+    Send,
+    SetTimer,
+    Text,
+    ToChat,
+    ToGroup,
+    ToPartner,
+    keyboard,
+    text,
+)
+from flows.timers import Due, timer_kind
+
+MINIMUM = timedelta(minutes=20)
+MAXIMUM = timedelta(hours=24)
+# Anything longer than this is not a break someone means; it gets the usage line.
+ABSURD = timedelta(days=7)
+EXTENSION = timedelta(minutes=20)
+ANSWER_WINDOW = timedelta(hours=1)
+CHOICES_MINUTES = (20, 30, 60, 120)
+PROPOSAL_MINUTES = (30, 60, 120, 240)
+HISTORY_SIZE = 10
+MAX_ARGS = 20
+
+START = "pzs"  # the duration buttons of a bare /pause; target: the couple
+PAUSE = "pz"  # everything pressed about one pause; target: the pause
+
+RETURN_KIND = "pause.return"
+NO_ANSWER_KIND = "pause.no_answer"
+
+# Pause.state while it runs; `ended` once it is over (see Pause.outcome).
+WAITING = "waiting"  # asked, the other partner has not agreed yet
+PROPOSED = "proposed"  # the other partner proposed another return time
+AGREED = "agreed"
+ASKING = "asking"  # "ready to come back?" has been asked
+ENDED = "ended"
+RUNNING = (WAITING, PROPOSED, AGREED, ASKING)
+
+# Pause.outcome: how it ended, as /pauses tells it.
+ON_TIME = "on_time"
+LATER = "later"
+EARLY = "early"
+NOT_RETURNED = "not_returned"
+OFFLINE = "offline"  # the return fell due while Mend was down for too long
+CLOSED = "closed"  # a partner left Mend during the break
+
+
+class Pause(SQLModel, table=True):
+    """One break: who asked, when it started, and the return time the couple keeps."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    couple_id: int = Field(foreign_key="couple.id", index=True)
+    # Set to couple_id while the pause runs, NULL once it ended: the unique index makes
+    # "one active pause per couple" hold even when both partners send /pause at once.
+    active_couple_id: int | None = Field(default=None, unique=True)
+    asked_by: int
+    other_id: int
+    started_at: datetime = utc_column()
+    # The return time agreed (or asked, until someone agrees), before any extension.
+    agreed_return_at: datetime = utc_column()
+    # The return time in force now: the agreed one plus extensions.
+    return_at: datetime = utc_column()
+    proposed_return_at: datetime | None = utc_column(nullable=True)
+    agreed_at: datetime | None = utc_column(nullable=True)
+    state: str = WAITING
+    asker_ready: bool = False
+    other_ready: bool = False
+    extensions: int = 0
+    ended_at: datetime | None = utc_column(nullable=True)
+    ended_by: int | None = None
+    outcome: str | None = None
+
+
+# ---- reading ------------------------------------------------------------------------
+
+
+def active_pause(session: Session, couple_id: int) -> Pause | None:
+    return session.exec(select(Pause).where(Pause.active_couple_id == couple_id)).first()
+
+
+@quiet_check
+def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
+    """Promise nudges and other reminders stay quiet while the couple is in a break."""
+    return active_pause(session, couple_id) is not None
+
+
+def parse_length(raw: str) -> timedelta | None:
+    """ "60", "90m", "1h", "1h30", "1h 30m", "1:30", "2 hours" -> a length; None if not one."""
+    cleaned = " ".join(raw.strip().lower().split())
+    if not cleaned or len(cleaned) > MAX_ARGS:
+        return None
+    minutes_only = re.fullmatch(r"(\d{1,6}) ?(m|min|mins|minute|minutes)?", cleaned)
+    if minutes_only:
+        return timedelta(minutes=int(minutes_only[1]))
+    hours = re.fullmatch(
+        r"(\d{1,3}) ?(?:h|hr|hrs|hour|hours)(?: ?(\d{1,2}) ?(?:m|min|mins|minutes)?)?", cleaned
+    ) or re.fullmatch(r"(\d{1,3}):(\d{2})", cleaned)
+    if hours:
+        extra = int(hours[2] or 0)
+        if extra >= 60:
+            return None
+        return timedelta(hours=int(hours[1]), minutes=extra)
+    return None
+
+
+def _clock(moment: datetime, reader: Partner | None, couple: Couple,
+           since: datetime | None) -> str:
+    """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
+    zone = zone_of(couple, reader)
+    if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
+        return local_time(moment, zone)
+    return local_datetime(moment, zone)
+
+
+def shown_time(session: Session, couple: Couple, moment: datetime, since: datetime | None,
+               reader: Partner | None = None) -> Text:
+    """A time as its reader sees it: a partner's own zone in private; in the group one time,
+    or each partner's when their zones differ."""
+    partners = [reader] if reader is not None else partners_of(session, couple.id or 0)
+    if len({zone_of(couple, partner).key for partner in partners}) <= 1:
+        return text("pause.time_one",
+                    time=_clock(moment, partners[0] if partners else None, couple, since))
+    first, second = partners[0], partners[1]
+    return text(
+        "pause.time_two",
+        a=first.first_name, a_time=_clock(moment, first, couple, since),
+        a_zone=zone_label(zone_of(couple, first)),
+        b=second.first_name, b_time=_clock(moment, second, couple, since),
+        b_zone=zone_label(zone_of(couple, second)),
+    )
+
+
+def _length(span: timedelta) -> Text:
+    minutes = round(span.total_seconds() / 60)
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return text("pause.length_minutes", minutes=minutes)
+    if not rest:
+        return text("pause.length_hours", hours=hours)
+    return text("pause.length_hours_minutes", hours=hours, minutes=rest)
+
+
+def _name(session: Session, partner_id: int | None) -> str:
+    partner = session.get(Partner, partner_id) if partner_id is not None else None
+    return partner.first_name if partner is not None else "?"
+
+
+def _ref(pause: Pause) -> str:
+    return f"pause:{pause.id}"
+
+
+# ---- starting -----------------------------------------------------------------------
+
+
+def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/pause [length]: start a break with a return time, or show the one that is on."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    reply = ToChat(actor.chat_id)
+    if actor.in_private:
+        return [Send(reply, text("pause.group_only"))]
+    running = active_pause(session, found.couple_id)
+    if running is not None:
+        return [Send(reply, _state_of(session, found.couple, running, now))]
+    if not args.strip():
+        choices = [buttons.button(_length(timedelta(minutes=m)), START, found.couple_id, str(m))
+                   for m in CHOICES_MINUTES]
+        return [Send(reply, text("pause.choose"), buttons=keyboard(choices))]
+    length = parse_length(args)
+    if length is None or length <= timedelta() or length > ABSURD:
+        return [Send(reply, text("pause.usage"))]
+    if length > MAXIMUM:
+        return [Send(reply, text("pause.too_long", given=_length(length)))]
+    return _start(session, found, length, now)
+
+
+@on_press(START)
+def press_start(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """A duration button under a bare /pause: whoever taps it is the one asking."""
+    couple = session.get(Couple, press.target_id)
+    if couple is None or couple.group_chat_id != actor.chat_id or couple.formed_at is None:
+        return buttons.expired()
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if not press.action.isdigit() or int(press.action) not in CHOICES_MINUTES:
+        return buttons.expired()
+    if partner is None:
+        return [Notice(text("pause.not_yours"))]
+    if active_pause(session, couple.id or 0) is not None:
+        return [EditOrigin(buttons=()), Notice(text("pause.already_on_notice"))]
+    found = Membership(couple, partner)
+    return [EditOrigin(buttons=()), *_start(session, found, timedelta(minutes=int(press.action)),
+                                            now)]
+
+
+def _start(session: Session, found: Membership, length: timedelta, now: datetime) -> Effects:
+    partners = partners_of(session, found.couple_id)
+    other = next(p for p in partners if p.id != found.partner_id)
+    raised = length < MINIMUM
+    length = max(length, MINIMUM)
+    return_at = now + length
+    row = Pause(couple_id=found.couple_id, active_couple_id=found.couple_id,
+                asked_by=found.partner_id, other_id=other.id or 0, started_at=now,
+                agreed_return_at=return_at, return_at=return_at)
+    session.add(row)
+    session.flush()
+    when = shown_time(session, found.couple, return_at, now)
+    lines: list[Text] = []
+    if raised:
+        lines.append(text("pause.raised"))
+    lines.append(text("pause.asked", name=found.partner.first_name, length=_length(length),
+                      when=when))
+    lines.append(text("pause.use_the_time"))
+    lines.append(text("pause.ask_other", other=other.first_name))
+    agree = buttons.button(text("pause.button_agree"), PAUSE, row.id or 0, "ok")
+    alternatives = [
+        buttons.button(text("pause.button_propose",
+                            time=_clock(row.started_at + timedelta(minutes=m), other,
+                                        found.couple, now)),
+                       PAUSE, row.id or 0, f"p{m}")
+        for m in PROPOSAL_MINUTES
+        if timedelta(minutes=m) != length
+    ][:3]
+    return [
+        Send(ToGroup(found.couple_id), text("pause.started", lines=tuple(lines)),
+             buttons=keyboard([agree], alternatives)),
+        SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=_ref(row)),
+    ]
+
+
+# ---- agreeing -----------------------------------------------------------------------
+
+
+def _pressed_pause(session: Session, actor: Actor, press: Press) -> tuple[Pause, Couple,
+                                                                          Partner] | None:
+    """The pause a button names, if the presser is one of its couple, pressing in its chats."""
+    row = session.get(Pause, press.target_id)
+    if row is None:
+        return None
+    couple = session.get(Couple, row.couple_id)
+    if couple is None:
+        return None
+    partner = partner_of_user(session, row.couple_id, actor.user_id)
+    if partner is None:
+        return None
+    if not actor.in_private and actor.chat_id != couple.group_chat_id:
+        return None
+    return row, couple, partner
+
+
+@on_press(PAUSE)
+def press_pause(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """Agree, propose, accept a proposal, or answer "ready to come back?"."""
+    found = _pressed_pause(session, actor, press)
+    if found is None:
+        return buttons.expired()
+    row, couple, partner = found
+    action = press.action
+    if action == "ok":
+        return _agree(session, row, couple, partner, now)
+    if action.startswith("p") and action[1:].isdigit():
+        return _propose(session, row, couple, partner, int(action[1:]), now)
+    if action == "acc":
+        return _accept(session, row, couple, partner, now)
+    if action == "ready":
+        return _ready(session, row, couple, partner, now)
+    if action == "more":
+        return _more(session, row, couple, partner, now)
+    return buttons.expired()
+
+
+def _agree(session: Session, row: Pause, couple: Couple, partner: Partner,
+           now: datetime) -> Effects:
+    if row.state != WAITING:
+        return buttons.expired()
+    if partner.id != row.other_id:
+        return [Notice(text("pause.agree_is_for_other", other=_name(session, row.other_id)))]
+    return _settled(session, row, couple, partner, now)
+
+
+def _settled(session: Session, row: Pause, couple: Couple, partner: Partner,
+             now: datetime) -> Effects:
+    """The return time is agreed: the buttons go, and the group hears when."""
+    row.state = AGREED
+    row.agreed_at = now
+    session.add(row)
+    return [
+        Notice(text("pause.agreed_notice")),
+        EditOrigin(buttons=()),
+        Send(ToGroup(couple.id or 0), text(
+            "pause.agreed", name=partner.first_name,
+            when=shown_time(session, couple, row.return_at, now))),
+    ]
+
+
+def _propose(session: Session, row: Pause, couple: Couple, partner: Partner, minutes: int,
+             now: datetime) -> Effects:
+    if row.state != WAITING or minutes not in PROPOSAL_MINUTES:
+        return buttons.expired()
+    if partner.id != row.other_id:
+        return [Notice(text("pause.agree_is_for_other", other=_name(session, row.other_id)))]
+    proposed = row.started_at + timedelta(minutes=minutes)
+    if proposed <= now:
+        return [Notice(text("pause.proposal_passed"))]
+    row.state = PROPOSED
+    row.proposed_return_at = proposed
+    session.add(row)
+    asker = session.get(Partner, row.asked_by)
+    accept = buttons.button(text("pause.button_accept",
+                                 time=_clock(proposed, asker, couple, now)),
+                            PAUSE, row.id or 0, "acc")
+    return [
+        Notice(text("pause.proposed_notice")),
+        EditOrigin(buttons=()),
+        Send(ToGroup(couple.id or 0), text(
+            "pause.proposed", name=partner.first_name, asker=_name(session, row.asked_by),
+            when=shown_time(session, couple, proposed, now),
+            kept=shown_time(session, couple, row.return_at, now)),
+            buttons=keyboard([accept])),
+    ]
+
+
+def _accept(session: Session, row: Pause, couple: Couple, partner: Partner,
+            now: datetime) -> Effects:
+    if row.state != PROPOSED or row.proposed_return_at is None:
+        return buttons.expired()
+    if partner.id != row.asked_by:
+        return [Notice(text("pause.accept_is_for_asker", asker=_name(session, row.asked_by)))]
+    if row.proposed_return_at <= now:
+        return [Notice(text("pause.proposal_passed"))]
+    row.return_at = row.agreed_return_at = row.proposed_return_at
+    row.proposed_return_at = None
+    return [
+        CancelTimers(couple.id or 0, ref=_ref(row)),
+        SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id},
+                 ref=_ref(row)),
+        *_settled(session, row, couple, partner, now),
+    ]
+
+
+# ---- coming back --------------------------------------------------------------------
+
+
+def _is_ready(row: Pause, partner_id: int) -> bool:
+    return row.asker_ready if partner_id == row.asked_by else row.other_ready
+
+
+def _ready_buttons(row: Pause) -> Keyboard:
+    return keyboard(
+        [buttons.button(text("pause.button_ready"), PAUSE, row.id or 0, "ready")],
+        [buttons.button(text("pause.button_more"), PAUSE, row.id or 0, "more")],
+    )
+
+
+def _close_missed(session: Session, due: Due) -> Effects:
+    """The return fell due while Mend was down far too long: close it, say so, blame no one."""
+    row = session.get(Pause, due.payload.get("pause_id"))
+    if row is None or row.state not in RUNNING or row.return_at != due.due_at:
+        return []
+    _end(row, OFFLINE, None, due.now)
+    session.add(row)
+    return [Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
+
+
+@timer_kind(RETURN_KIND, useful_for=timedelta(hours=12), on_missed=_close_missed)
+def return_time(session: Session, due: Due) -> Effects:
+    """The return time: each partner who is not ready yet is asked, once."""
+    row = session.get(Pause, due.payload.get("pause_id"))
+    if row is None or row.state not in RUNNING or row.return_at != due.due_at:
+        return []
+    couple = session.get(Couple, row.couple_id)
+    if couple is None:
+        return []
+    row.state = ASKING
+    session.add(row)
+    effects: Effects = []
+    for partner_id in (row.asked_by, row.other_id):
+        if _is_ready(row, partner_id):
+            continue
+        partner = session.get(Partner, partner_id)
+        effects.append(Send(ToPartner(partner_id), text(
+            "pause.ready_question", time=_clock(row.return_at, partner, couple, due.now)),
+            buttons=_ready_buttons(row)))
+    effects.append(SetTimer(NO_ANSWER_KIND, row.couple_id, row.return_at + ANSWER_WINDOW,
+                            {"pause_id": row.id, "return_at": row.return_at.isoformat()},
+                            ref=_ref(row)))
+    return effects
+
+
+def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
+           now: datetime) -> Effects:
+    if row.state != ASKING:
+        return buttons.expired()
+    if _is_ready(row, partner.id or 0):
+        return [Notice(text("pause.ready_already"))]
+    if partner.id == row.asked_by:
+        row.asker_ready = True
+    else:
+        row.other_ready = True
+    session.add(row)
+    if not (row.asker_ready and row.other_ready):
+        return [Notice(text("pause.ready_notice")),
+                EditOrigin(body=text("pause.ready_waiting"), buttons=())]
+    _end(row, LATER if row.extensions else ON_TIME, partner.id, now)
+    return [
+        Notice(text("pause.ready_notice")),
+        EditOrigin(body=text("pause.ready_done"), buttons=()),
+        CancelTimers(couple.id or 0, ref=_ref(row)),
+        Send(ToGroup(couple.id or 0), text("pause.both_back")),
+    ]
+
+
+def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
+          now: datetime) -> Effects:
+    if row.state != ASKING:
+        return buttons.expired()
+    new_return = max(now, row.return_at) + EXTENSION
+    if new_return - row.started_at > MAXIMUM:
+        return [Notice(text("pause.more_refused"), alert=True)]
+    if partner.id == row.asked_by:
+        row.asker_ready = False
+    else:
+        row.other_ready = False
+    row.return_at = new_return
+    row.extensions += 1
+    row.state = AGREED
+    session.add(row)
+    return [
+        Notice(text("pause.more_notice")),
+        EditOrigin(body=text("pause.more_private", time=_clock(new_return, partner, couple, now)),
+                   buttons=()),
+        CancelTimers(couple.id or 0, ref=_ref(row)),
+        SetTimer(RETURN_KIND, couple.id or 0, new_return, {"pause_id": row.id}, ref=_ref(row)),
+        Send(ToGroup(couple.id or 0), text(
+            "pause.more_group", name=partner.first_name,
+            when=shown_time(session, couple, new_return, now))),
+    ]
+
+
+@timer_kind(NO_ANSWER_KIND, useful_for=timedelta(days=30))
+def no_answer(session: Session, due: Due) -> Effects:
+    """An hour after the return time with no way back yet: one gentle line, then closed."""
+    row = session.get(Pause, due.payload.get("pause_id"))
+    if row is None or row.state != ASKING:
+        return []
+    # An extension moved the return time after this close was set: it no longer applies.
+    if datetime.fromisoformat(str(due.payload.get("return_at"))) != row.return_at:
+        return []
+    _end(row, NOT_RETURNED, None, due.now)
+    session.add(row)
+    return [Send(ToGroup(row.couple_id), text("pause.not_returned"))]
+
+
+def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
+    row.state = ENDED
+    row.outcome = outcome
+    row.ended_at = now
+    row.ended_by = by
+    row.active_couple_id = None
+    row.proposed_return_at = None
+
+
+def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/back: either partner ends the break early."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    reply = ToChat(actor.chat_id)
+    if actor.in_private:
+        return [Send(reply, text("pause.group_only"))]
+    row = active_pause(session, found.couple_id)
+    if row is None:
+        return [Send(reply, text("pause.none_on"))]
+    before_return = now < row.return_at and row.state != ASKING
+    _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME),
+         found.partner_id, now)
+    session.add(row)
+    return [
+        CancelTimers(found.couple_id, ref=_ref(row)),
+        Send(ToGroup(found.couple_id), text("pause.back", name=found.partner.first_name)),
+    ]
+
+
+# ---- showing ------------------------------------------------------------------------
+
+
+def _state_of(session: Session, couple: Couple, row: Pause, now: datetime) -> Text:
+    when = shown_time(session, couple, row.return_at, now)
+    asker = _name(session, row.asked_by)
+    if row.state == WAITING:
+        status = text("pause.status_waiting", other=_name(session, row.other_id))
+    elif row.state == PROPOSED and row.proposed_return_at is not None:
+        status = text("pause.status_proposed", asker=asker,
+                      when=shown_time(session, couple, row.proposed_return_at, now))
+    elif row.state == ASKING:
+        status = text("pause.status_asking")
+    else:
+        status = text("pause.status_agreed")
+    return text("pause.state", asker=asker, when=when, status=status)
+
+
+OUTCOME_KEYS = {
+    ON_TIME: "pause.outcome_on_time",
+    LATER: "pause.outcome_later",
+    EARLY: "pause.outcome_early",
+    NOT_RETURNED: "pause.outcome_not_returned",
+    OFFLINE: "pause.outcome_offline",
+    CLOSED: "pause.outcome_closed",
+}
+
+
+def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
+    """/pauses: the recent breaks, when, who asked, the agreed return, how each ended."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    couple = found.couple
+    query = (select(Pause).where(Pause.couple_id == found.couple_id)
+             .order_by(col(Pause.started_at).desc(), col(Pause.id).desc()).limit(HISTORY_SIZE))
+    rows = list(session.exec(query))
+    reply = ToChat(actor.chat_id)
+    if not rows:
+        return [Send(reply, text("pause.history_empty"))]
+    reader = found.partner if actor.in_private else None
+    lines: list[Text] = []
+    for row in rows:
+        started = shown_time(session, couple, row.started_at, None, reader)
+        when = shown_time(session, couple, row.agreed_return_at, row.started_at, reader)
+        ended = (text(OUTCOME_KEYS.get(row.outcome or "", "pause.outcome_closed"))
+                 if row.state == ENDED else text("pause.outcome_running"))
+        lines.append(text("pause.history_line", started=started,
+                          asker=_name(session, row.asked_by), when=when, ended=ended))
+    return [Send(reply, text("pause.history", lines=tuple(lines)))]
+
+
+@settings_line
+def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
+    row = active_pause(session, couple.id or 0)
+    if row is None:
+        return []
+    return [text("pause.settings_on", when=shown_time(session, couple, row.return_at,
+                                                      row.started_at))]
+
+
+def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
+    row = active_pause(session, couple.id or 0)
+    if row is None:
+        return []
+    _end(row, CLOSED, partner.id, now)
+    session.add(row)
+    return [CancelTimers(couple.id or 0, ref=_ref(row))]
+
+
+ON_LEAVE.append(_on_leave)

@@ -1,0 +1,100 @@
+"""The real bot runs a weekly check-in: the schedule fires, Ana answers privately, Ben
+replies in the group, nothing shows early, both are revealed together, and next week
+Ana's "still needs care" comes back."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.sandbox import SimMessage
+from flows.recurrence import next_weekly
+from tests.e2e.harness import Scene, form_couple
+
+pytestmark = pytest.mark.e2e
+
+ANA_SAYS = ("the talk about the holidays", "I rushed you on Tuesday", "our long walk",
+            "phones away at dinner")
+BEN_SAYS = ("my sister's visit", "I forgot to text back", "cooking together",
+            "check before making plans")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _text(message: SimMessage) -> str:
+    return message.text or ""
+
+
+async def _to_next_sunday_evening(world: Scene) -> None:
+    """Move the bot's clock just past the coming Sunday 19:00 in Berlin."""
+    now = world.bot.clock.now()
+    due = next_weekly(now, 6, time(19, 0), BERLIN)
+    world.advance(due - now + timedelta(seconds=1))
+
+
+async def test_weekly_checkin_end_to_end(sqlite_world: Scene) -> None:
+    world = sqlite_world
+    group, ana_chat = world.group, world.private(world.ana)
+    await form_couple(world, open_private=False)
+    formed = next(m for m in world.sandbox.bot_messages(group) if "you're set up" in _text(m))
+    payload = str(next(b["url"] for b in formed.buttons if "url" in b)).split("start=", 1)[1]
+    await world.say(world.ana, ana_chat, f"/start {payload}")  # only Ana opens the private chat
+    await world.expect(ana_chat, "connected")
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/timezone Berlin")
+    await world.expect(group, "Europe/Berlin", after=mark)
+    mark = world.last_id(group)
+    await world.say(world.ben, group, "/checkin")
+    await world.expect(group, "Sundays at 19:00", after=mark)
+
+    # Sunday 19:00 in Berlin: the schedule fires by itself.
+    group_mark, ana_mark = world.last_id(group), world.last_id(ana_chat)
+    await _to_next_sunday_evening(world)
+    opening = await world.expect(group, "weekly check-in", after=group_mark)
+    assert any("Tomorrow" in b.get("text", "") for b in opening.buttons)
+    ben_question = await world.expect(
+        group, lambda m: "For Ben:" in _text(m) and "Question 1 of 4" in _text(m),
+        after=group_mark)
+    assert "visible to both" in _text(ben_question)
+    await world.expect(ana_chat, "Question 1 of 4", after=ana_mark)
+
+    # Ana answers privately, one question after the other.
+    for number, said in enumerate(ANA_SAYS, start=1):
+        mark = world.last_id(ana_chat)
+        await world.say(world.ana, ana_chat, said)
+        expected = f"Question {number + 1} of 4" if number < 4 else "That's all four"
+        await world.expect(ana_chat, expected, after=mark)
+
+    # Ben replies in the group to each of his questions.
+    for number, said in enumerate(BEN_SAYS, start=1):
+        # Until Ben's last answer, nothing of Ana's is in the group, nothing of Ben's in
+        # Ana's private chat, and the bot has shown no one's answers together.
+        group_text = "\n".join(_text(m) for m in world.sandbox.bot_messages(group))
+        assert not any(hers in group_text for hers in ANA_SAYS)
+        private_text = "\n".join(_text(m) for m in world.sandbox.bot_messages(ana_chat))
+        assert not any(his in private_text for his in BEN_SAYS)
+        mark = world.last_id(group)
+        await world.say(world.ben, group, said, reply_to=ben_question)
+        if number < 4:
+            ben_question = await world.expect(
+                group, lambda m, n=number: f"Question {n + 1} of 4" in _text(m), after=mark)
+
+    revealed = await world.expect(group, "side by side", after=mark)
+    shown = _text(revealed)
+    for hers, his in zip(ANA_SAYS, BEN_SAYS, strict=True):
+        assert f"Ana: {hers}" in shown and f"Ben: {his}" in shown
+    assert any("make it a promise" in b.get("text", "") for b in revealed.buttons)
+
+    mark = world.last_id(group)
+    await world.say(world.ben, group, "/checkins")
+    history = await world.expect(group, "recent check-ins", after=mark)
+    assert ": done" in _text(history) and "Streak: 1 week done" in _text(history)
+
+    # A week later Ana's "still needs care" comes back to her.
+    ana_mark = world.last_id(ana_chat)
+    await _to_next_sunday_evening(world)
+    again = await world.expect(ana_chat, "Question 1 of 4", after=ana_mark)
+    assert f"\"{ANA_SAYS[0]}\". Does it still?" in _text(again)
+
+    print("\n".join(world.transcript))

@@ -1,0 +1,593 @@
+"""Pause rules: bounds, agreement, proposals, coming back, extensions, history, restarts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.runtime import persist
+from flows import buttons, onboarding
+from flows import pause as flow
+from flows.hooks import is_quiet
+from flows.models import Timer
+from flows.outcome import Effects, ToGroup, ToPartner
+from flows.pause import Pause
+from flows.timers import handle_due
+from tests.helpers import (
+    ANA_ID,
+    BEN_ID,
+    STRANGER_ID,
+    T0,
+    all_text,
+    button_data,
+    in_group,
+    in_private,
+    keys,
+    make_couple,
+    notices,
+    sends,
+    shown,
+)
+
+MIN = timedelta(minutes=1)
+
+
+def run(session: Session, effects: Effects, now: datetime) -> Effects:
+    """Store what a flow asked for (timers, cancellations, outbox) the way the runtime does."""
+    persist(session, effects, now, claim=False)
+    session.flush()
+    return effects
+
+
+def fire(session: Session, now: datetime) -> Effects:
+    """Handle every timer due by `now`, as the runtime's sweep would."""
+    out: Effects = []
+    query = (select(Timer).where(Timer.state == "pending", col(Timer.due_at) <= now)
+             .order_by(col(Timer.due_at)))
+    for timer in list(session.exec(query)):
+        effects, state, late = handle_due(session, timer, now)
+        timer.state = state
+        session.add(timer)
+        persist(session, effects, now, claim=False, late=late)
+        out.extend(effects)
+    session.flush()
+    return out
+
+
+def press(session: Session, user_id: int, data: str, now: datetime,
+          private: bool = False) -> Effects:
+    actor = in_private(user_id) if private else in_group(user_id)
+    return run(session, buttons.handle_press(session, actor, data, now), now)
+
+
+def start(session: Session, user_id: int, args: str, now: datetime = T0) -> Effects:
+    return run(session, flow.pause(session, in_group(user_id), args, now), now)
+
+
+def only_pause(session: Session) -> Pause:
+    return session.exec(select(Pause)).one()
+
+
+def pending(session: Session) -> list[Timer]:
+    return list(session.exec(select(Timer).where(Timer.state == "pending")
+                             .order_by(col(Timer.due_at))))
+
+
+def pz(pause: Pause, action: str) -> str:
+    return buttons.data(flow.PAUSE, pause.id or 0, action)
+
+
+def agreed_pause(session: Session, minutes: int = 60) -> Pause:
+    start(session, ANA_ID, str(minutes))
+    row = only_pause(session)
+    press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
+    assert row.state == flow.AGREED
+    return row
+
+
+# ---- starting and bounds --------------------------------------------------------------
+
+
+def test_pause_60_posts_who_asked_the_return_time_and_buttons_for_the_other(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    effects = start(session, ANA_ID, "60")
+    [posted] = sends(effects)
+    assert posted.to == ToGroup(couple.id or 0)
+    body = shown(posted.body)
+    assert "Ana asked for a break of 1 h" in body and "19:00" in body
+    assert "rehearse the argument" in body and "Ben:" in body
+    row = only_pause(session)
+    assert (row.asked_by, row.other_id, row.return_at) == (ana.id, ben.id, T0 + timedelta(hours=1))
+    assert button_data(posted) == [pz(row, "ok"), pz(row, "p30"), pz(row, "p120"),
+                                   pz(row, "p240")]
+    assert [t.kind for t in pending(session)] == [flow.RETURN_KIND]
+    assert pending(session)[0].due_at == T0 + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("given", "minutes"), [
+    ("60", 60), ("90m", 90), ("90 min", 90), ("1h30", 90), ("1h 30m", 90), ("1h", 60),
+    ("2 hours", 120), ("1:30", 90), ("24h", 1440), ("20", 20),
+])
+def test_pause_understands_the_usual_ways_of_saying_a_length(
+        session: Session, given: str, minutes: int) -> None:
+    make_couple(session)
+    start(session, ANA_ID, given)
+    row = only_pause(session)
+    assert row.return_at - row.started_at == timedelta(minutes=minutes)
+
+
+def test_bare_pause_offers_20_30_60_120_and_the_tapper_is_the_one_asking(
+        session: Session) -> None:
+    couple, _ana, ben = make_couple(session)
+    effects = start(session, BEN_ID, "")
+    assert keys(effects) == ["pause.choose"]
+    assert button_data(sends(effects)[0]) == [
+        buttons.data(flow.START, couple.id or 0, str(m)) for m in (20, 30, 60, 120)]
+    assert session.exec(select(Pause)).first() is None
+    tapped = press(session, ANA_ID, buttons.data(flow.START, couple.id or 0, "30"), T0)
+    row = only_pause(session)
+    assert row.asked_by != ben.id and row.return_at == T0 + timedelta(minutes=30)
+    assert "pause.started" in keys(tapped)
+    # The choice buttons are gone, and a second tap starts nothing.
+    again = press(session, BEN_ID, buttons.data(flow.START, couple.id or 0, "20"), T0)
+    assert keys(again) == ["pause.already_on_notice"]
+    assert len(session.exec(select(Pause)).all()) == 1
+
+
+def test_pause_below_20_minutes_is_raised_to_20_with_the_reason(session: Session) -> None:
+    make_couple(session)
+    effects = start(session, ANA_ID, "5")
+    assert only_pause(session).return_at == T0 + timedelta(minutes=20)
+    assert "I made it 20 minutes" in all_text(effects)
+
+
+def test_pause_of_exactly_20_minutes_is_not_raised(session: Session) -> None:
+    make_couple(session)
+    assert "I made it 20 minutes" not in all_text(start(session, ANA_ID, "20"))
+
+
+def test_pause_over_24_hours_is_refused_with_the_reason(session: Session) -> None:
+    make_couple(session)
+    for too_long in ["25h", "1441", "24h1"]:
+        effects = start(session, ANA_ID, too_long)
+        assert keys(effects) == ["pause.too_long"]
+        assert "punishment" in all_text(effects)
+    assert session.exec(select(Pause)).first() is None
+    assert pending(session) == []
+
+
+@pytest.mark.parametrize("nonsense", [
+    "0", "-5", "-1h", "abc", "99999", "1h99", "0h", "0m", "1.5h", "60 60",
+    "x" * 300, "1h30x", "'; drop table pause; --",
+])
+def test_malformed_pause_gets_a_kind_usage_line_and_changes_nothing(
+        session: Session, nonsense: str) -> None:
+    make_couple(session)
+    effects = start(session, ANA_ID, nonsense)
+    assert keys(effects) == ["pause.usage"]
+    assert "/pause 60" in all_text(effects)
+    assert session.exec(select(Pause)).first() is None
+    assert pending(session) == []
+
+
+def test_only_partners_may_pause(session: Session) -> None:
+    make_couple(session)
+    effects = start(session, STRANGER_ID, "60")
+    assert keys(effects) == ["common.only_partners"]
+    assert session.exec(select(Pause)).first() is None
+
+
+def test_a_stranger_cannot_start_a_break_with_the_choice_buttons(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    effects = press(session, STRANGER_ID, buttons.data(flow.START, couple.id or 0, "30"), T0)
+    assert keys(effects) == ["pause.not_yours"]
+    assert session.exec(select(Pause)).first() is None
+
+
+def test_pause_in_private_points_to_the_group(session: Session) -> None:
+    make_couple(session)
+    effects = run(session, flow.pause(session, in_private(ANA_ID), "60", T0), T0)
+    assert keys(effects) == ["pause.group_only"]
+    assert session.exec(select(Pause)).first() is None
+
+
+# ---- agreeing and proposing -----------------------------------------------------------
+
+
+def test_the_other_partner_agrees_to_the_return_time(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    effects = press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
+    assert row.state == flow.AGREED and row.agreed_at == T0 + MIN
+    assert "Ben agreed. See you both back at 19:00." in all_text(effects)
+    assert row.return_at == T0 + timedelta(hours=1)
+
+
+def test_agreement_by_the_one_who_asked_does_not_count(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    effects = press(session, ANA_ID, pz(row, "ok"), T0 + MIN)
+    assert keys(effects) == ["pause.agree_is_for_other"]
+    assert "Ben" in all_text(effects)
+    proposing = press(session, ANA_ID, pz(row, "p120"), T0 + MIN)
+    assert keys(proposing) == ["pause.agree_is_for_other"]
+    assert row.state == flow.WAITING and row.agreed_at is None
+    assert row.proposed_return_at is None
+
+
+def test_a_proposal_goes_back_to_the_first_partner_and_once_accepted_is_kept(
+        session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    proposed = press(session, BEN_ID, pz(row, "p120"), T0 + MIN)
+    [to_ana] = [s for s in sends(proposed) if s.body.key == "pause.proposed"]
+    assert to_ana.to == ToGroup(couple.id or 0)
+    assert "Ben would rather come back at 20:00" in shown(to_ana.body)
+    assert "Ana: tap below" in shown(to_ana.body) and "keep 19:00" in shown(to_ana.body)
+    assert button_data(to_ana) == [pz(row, "acc")]
+    assert row.state == flow.PROPOSED and row.return_at == T0 + timedelta(hours=1)
+    # Only Ana can accept; Ben's own press changes nothing.
+    assert keys(press(session, BEN_ID, pz(row, "acc"), T0 + 2 * MIN)) == [
+        "pause.accept_is_for_asker"]
+    assert row.state == flow.PROPOSED
+    accepted = press(session, ANA_ID, pz(row, "acc"), T0 + 2 * MIN)
+    assert "Ana agreed. See you both back at 20:00." in all_text(accepted)
+    assert row.state == flow.AGREED
+    assert row.return_at == row.agreed_return_at == T0 + timedelta(hours=2)
+    assert [(t.kind, t.due_at) for t in pending(session)] == [
+        (flow.RETURN_KIND, T0 + timedelta(hours=2))]
+    # The old return time brings nothing; the agreed one does.
+    assert fire(session, T0 + timedelta(hours=1, minutes=5)) == []
+    assert "pause.ready_question" in keys(fire(session, T0 + timedelta(hours=2)))
+
+
+def test_a_proposal_whose_time_has_passed_is_refused(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    effects = press(session, BEN_ID, pz(row, "p30"), T0 + timedelta(minutes=31))
+    assert keys(effects) == ["pause.proposal_passed"]
+    assert row.state == flow.WAITING
+
+
+def test_an_unagreed_pause_still_brings_its_return_message(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    press(session, BEN_ID, pz(row, "p120"), T0 + MIN)
+    effects = fire(session, T0 + timedelta(hours=1))
+    assert keys(effects) == ["pause.ready_question", "pause.ready_question"]
+    # The proposal lapsed with the return time: accepting it now changes nothing.
+    assert keys(press(session, ANA_ID, pz(row, "acc"), T0 + timedelta(hours=1, minutes=1))) == [
+        "common.button_expired"]
+    assert row.return_at == T0 + timedelta(hours=1)
+
+
+# ---- coming back ----------------------------------------------------------------------
+
+
+def test_at_the_return_time_both_are_asked_once_if_they_are_ready(session: Session) -> None:
+    _couple, ana, ben = make_couple(session)
+    row = agreed_pause(session)
+    assert fire(session, T0 + timedelta(minutes=59)) == []
+    asked = fire(session, T0 + timedelta(hours=1))
+    questions = [s for s in sends(asked) if s.body.key == "pause.ready_question"]
+    assert {s.to for s in questions} == {ToPartner(ana.id or 0), ToPartner(ben.id or 0)}
+    for question in questions:
+        assert "Ready to come back" in shown(question.body) and "19:00" in shown(question.body)
+        assert button_data(question) == [pz(row, "ready"), pz(row, "more")]
+    # Asked once: nothing more until the hour without answers is over.
+    assert fire(session, T0 + timedelta(hours=1, minutes=59)) == []
+
+
+def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(
+        session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    fire(session, T0 + timedelta(hours=1))
+    first = press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=3),
+                  private=True)
+    assert keys(first) == ["pause.ready_notice", "pause.ready_waiting"]
+    assert row.state == flow.ASKING
+    assert keys(press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=4),
+                      private=True)) == ["pause.ready_already"]
+    both = press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=5),
+                 private=True)
+    [back] = [s for s in sends(both) if s.body.key == "pause.both_back"]
+    assert back.to == ToGroup(couple.id or 0) and "/repair" in shown(back.body)
+    assert (row.state, row.outcome) == (flow.ENDED, flow.ON_TIME)
+    assert pending(session) == []
+    assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=2))
+
+
+def test_more_time_moves_the_return_and_asks_again_only_who_was_not_ready(
+        session: Session) -> None:
+    _couple, ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    fire(session, T0 + timedelta(hours=1))
+    press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=1), private=True)
+    more = press(session, BEN_ID, pz(row, "more"), T0 + timedelta(hours=1, minutes=2),
+                 private=True)
+    assert "Ben needs 20 more minutes. New return time: 19:22." in all_text(more)
+    assert row.return_at == T0 + timedelta(hours=1, minutes=22) and row.extensions == 1
+    assert row.agreed_return_at == T0 + timedelta(hours=1)
+    assert [t.kind for t in pending(session)] == [flow.RETURN_KIND]
+    asked_again = fire(session, T0 + timedelta(hours=1, minutes=22))
+    questions = [s for s in sends(asked_again) if s.body.key == "pause.ready_question"]
+    assert [s.to for s in questions] == [ToPartner(row.other_id)]
+    assert ToPartner(ana.id or 0) not in [s.to for s in questions]
+    press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=25), private=True)
+    assert (row.state, row.outcome) == (flow.ENDED, flow.LATER)
+
+
+def test_more_time_is_allowed_up_to_24_hours_and_refused_past_that(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "23h")
+    row = only_pause(session)
+    press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
+    now = T0 + timedelta(hours=23)
+    fire(session, now)
+    for _ in range(3):  # 23 h + 3 x 20 min = exactly 24 h: still allowed
+        more = press(session, BEN_ID, pz(row, "more"), now, private=True)
+        assert "pause.more_group" in keys(more)
+        now = row.return_at
+        fire(session, now)
+    assert row.return_at - row.started_at == timedelta(hours=24)
+    refused = press(session, BEN_ID, pz(row, "more"), now, private=True)
+    assert keys(refused) == ["pause.more_refused"] and notices(refused)[0].alert
+    assert "close to a day" in all_text(refused)
+    assert row.return_at - row.started_at == timedelta(hours=24)
+    assert row.extensions == 3 and row.state == flow.ASKING
+
+
+def test_no_answer_within_an_hour_closes_gently_as_not_returned(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    fire(session, T0 + timedelta(hours=1))
+    closing = fire(session, T0 + timedelta(hours=2))
+    [line] = sends(closing)
+    assert line.to == ToGroup(couple.id or 0) and line.body.key == "pause.not_returned"
+    assert "No one has to explain" in shown(line.body)
+    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.NOT_RETURNED, None)
+    assert fire(session, T0 + timedelta(hours=5)) == []
+    assert keys(press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=5),
+                      private=True)) == ["common.button_expired"]
+
+
+def test_an_extension_cancels_the_old_no_answer_close(session: Session) -> None:
+    make_couple(session)
+    row = agreed_pause(session)
+    fire(session, T0 + timedelta(hours=1))
+    press(session, BEN_ID, pz(row, "more"), T0 + timedelta(hours=1, minutes=50), private=True)
+    # The old hour would have ended at 20:00; the new return is 20:10.
+    assert fire(session, T0 + timedelta(hours=2)) == []
+    assert row.state == flow.AGREED
+
+
+def test_back_ends_the_pause_early_for_either_partner(session: Session) -> None:
+    couple, _ana, ben = make_couple(session)
+    row = agreed_pause(session)
+    effects = run(session, flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
+                  T0 + timedelta(minutes=10))
+    assert keys(effects) == ["pause.back"] and "/repair" in all_text(effects)
+    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ben.id)
+    assert pending(session) == []
+    assert fire(session, T0 + timedelta(hours=3)) == []
+    assert keys(press(session, BEN_ID, pz(row, "ok"), T0 + timedelta(minutes=11))) == [
+        "common.button_expired"]
+    again = run(session, flow.back(session, in_group(ANA_ID), "", T0 + timedelta(minutes=12)),
+                T0 + timedelta(minutes=12))
+    assert keys(again) == ["pause.none_on"]
+    assert not is_quiet(session, couple.id or 0, T0 + timedelta(minutes=12))
+
+
+def test_a_second_pause_shows_the_one_that_is_on(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    effects = start(session, BEN_ID, "30", T0 + timedelta(minutes=5))
+    assert keys(effects) == ["pause.state"]
+    text = all_text(effects)
+    assert "Ana asked for it, back at 19:00" in text and "Waiting for Ben" in text
+    assert "/back" in text
+    assert len(session.exec(select(Pause)).all()) == 1
+    assert len(pending(session)) == 1
+
+
+def test_one_active_pause_per_couple_holds_in_the_database(session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    start(session, ANA_ID, "60")
+    session.add(Pause(couple_id=couple.id or 0, active_couple_id=couple.id, asked_by=ben.id or 0,
+                      other_id=ana.id or 0, started_at=T0, agreed_return_at=T0, return_at=T0))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_quiet_check_is_true_only_while_a_pause_is_on(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    assert not is_quiet(session, couple.id or 0, T0)
+    start(session, ANA_ID, "60")
+    assert is_quiet(session, couple.id or 0, T0 + MIN)
+    fire(session, T0 + timedelta(hours=1))
+    assert is_quiet(session, couple.id or 0, T0 + timedelta(hours=1, minutes=30))
+    fire(session, T0 + timedelta(hours=2))
+    assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=2))
+
+
+# ---- times in each partner's zone -----------------------------------------------------
+
+
+def test_return_time_is_shown_in_each_partners_zone_when_they_differ(session: Session) -> None:
+    _couple, _ana, ben = make_couple(session, zone="Europe/Berlin")
+    ben.timezone = "America/New_York"
+    session.add(ben)
+    effects = start(session, ANA_ID, "60")
+    body = shown(sends(effects)[0].body)
+    assert "20:00 for Ana (Berlin), 14:00 for Ben (New York)" in body
+    # Ben proposes; his buttons show his own clock.
+    labels = [shown(b.label) for row in sends(effects)[0].buttons for b in row]
+    assert labels == ["OK, that works", "Rather 13:30", "Rather 15:00", "Rather 17:00"]
+
+
+def test_one_time_is_shown_when_both_live_in_the_same_zone(session: Session) -> None:
+    make_couple(session, zone="Asia/Tokyo")
+    body = shown(sends(start(session, ANA_ID, "60"))[0].body)
+    assert "Back at 04:00." in body and " for Ben" not in body
+
+
+def test_a_return_after_local_midnight_shows_the_date(session: Session) -> None:
+    make_couple(session, zone="Asia/Kolkata")  # 23:30 when the pause starts
+    body = shown(sends(start(session, ANA_ID, "60"))[0].body)
+    assert "Back at Thu 26 Nov, 00:30." in body
+
+
+def test_the_ready_question_uses_each_partners_own_clock(session: Session) -> None:
+    _couple, ana, ben = make_couple(session, zone="Europe/Berlin")
+    ben.timezone = "America/New_York"
+    session.add(ben)
+    agreed_pause(session)
+    asked = {s.to: shown(s.body) for s in sends(fire(session, T0 + timedelta(hours=1)))}
+    assert "It's 14:00" in asked[ToPartner(ben.id or 0)]
+    assert "It's 20:00" in asked[ToPartner(ana.id or 0)]
+
+
+# ---- history ---------------------------------------------------------------------------
+
+
+def test_pauses_shows_when_who_agreed_return_and_how_each_ended(session: Session) -> None:
+    make_couple(session)
+    assert keys(run(session, flow.history(session, in_group(ANA_ID), "", T0), T0)) == [
+        "pause.history_empty"]
+    row = agreed_pause(session)  # 1: both ready on time
+    fire(session, T0 + timedelta(hours=1))
+    press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1), private=True)
+    press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1), private=True)
+    day = timedelta(days=1)
+    start(session, BEN_ID, "30", T0 + day)  # 2: nobody answered
+    fire(session, T0 + day + timedelta(minutes=30))
+    fire(session, T0 + day + timedelta(minutes=90))
+    start(session, ANA_ID, "2h", T0 + 2 * day)  # 3: ended early with /back
+    run(session, flow.back(session, in_group(BEN_ID), "", T0 + 2 * day + MIN), T0 + 2 * day)
+    start(session, ANA_ID, "20", T0 + 3 * day)  # 4: still on
+    text = all_text(run(session, flow.history(session, in_group(ANA_ID), "",
+                                              T0 + 3 * day + MIN), T0))
+    lines = text.splitlines()[1:]
+    assert lines == [
+        "• Sat 28 Nov, 18:00: Ana asked, back at 18:20; still on",
+        "• Fri 27 Nov, 18:00: Ana asked, back at 20:00; came back early",
+        "• Thu 26 Nov, 18:00: Ben asked, back at 18:30; not returned",
+        "• Wed 25 Nov, 18:00: Ana asked, back at 19:00; came back on time",
+    ]
+    for word in ("score", "fault", "%"):
+        assert word not in text
+
+
+def test_pauses_history_shows_both_zones_in_the_group(session: Session) -> None:
+    _couple, _ana, ben = make_couple(session, zone="Europe/Berlin")
+    ben.timezone = "America/New_York"
+    session.add(ben)
+    start(session, ANA_ID, "60")
+    text = all_text(flow.history(session, in_group(BEN_ID), "", T0 + MIN))
+    assert "Wed 25 Nov, 19:00 for Ana (Berlin), Wed 25 Nov, 13:00 for Ben (New York)" in text
+    assert "back at 20:00 for Ana (Berlin), 14:00 for Ben (New York)" in text
+    private = all_text(flow.history(session, in_private(BEN_ID), "", T0 + MIN))
+    assert "• Wed 25 Nov, 13:00: Ana asked, back at 14:00; still on" in private
+
+
+# ---- buttons that should do nothing ---------------------------------------------------
+
+
+def test_stale_and_forged_pause_buttons_change_nothing(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    make_couple(session, group_id=-2002, names=("Cleo", "Dan"), user_ids=(404, 505))
+    start(session, ANA_ID, "60")
+    row = only_pause(session)
+    before = (row.state, row.return_at, row.asker_ready, row.other_ready, row.extensions)
+    attempts = [
+        (STRANGER_ID, pz(row, "ok"), in_group(STRANGER_ID)),  # not a partner
+        (404, pz(row, "ok"), in_group(404, group_id=-2002)),  # another couple's partner
+        (BEN_ID, pz(row, "ok"), in_group(BEN_ID, group_id=-2002)),  # pressed in another chat
+        (BEN_ID, pz(row, "ready"), in_group(BEN_ID)),  # not asked yet
+        (BEN_ID, pz(row, "more"), in_group(BEN_ID)),  # not asked yet
+        (BEN_ID, pz(row, "acc"), in_group(BEN_ID)),  # nothing proposed
+        (BEN_ID, pz(row, "p45"), in_group(BEN_ID)),  # not one of the offered times
+        (BEN_ID, pz(row, "pxx"), in_group(BEN_ID)),
+        (BEN_ID, pz(row, "nuke"), in_group(BEN_ID)),
+        (BEN_ID, buttons.data(flow.PAUSE, 9999, "ok"), in_group(BEN_ID)),  # no such pause
+        (BEN_ID, buttons.data(flow.START, couple.id or 0, "7"), in_group(BEN_ID)),
+        (BEN_ID, buttons.data(flow.START, 9999, "30"), in_group(BEN_ID)),
+        (BEN_ID, f"v1|pz|{row.id}|ok|extra", in_group(BEN_ID)),
+    ]
+    for _user, data, actor in attempts:
+        effects = run(session, buttons.handle_press(session, actor, data, T0 + MIN), T0 + MIN)
+        assert keys(effects) in (["common.button_expired"], ["pause.not_yours"]), data
+        assert (row.state, row.return_at, row.asker_ready, row.other_ready,
+                row.extensions) == before
+    assert len(session.exec(select(Pause)).all()) == 1
+    assert [t.kind for t in pending(session)] == [flow.RETURN_KIND]
+
+
+def test_agree_pressed_twice_counts_once(session: Session) -> None:
+    make_couple(session)
+    row = agreed_pause(session)
+    assert keys(press(session, BEN_ID, pz(row, "ok"), T0 + 2 * MIN)) == ["common.button_expired"]
+    assert row.agreed_at == T0 + MIN
+
+
+# ---- surviving restarts and downtime --------------------------------------------------
+
+
+def test_a_pause_set_before_a_restart_still_brings_its_return_message(engine: Engine) -> None:
+    with Session(engine) as before_restart:
+        make_couple(before_restart)
+        start(before_restart, ANA_ID, "60")
+        row = only_pause(before_restart)
+        press(before_restart, BEN_ID, pz(row, "ok"), T0 + MIN)
+        before_restart.commit()
+    # A new process: nothing in memory, only the database.
+    with Session(engine) as after_restart:
+        effects = fire(after_restart, T0 + timedelta(hours=1, minutes=1))
+        assert keys(effects) == ["pause.ready_question", "pause.ready_question"]
+        after_restart.commit()
+
+
+def test_a_return_missed_while_mend_was_down_long_is_closed_honestly(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    effects = fire(session, T0 + timedelta(hours=20))
+    assert keys(effects) == ["pause.closed_offline"]
+    assert (row.state, row.outcome) == (flow.ENDED, flow.OFFLINE)
+    assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=20))
+
+
+def test_a_return_a_little_late_still_asks_with_an_honest_note(session: Session) -> None:
+    make_couple(session)
+    agreed_pause(session)
+    fire(session, T0 + timedelta(hours=3))
+    from flows.models import Outbox
+
+    bodies = [row.body for row in session.exec(select(Outbox))]
+    assert any("comes late" in body and "Ready to come back" in body for body in bodies)
+
+
+def test_leaving_mend_closes_the_pause_and_the_quiet(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    press(session, ANA_ID, buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0 + 2 * MIN)
+    assert (row.state, row.outcome) == (flow.ENDED, flow.CLOSED)
+    assert not is_quiet(session, couple.id or 0, T0 + 3 * MIN)
+
+
+def test_settings_mention_a_break_that_is_on(session: Session) -> None:
+    make_couple(session)
+    start(session, ANA_ID, "60")
+    text = all_text(onboarding.show_settings(session, in_group(BEN_ID), "", T0 + MIN))
+    assert "A break is on until 19:00" in text
+
