@@ -26,15 +26,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
 
 from bench.common import (
     NOW,
     BotProcess,
+    SeededCouple,
     analyze,
     fresh_database,
     insert_rows,
@@ -49,11 +51,12 @@ from bench.common import (
     timer_row,
     workdir,
 )
+from bot.runtime import persist
 from bot.sandbox import BotApiSandbox
 from flows.features import load_all
-from flows.models import Timer
+from flows.models import Outbox, Timer
 from flows.onboarding import INVITE_REMINDER
-from flows.timers import TIMER_KINDS
+from flows.timers import TIMER_KINDS, handle_due
 
 load_all()
 
@@ -64,12 +67,8 @@ STALL = 60.0  # seconds without a new message before giving up
 
 
 def fanout_kind() -> str:
-    """The check-in's start once it is on main; until then the onboarding reminder (one
-    group message per due timer, for couples where nobody opened the private chat)."""
-    for name in sorted(TIMER_KINDS):
-        if name.startswith("checkin.") and "start" in name:
-            return name
-    return INVITE_REMINDER
+    """The check-in's weekly start once it is on main; until then the onboarding reminder."""
+    return "checkin.start" if "checkin.start" in TIMER_KINDS else INVITE_REMINDER
 
 
 @dataclass
@@ -85,6 +84,7 @@ class Plan:
     claim_timeout: float | None = None
     sweep_seconds: float = 1.0
     profile: bool = False
+    label: str = ""
 
 
 @dataclass
@@ -113,20 +113,73 @@ class Outcome:
         return (self.sent - 1) / self.duration if self.duration > 0 else 0.0
 
 
-def seed_fanout(engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str
+def roles_of(engine: Engine, couple: SeededCouple, at: datetime) -> Counter[str]:
+    """What the couple's due timers send, per chat (group, a, b): found by handling them in a
+    transaction that is rolled back, exactly as the runtime would."""
+    with Session(engine) as session:
+        timers = session.exec(select(Timer).where(Timer.couple_id == couple.couple_id,
+                                                  Timer.state == "pending")
+                              .order_by(col(Timer.id))).all()
+        for timer in timers:
+            effects, state, late = handle_due(session, timer, at)
+            persist(session, effects, at, claim=False, late=late)
+            timer.state = state
+            session.add(timer)
+            session.flush()
+        chats = session.exec(select(Outbox.chat_id).where(
+            Outbox.couple_id == couple.couple_id)).all()
+        session.rollback()
+    names = {couple.chat_id: "group", couple.user_ids[0]: "a", couple.user_ids[1]: "b"}
+    return Counter(names.get(chat, "other") for chat in chats)
+
+
+def seed_fanout(engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str, due: datetime
                 ) -> dict[int, int]:
-    """Couples, their groups in the sandbox, and the due timers; returns chat -> expected."""
+    """Couples, their chats in the sandbox, and the due timers; returns chat -> expected.
+
+    With the check-in, partners have opened their private chats (the usual case): each start
+    writes one line in the group and the first question to each partner in private. Busy
+    groups also get onboarding reminders (more than 20, to test the per-group limit); their
+    partners have not opened the private chat, so everything goes to the group."""
     world = sandbox_couples(sandbox, plan.couples)
-    seeded = seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world])
-    due = NOW + DUE_IN
+    busy = min(plan.busy_groups, plan.couples)
+    checkin = kind == "checkin.start"
+    seeded = seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world[:busy]])
+    seeded += seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world[busy:]],
+                           private_open=checkin)
+    if checkin:
+        for _group, ana, ben in world[busy:]:
+            sandbox.private_chat(ana).started = True
+            sandbox.private_chat(ben).started = True
     rows: list[dict[str, Any]] = []
-    expected: dict[int, int] = {}
-    for index, couple in enumerate(seeded):
-        count = plan.busy_timers if index < plan.busy_groups else 1
-        rows.extend(timer_row(couple.couple_id, kind, due) for _ in range(count))
-        expected[couple.chat_id] = count
+    if checkin:
+        from flows.checkin import CheckinSchedule
+
+        weekday, at = due.weekday(), due.strftime("%H:%M")
+        insert_rows(engine, CheckinSchedule, [
+            dict(couple_id=c.couple_id, weekday=weekday, at=at, active=True, updated_at=NOW)
+            for c in seeded])
+        rows += [timer_row(c.couple_id, kind, due, payload={"weekday": weekday, "at": at},
+                           ref=f"checkin-week:{c.couple_id}") for c in seeded]
+    else:
+        rows += [timer_row(c.couple_id, kind, due) for c in seeded]
+    for couple in seeded[:busy]:
+        rows += [timer_row(couple.couple_id, INVITE_REMINDER, due)
+                 for _ in range(plan.busy_timers)]
     insert_rows(engine, Timer, rows)
     analyze(engine)
+    expected: dict[int, int] = {}
+    samples = [(seeded[:busy], seeded[0] if busy else None),
+               (seeded[busy:], seeded[busy] if len(seeded) > busy else None)]
+    for couples, sample in samples:
+        if sample is None:
+            continue
+        roles = roles_of(engine, sample, due + timedelta(seconds=5))
+        for couple in couples:
+            for role, chat in (("group", couple.chat_id), ("a", couple.user_ids[0]),
+                               ("b", couple.user_ids[1])):
+                if roles[role]:
+                    expected[chat] = expected.get(chat, 0) + roles[role]
     return expected
 
 
@@ -157,7 +210,8 @@ async def run_fanout(plan: Plan, where: Path,
     try:
         with fresh_database(plan.backend, where) as url:
             engine = make_engine(url)
-            expected = seed_fanout(engine, sandbox, plan, kind)
+            due = (NOW + DUE_IN + timedelta(minutes=1)).replace(second=0)
+            expected = seed_fanout(engine, sandbox, plan, kind, due)
             total = sum(expected.values())
             clock = where / "shared.clock"
             clock.unlink(missing_ok=True)
@@ -171,7 +225,8 @@ async def run_fanout(plan: Plan, where: Path,
                     env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook-{index}",
                                WEBHOOK_SECRET="bench-secret", WEBHOOK_PORT=str(port))
                 bot = BotProcess(sandbox, where, command=mend_command(), database_url=url,
-                                 name=f"fanout-{plan.backend}-{index}", clock=clock, **env)
+                                 name=f"fanout-{plan.label}{plan.backend}-{index}", clock=clock,
+                                 **env)
                 await bot.start(ready_call="setWebhook" if plan.webhook else "getUpdates")
                 bots.append(bot)
                 if plan.profile:
@@ -181,7 +236,7 @@ async def run_fanout(plan: Plan, where: Path,
             cpu_before = [bot.cpu() for bot in bots]
             db_before = postgres_cpu_seconds() if plan.backend == "postgres" else 0.0
             log_start = len(sandbox.sent_log)
-            bots[0].clock.advance(DUE_IN)
+            bots[0].clock.advance(due - NOW)
             moved = time.monotonic()
             last_change = moved
             kill: dict[str, Any] = {}

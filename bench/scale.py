@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from bench.common import (
     NOW,
     BotProcess,
+    SeededCouple,
     analyze,
     fresh_database,
     insert_rows,
@@ -55,17 +56,33 @@ from flows.timers import TIMER_KINDS
 load_all()
 
 
-def kind_named(prefix: str, fallback: str) -> str:
+def kind_named(name: str, fallback: str) -> str:
     """The real timer kind of a feature once it is on main, else a stand-in name (pending
     rows of a kind nobody handles cost the claim query exactly the same)."""
-    for name in sorted(TIMER_KINDS):
-        if name.startswith(prefix):
-            return name
-    return fallback
+    return name if name in TIMER_KINDS else fallback
 
 
-CHECKIN_KIND = kind_named("checkin.", "bench.checkin_weekly")
-PROMISE_KIND = kind_named("promise", "bench.promise_nudge")
+CHECKIN_KIND = kind_named("checkin.start", "bench.checkin_weekly")
+PROMISE_KIND = kind_named("promise.ask", "bench.promise_ask")
+
+
+def seed_feature_rows(engine: Engine, seeded: list[SeededCouple],
+                      promises_per_couple: list[int]) -> None:
+    """The check-in schedule and promise rows behind the timers, when those features exist."""
+    try:
+        from flows.checkin import CheckinSchedule
+        from flows.promises import Promise
+    except ImportError:
+        return
+    insert_rows(engine, CheckinSchedule, [
+        dict(couple_id=c.couple_id, weekday=6, at="19:00", active=True, updated_at=NOW)
+        for c in seeded])
+    insert_rows(engine, Promise, [
+        dict(couple_id=c.couple_id, partner_id=c.partner_ids[n % 2], number=n + 1,
+             what="Text when I leave work", state="active", repeat="daily", weekday=None,
+             due_on=None, remind_at="09:00", version=0, misses_in_row=0, editing=None,
+             editing_since=None, created_at=NOW, ended_at=None)
+        for c, count in zip(seeded, promises_per_couple, strict=True) for n in range(count)])
 
 
 def seed(engine: Engine, couples: int, rng: random.Random, history: float
@@ -77,11 +94,13 @@ def seed(engine: Engine, couples: int, rng: random.Random, history: float
              for i in range(couples)]
     seeded = seed_couples(engine, chats)
     rows: list[dict[str, Any]] = []
-    for couple in seeded:
+    promises = [rng.randint(1, 3) for _ in seeded]  # 1, 2 or 3: two on average
+    seed_feature_rows(engine, seeded, promises)
+    for couple, count in zip(seeded, promises, strict=True):
         rows.append(timer_row(couple.couple_id, CHECKIN_KIND,
                               NOW + timedelta(hours=1, seconds=rng.uniform(0, 7 * 86400)),
-                              ref=f"checkin:{couple.couple_id}"))
-        for promise in range(rng.randint(1, 3)):  # 1, 2 or 3: two on average
+                              ref=f"checkin-week:{couple.couple_id}"))
+        for promise in range(count):
             rows.append(timer_row(couple.couple_id, PROMISE_KIND,
                                   NOW + timedelta(hours=1, seconds=rng.uniform(0, 86400)),
                                   ref=f"promise:{couple.couple_id}:{promise}"))
