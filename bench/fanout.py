@@ -202,7 +202,9 @@ def max_per_window(times_by_chat: dict[int, list[float]], window: float = 60.0) 
 
 async def run_fanout(plan: Plan, where: Path,
                      on_half: Callable[[list[BotProcess], Engine, BotApiSandbox],
-                                       dict[str, Any]] | None = None) -> Outcome:
+                                       dict[str, Any]] | None = None,
+                     after_run: Callable[[Engine, dict[str, Any]], dict[str, Any]] | None = None
+                     ) -> Outcome:
     kind = fanout_kind()
     sandbox = BotApiSandbox()
     await sandbox.start()
@@ -283,6 +285,8 @@ async def run_fanout(plan: Plan, where: Path,
                 per_process.append(end_cpu - cpu_before[index])
             db_cpu = postgres_cpu_seconds() - db_before if plan.backend == "postgres" else 0.0
             timers, outbox = states(engine, "timer"), states(engine, "outbox")
+            if kill and after_run is not None:
+                kill.update(after_run(engine, kill))
             engine.dispose()
             for bot in bots:
                 bot.end_profile()
