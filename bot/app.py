@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine as Database
@@ -110,18 +110,24 @@ def build_application(settings: Settings, database: Database,
                       clock: Clock) -> Application[Any, Any, Any, Any, Any, Any]:
     """The whole wiring: Telegram application, engine, handlers, start-up work."""
     load_all()
-    runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS)
+    claim_timeout = settings.MEND_CLAIM_TIMEOUT_SECONDS
+    runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS,
+                      claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
     api = settings.TELEGRAM_API_URL
-    application = (
+    builder = (
         Application.builder()
         .token(settings.token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=3))
         .defaults(Defaults(tzinfo=UTC))
         .post_init(_post_init)
-        .build()
     )
+    application: Application[Any, Any, Any, Any, Any, Any]
+    if settings.MEND_RATE_LIMIT:
+        application = builder.rate_limiter(AIORateLimiter(max_retries=3)).build()
+    else:
+        log.warning("MEND_RATE_LIMIT=off: no rate limiter (benchmarks against a local server only)")
+        application = builder.build()
     application.bot_data["runtime"] = runtime
     application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
     application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS

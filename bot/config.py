@@ -26,6 +26,8 @@ HOW_TO_FIX = {
     "DATA_KEY": "generate one with: python -m bot keygen",
     "LOG_LEVEL": "use one of DEBUG, INFO, WARNING, ERROR",
     "PROMISE_CAP": "use a whole number from 1 to 10",
+    "MEND_RATE_LIMIT": "use on or off (off only against a local Bot API server)",
+    "MEND_CLAIM_TIMEOUT_SECONDS": "use a positive number of seconds, or leave it unset",
 }
 
 
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     # in seconds (so time can be moved forward) and how often the safety-net sweep runs.
     MEND_CLOCK_FILE: Path | None = None
     MEND_SWEEP_SECONDS: float = Field(default=30.0, gt=0)
+    # Benchmarks only (bench/README.md): `off` lifts the rate limiter, for a local Bot API
+    # server that has no limits; never against Telegram. And a shorter claim timeout for timers
+    # and messages, so a benchmark sees a survivor take over a killed process's work sooner.
+    MEND_RATE_LIMIT: bool = True
+    MEND_CLAIM_TIMEOUT_SECONDS: float | None = Field(default=None, gt=0)
 
     @field_validator("BOT_TOKEN")
     @classmethod
