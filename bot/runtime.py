@@ -527,10 +527,13 @@ class Runtime:
                 session.add(timer)
 
     def earliest_pending(self) -> datetime | None:
+        """The next due time a sweep could act on (timers of a group without the bot wait)."""
+        reachable = exists().where(col(Couple.id) == col(Timer.couple_id),
+                                   col(Couple.group_reachable))
         with session_scope(self.db) as session:
             query = (
                 select(Timer.due_at)
-                .where(col(Timer.state) == "pending")
+                .where(col(Timer.state) == "pending", reachable)
                 .order_by(col(Timer.due_at))
                 .limit(1)
             )
