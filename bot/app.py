@@ -124,10 +124,11 @@ def telegram_limits() -> AIORateLimiter:
 
     AIORateLimiter's buckets let their whole size through at once and then refill
     evenly, so PTB's default group bucket (20 per 60 s) can pass up to 40 in one sliding
-    minute (bench/RESULTS.md measured 30). A bucket of 5 refilled one every 4 s passes at
-    most 5 + 15 = 20 in any 60 s.
+    minute (bench/RESULTS.md measured 30). A bucket of 10 refilled one every 6 s passes at
+    most 10 + 10 = 20 in any 60 s, and still lets a burst of 10 through at once (a pause
+    being agreed, a check-in opening), which is more than two people need in a minute.
     """
-    return AIORateLimiter(max_retries=3, group_max_rate=5, group_time_period=20)
+    return AIORateLimiter(max_retries=3, group_max_rate=10, group_time_period=60)
 
 
 def build_application(settings: Settings, database: Database,

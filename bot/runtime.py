@@ -21,7 +21,14 @@ from sqlalchemy import Engine, delete, exists, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.clock import Clock
 from bot.db import session_scope
@@ -52,6 +59,8 @@ SEND_CLAIM_TIMEOUT = timedelta(minutes=5)
 BATCH = 100
 MAX_SEND_ATTEMPTS = 8
 MAX_TIMER_ATTEMPTS = 5
+# Accepted messages of one chat are marked sent together within this many seconds.
+MARK_SENT_WITHIN = 0.5
 # What was sent is kept only as long as a reply to it may still arrive (a check-in stays
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
@@ -64,7 +73,8 @@ class Committed:
     """What a transaction left for after its commit."""
 
     effects: Effects
-    outbox_ids: list[int] = field(default_factory=list)
+    # The messages to send now, as written (not read back: that would cost a query).
+    rows: list[Outbox] = field(default_factory=list)
     earliest_timer: datetime | None = None
 
 
@@ -106,7 +116,7 @@ def persist(
         elif isinstance(effect, Send):
             rows.extend(_outbox_rows(session, effect, now, claim=claim, late=late))
     session.flush()
-    committed.outbox_ids = [row.id for row in rows if row.id is not None and row.state != "held"]
+    committed.rows = [row for row in rows if row.state != "held"]
     return committed
 
 
@@ -216,8 +226,8 @@ class Runtime:
                 return transaction()
 
         committed = await asyncio.to_thread(transaction_with_retry)
-        if committed.outbox_ids:
-            await self.deliver_rows(committed.outbox_ids)
+        if committed.rows:
+            await self.deliver(committed.rows)
         if committed.earliest_timer is not None:
             self.on_new_timer(committed.earliest_timer)
         return committed
@@ -278,8 +288,11 @@ class Runtime:
             return claimed
 
     async def deliver_rows(self, ids: Sequence[int]) -> None:
+        """Send claimed rows, read back from the database."""
+        await self.deliver(await asyncio.to_thread(self._load_rows, list(ids)))
+
+    async def deliver(self, rows: Sequence[Outbox]) -> None:
         """Send claimed rows: in order within a chat, chats side by side."""
-        rows = await asyncio.to_thread(self._load_rows, list(ids))
         by_chat: dict[int, list[Outbox]] = defaultdict(list)
         for row in rows:
             by_chat[row.chat_id].append(row)
@@ -291,14 +304,33 @@ class Runtime:
             return list(session.exec(query))
 
     async def _deliver_chat(self, rows: list[Outbox]) -> None:
+        """One chat's rows in order. Accepted ones are marked sent together, at the latest
+        half a second after the first of them (and always before a failure is handled),
+        which keeps the window for a duplicate after a crash that short."""
+        accepted: list[tuple[int, int]] = []
+        first_accepted = 0.0
+        loop = asyncio.get_running_loop()
         for row in rows:
             try:
-                await self._send_one(row)
+                message_id = await self._send_one(row)
+            except TelegramError as exc:
+                await self._mark_sent(accepted)
+                await self._failed(row, exc)
+                continue
             except Exception:
+                await self._mark_sent(accepted)
                 log.exception("delivery of outbox row %s failed", row.id)
+                continue
+            if not accepted:
+                first_accepted = loop.time()
+            accepted.append((row.id or 0, message_id))
+            if loop.time() - first_accepted >= MARK_SENT_WITHIN:
+                await self._mark_sent(accepted)
+        await self._mark_sent(accepted)
 
-    async def _send_one(self, row: Outbox) -> None:
-        assert self.bot is not None, "the engine has no bot yet"
+    async def _send_one(self, row: Outbox) -> int:
+        """Send one row; returns Telegram's message id (a moved group is followed)."""
+        assert self.bot is not None, "the runtime has no bot yet"
         markup: Any = None
         if row.markup:
             raw = json.loads(row.markup)
@@ -312,32 +344,36 @@ class Runtime:
         except ChatMigrated as exc:
             await asyncio.to_thread(self._migrate_chat, row.chat_id, exc.new_chat_id)
             row.chat_id = exc.new_chat_id
-            await self._send_one(row)
-            return
-        except Forbidden:
+            return await self._send_one(row)
+        self.delivered += 1
+        return int(message.message_id)
+
+    async def _failed(self, row: Outbox, exc: TelegramError) -> None:
+        refused = isinstance(exc, BadRequest)  # PTB makes BadRequest a NetworkError
+        if isinstance(exc, Forbidden) or (refused and "chat not found" in str(exc).lower()):
             await asyncio.to_thread(self._unreachable, row)
-            return
-        except BadRequest as exc:
-            if "chat not found" in str(exc).lower():
-                await asyncio.to_thread(self._unreachable, row)
-            else:
-                log.error("Telegram refused outbox row %s: %s", row.id, exc)
-                await asyncio.to_thread(self._finish, row.id, "failed", None)
-            return
-        except (RetryAfter, NetworkError) as exc:
+        elif not refused and isinstance(exc, RetryAfter | NetworkError):
             log.warning("outbox row %s will be retried: %s", row.id, type(exc).__name__)
             await asyncio.to_thread(self._retry_later, row.id)
-            return
-        self.delivered += 1
-        await asyncio.to_thread(self._finish, row.id, "sent", message.message_id)
+        else:
+            log.error("Telegram refused outbox row %s: %s", row.id, exc)
+            await asyncio.to_thread(self._finish, [(row.id or 0, None)], "failed")
 
-    def _finish(self, row_id: int | None, state: str, message_id: int | None) -> None:
+    async def _mark_sent(self, accepted: list[tuple[int, int]]) -> None:
+        if accepted:
+            done = list(accepted)
+            accepted.clear()
+            await asyncio.to_thread(self._finish, done, "sent")
+
+    def _finish(self, rows: Sequence[tuple[int, int | None]], state: str) -> None:
+        now = self.clock.now()
         with session_scope(self.db) as session:
-            session.execute(
-                update(Outbox)
-                .where(col(Outbox.id) == row_id)
-                .values(state=state, message_id=message_id, sent_at=self.clock.now())
-            )
+            for row_id, message_id in rows:
+                session.execute(
+                    update(Outbox)
+                    .where(col(Outbox.id) == row_id)
+                    .values(state=state, message_id=message_id, sent_at=now)
+                )
 
     def _retry_later(self, row_id: int | None) -> None:
         with session_scope(self.db) as session:

@@ -124,6 +124,9 @@ class BotProcess:
             DATABASE_URL=f"sqlite:///{self.database}",
             MEND_CLOCK_FILE=str(self.clock_file),
             MEND_SWEEP_SECONDS=SWEEP_SECONDS,
+            # The demo moves time forward; Telegram's limits count real seconds and the
+            # local server has none.
+            MEND_RATE_LIMIT="off",
             WEBHOOK_URL="",
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",

@@ -172,12 +172,15 @@ async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
     bot = FakeBot()
     runtime = runtime_for(engine, clock, bot)
 
+    class ProcessDied(Exception):
+        pass
+
     def crash(*_args: object) -> None:
-        raise SystemExit("process died")
+        raise ProcessDied
 
     runtime._finish = crash  # type: ignore[method-assign]
-    with pytest.raises(SystemExit):
-        await runtime._send_one(runtime._load_rows(committed.outbox_ids)[0])
+    with pytest.raises(ProcessDied):
+        await runtime.deliver(runtime._load_rows([row.id or 0 for row in committed.rows]))
     assert len(bot.sent) == 1
     survivor = runtime_for(engine, clock, bot)
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
-from tests.e2e.harness import BotProcess, Scene, form_couple, seed_couples
+from tests.e2e.harness import BotProcess, Scene, form_couple, scene, seed_couples
 
 pytestmark = pytest.mark.e2e
 
@@ -45,9 +45,13 @@ async def _wait_for_sends(world_sandbox: object, expected: int, timeout: float) 
 
 
 async def test_a_burst_of_200_due_timers_arrives_completely_once_within_limits(
-    sqlite_world: Scene,
+    sqlite_url: str, tmp_path: Path,
 ) -> None:
-    world = sqlite_world
+    async with scene(sqlite_url, tmp_path, MEND_RATE_LIMIT="on") as world:
+        await _burst(world)
+
+
+async def _burst(world: Scene) -> None:
     groups = [world.sandbox.create_group(f"Couple {n}", [world.ana]) for n in range(40)]
     due = world.bot.clock.now()
     seed_couples(world.bot.database_url, groups, reminders_each=5, due=due)
@@ -87,7 +91,8 @@ async def test_two_webhook_processes_on_postgres_deliver_500_timers_once(
             workdir = tmp_path / f"p{index}"
             workdir.mkdir()
             process = BotProcess(sandbox, url, workdir, WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                                 WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=str(port))
+                                 WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=str(port),
+                                 MEND_RATE_LIMIT="on")
             process.clock = processes[0].clock if processes else process.clock
             await process.start()
             processes.append(process)
