@@ -24,6 +24,12 @@ from tests.helpers import GROUP_ID, T0, make_couple
 REMINDER = onboarding.INVITE_REMINDER
 
 
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """These storage rules run on SQLite and, when configured, on PostgreSQL."""
+    return any_engine
+
+
 @dataclass
 class FakeBot:
     """Records what would reach Telegram; chats can be made to fail."""

@@ -57,6 +57,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """These storage rules run on SQLite and, when configured, on PostgreSQL."""
+    return any_engine
+
+
+@pytest.fixture
 def data_key() -> Iterator[str]:
     key = generate_key()
     configure_data_key(key)
