@@ -32,7 +32,7 @@ from bot.texts import render, render_keyboard
 from flows import buttons, inputs
 from flows.couples import Actor
 from flows.models import Outbox
-from flows.outcome import EditOrigin, Effects
+from flows.outcome import EditOrigin, Effects, SendFile, Text
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,28 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
         for edit in Runtime.edits(effects):
             await _edit_origin(update, edit, language)
     for upload in Runtime.files(effects):
-        try:
-            await context.bot.send_document(
-                upload.user_id,
-                InputFile(upload.content, filename=upload.filename),
-                caption=render(upload.caption, language),
-            )
-        except TelegramError as exc:
-            log.warning("could not send a file to a private chat: %s", type(exc).__name__)
+        await _send_file(update, context, upload, language)
+
+
+async def _send_file(update: Update, context: Context, upload: SendFile, language: str) -> None:
+    """The document first; then, where the command came from, that it arrived (or not)."""
+    chat = update.effective_chat
+    try:
+        await context.bot.send_document(
+            upload.user_id,
+            InputFile(upload.content, filename=upload.filename),
+            caption=render(upload.caption, language),
+        )
+        note = upload.sent_note
+    except TelegramError as exc:
+        log.warning("could not send a file to a private chat: %s", type(exc).__name__)
+        note = Text("common.file_failed")
+    if note is None or chat is None:
+        return
+    try:
+        await context.bot.send_message(chat.id, render(note, language))
+    except TelegramError as exc:
+        log.info("could not say whether a file arrived: %s", type(exc).__name__)
 
 
 async def _edit_origin(update: Update, edit: EditOrigin, language: str) -> None:

@@ -218,12 +218,10 @@ def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     document = export_document(session, found.couple, partner, now)
     content = json.dumps(document, ensure_ascii=False, indent=2).encode()
     filename = f"mend-export-{now:%Y-%m-%d}.json"
-    effects: Effects = [SendFile(user_id=partner.user_id, filename=filename, content=content,
-                                 caption=text("data.export_caption",
-                                              title=found.couple.title))]
-    if not actor.in_private:
-        effects.append(Send(here, text("data.export_sent", name=partner.first_name)))
-    return effects
+    note = None if actor.in_private else text("data.export_sent", name=partner.first_name)
+    return [SendFile(user_id=partner.user_id, filename=filename, content=content,
+                     caption=text("data.export_caption", title=found.couple.title),
+                     sent_note=note)]
 
 
 # ---- /forget ------------------------------------------------------------------------------

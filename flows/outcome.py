@@ -97,12 +97,17 @@ class Notice:
 
 @dataclass(frozen=True)
 class SendFile:
-    """A document for one person's private chat only (never a group)."""
+    """A document for one person's private chat only (never a group).
+
+    `sent_note` is said where the command came from once the file is out (and a kind
+    apology instead if Telegram refused it), so nobody is told of a file that never came.
+    """
 
     user_id: int
     filename: str
     content: bytes
     caption: Text
+    sent_note: Text | None = None
 
 
 @dataclass(frozen=True)

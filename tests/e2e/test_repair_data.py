@@ -168,3 +168,13 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     for secret in secrets:
         assert secret not in logs, secret
     print("\n".join(world.transcript))
+
+
+async def test_an_export_that_cannot_reach_the_private_chat_says_so(world: Scene) -> None:
+    await form_couple(world)
+    world.sandbox.block_bot(world.ben)
+    mark = world.last_id(world.group)
+    await world.say(world.ben, world.group, "/export")
+    await world.expect(world.group, "didn't go through", after=mark)
+    assert not any("sent the copy" in (m.text or "")
+                   for m in world.sandbox.bot_messages(world.group) if m.message_id > mark)
