@@ -61,6 +61,12 @@ MAX_SEND_ATTEMPTS = 8
 MAX_TIMER_ATTEMPTS = 5
 # Accepted messages of one chat are marked sent together within this many seconds.
 MARK_SENT_WITHIN = 0.5
+# Delivery: chats sent to side by side, rows of one chat claimed at a time (a group at its
+# limit sends 10 a minute, so 10 rows are out well within SEND_CLAIM_TIMEOUT), and how often
+# to look for new rows while some chat is still draining.
+MAX_CHATS_IN_FLIGHT = 50
+PER_CHAT_CLAIM = 10
+BUSY_POLL = 0.2
 # What was sent is kept only as long as a reply to it may still arrive (a check-in stays
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
@@ -242,66 +248,74 @@ class Runtime:
         self._deliver_task = asyncio.create_task(self._deliver_loop())
 
     async def _deliver_loop(self) -> None:
+        """Claim and send pending rows, each chat on its own so a slow one holds up no other.
+
+        A group at its rate limit drains one message every few seconds; its later rows
+        stay pending (and unclaimed, so no other process sends them out of order) until
+        its current ones are out, while every other chat goes on.
+        """
+        busy: dict[int, asyncio.Task[None]] = {}
         while True:
             self._deliver_again = False
-            ids = await asyncio.to_thread(self._claim_outbox)
-            if ids:
-                await self.deliver_rows(ids)
+            for chat_id in [chat for chat, task in busy.items() if task.done()]:
+                del busy[chat_id]
+            room = MAX_CHATS_IN_FLIGHT - len(busy)
+            rows = (await asyncio.to_thread(self._claim_outbox, frozenset(busy), room)
+                    if room > 0 else [])
+            for chat_id, chat_rows in _by_chat(rows).items():
+                busy[chat_id] = asyncio.create_task(self._deliver_chat(chat_rows))
+            if rows:
+                continue
+            if busy:
+                await asyncio.wait(busy.values(), timeout=BUSY_POLL,
+                                   return_when=asyncio.FIRST_COMPLETED)
                 continue
             if not self._deliver_again:
                 return
 
-    def _claim_outbox(self) -> list[int]:
+    def _claim_outbox(self, skip_chats: frozenset[int] = frozenset(),
+                      max_chats: int = BATCH) -> list[Outbox]:
+        """Claim pending rows (oldest first) of at most `max_chats` chats not in `skip_chats`,
+        at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout."""
         now = self.clock.now()
         stale = now - self.send_claim_timeout
+        claimable = or_(
+            col(Outbox.state) == "pending",
+            (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
+        )
         with session_scope(self.db) as session:
-            query = (
-                select(Outbox.id)
-                .where(
-                    or_(
-                        col(Outbox.state) == "pending",
-                        (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
-                    )
-                )
-                .order_by(col(Outbox.id))
-                .limit(BATCH)
-            )
+            query = select(Outbox.id, Outbox.chat_id).where(claimable)
+            if skip_chats:
+                query = query.where(col(Outbox.chat_id).not_in(skip_chats))
+            query = query.order_by(col(Outbox.id)).limit(BATCH)
             if self.is_postgres:
                 query = query.with_for_update(skip_locked=True)
-            candidates = [row_id for row_id in session.exec(query) if row_id is not None]
+            per_chat: dict[int, int] = defaultdict(int)
+            candidates: list[int] = []
+            for row_id, chat_id in session.exec(query):
+                if chat_id not in per_chat and len(per_chat) >= max_chats:
+                    continue
+                if per_chat[chat_id] < PER_CHAT_CLAIM and row_id is not None:
+                    per_chat[chat_id] += 1
+                    candidates.append(row_id)
             claimed: list[int] = []
             for row_id in candidates:
                 result = session.execute(
                     update(Outbox)
-                    .where(
-                        col(Outbox.id) == row_id,
-                        or_(
-                            col(Outbox.state) == "pending",
-                            (col(Outbox.state) == "sending")
-                            & (col(Outbox.claimed_at) < stale),
-                        ),
-                    )
+                    .where(col(Outbox.id) == row_id, claimable)
                     .values(state="sending", claimed_at=now)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(row_id)
-            return claimed
-
-    async def deliver_rows(self, ids: Sequence[int]) -> None:
-        """Send claimed rows, read back from the database."""
-        await self.deliver(await asyncio.to_thread(self._load_rows, list(ids)))
+            if not claimed:
+                return []
+            rows = select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(col(Outbox.id))
+            return list(session.exec(rows))
 
     async def deliver(self, rows: Sequence[Outbox]) -> None:
         """Send claimed rows: in order within a chat, chats side by side."""
-        by_chat: dict[int, list[Outbox]] = defaultdict(list)
-        for row in rows:
-            by_chat[row.chat_id].append(row)
-        await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
-
-    def _load_rows(self, ids: list[int]) -> list[Outbox]:
-        with session_scope(self.db) as session:
-            query = select(Outbox).where(col(Outbox.id).in_(ids)).order_by(col(Outbox.id))
-            return list(session.exec(query))
+        await asyncio.gather(*(self._deliver_chat(chat_rows)
+                               for chat_rows in _by_chat(rows).values()))
 
     async def _deliver_chat(self, rows: list[Outbox]) -> None:
         """One chat's rows in order. Accepted ones are marked sent together, at the latest
@@ -588,6 +602,13 @@ class Runtime:
     @staticmethod
     def files(effects: Effects) -> list[SendFile]:
         return [effect for effect in effects if isinstance(effect, SendFile)]
+
+
+def _by_chat(rows: Sequence[Outbox]) -> dict[int, list[Outbox]]:
+    by_chat: dict[int, list[Outbox]] = defaultdict(list)
+    for row in rows:
+        by_chat[row.chat_id].append(row)
+    return by_chat
 
 
 class _LostClaim(Exception):

@@ -186,7 +186,7 @@ async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
 
     runtime._finish = crash  # type: ignore[method-assign]
     with pytest.raises(ProcessDied):
-        await runtime.deliver(runtime._load_rows([row.id or 0 for row in committed.rows]))
+        await runtime.deliver(committed.rows)
     assert len(bot.sent) == 1
     survivor = runtime_for(engine, clock, bot)
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
@@ -347,3 +347,35 @@ def test_database_errors_never_carry_what_was_written(engine: Engine) -> None:
         session.add(Couple(group_chat_id=GROUP_ID, title="a private sentence", created_at=T0))
         session.commit()
     assert "a private sentence" not in str(raised.value)
+
+
+async def test_a_group_at_its_limit_holds_up_no_other_chat(engine: Engine) -> None:
+    """A busy group's later rows wait unclaimed while every other chat gets its message."""
+    busy = seed_reminder(engine, group_id=-7000)
+    with session_scope(engine) as session:
+        persist(session, [SetTimer(REMINDER, busy, T0) for _ in range(24)], T0, claim=False)
+    for index in range(5):
+        seed_reminder(engine, group_id=-7100 - index)
+    gate = asyncio.Event()
+
+    class SlowGroupBot(FakeBot):
+        async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+            if chat_id == -7000:
+                await gate.wait()  # the busy group waits on its rate limit
+            return await super().send_message(chat_id, text, reply_markup)
+
+    bot = SlowGroupBot()
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await runtime.fire_due()
+    runtime.kick_delivery()
+    for _ in range(100):
+        if len(bot.sent) >= 5:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(chat for chat, _ in bot.sent) == [-7104, -7103, -7102, -7101, -7100]
+    with Session(engine) as session:
+        states = [row.state for row in session.exec(select(Outbox).where(Outbox.chat_id == -7000))]
+    assert states.count("sending") == 10 and states.count("pending") == 15
+    gate.set()
+    await settle(runtime)
+    assert len(bot.texts(-7000)) == 25
