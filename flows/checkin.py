@@ -69,6 +69,9 @@ NIGHT_FROM, MORNING = time(22, 0), time(9, 0)
 RECENT_ENOUGH = timedelta(hours=72)
 MAX_ANSWER = 1000
 HISTORY_SHOWN = 8
+# While a break (/pause) is on, a check-in start or reminder waits and looks again this late:
+# questions about the week should not land in the middle of a fight.
+QUIET_RETRY = timedelta(minutes=30)
 
 START, RESUME, REMIND, CLOSE_KIND = "checkin.start", "checkin.resume", "checkin.remind", \
     "checkin.close"
@@ -837,6 +840,9 @@ def _start_due(session: Session, due: Due) -> Effects:
     schedule = schedule_of(session, due.couple_id)
     if couple is None or schedule is None or not schedule.active or couple.formed_at is None:
         return []
+    if hooks.is_quiet(session, couple.id or 0, due.now):
+        return [SetTimer(START, couple.id or 0, due.now + QUIET_RETRY, dict(due.payload),
+                         ref=_schedule_ref(couple.id or 0))]
     zone = zone_of(couple)
     # Should the zone have changed without a re-plan (an older row), find the real time.
     meant = next_weekly(due.due_at - timedelta(hours=30), schedule.weekday, schedule.at_time,
@@ -883,6 +889,9 @@ def _remind_due(session: Session, due: Due) -> Effects:
     turn = _turn(session, checkin_row.id or 0, partner.id or 0)
     if turn is None or turn.finished_at is not None or turn.reminded or not turn.asking:
         return []
+    if hooks.is_quiet(session, couple.id or 0, due.now):
+        return [SetTimer(REMIND, couple.id or 0, due.now + QUIET_RETRY, dict(due.payload),
+                         ref=_ref(checkin_row))]
     later = reminder_time(due.now, zone_of(couple, partner))
     if later > due.now:  # night fell for them since this was planned (a zone change)
         return [SetTimer(REMIND, couple.id or 0, later, dict(due.payload), ref=_ref(checkin_row))]

@@ -739,3 +739,44 @@ def test_settings_show_the_weekly_checkin(session: Session) -> None:
     checkin.checkin(session, in_group(ANA_ID), "off", T0)
     assert "Weekly check-in: off" in all_text(
         onboarding.show_settings(session, in_group(ANA_ID), "", T0))
+
+
+def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
+        session: Session) -> None:
+    from flows import pause
+
+    couple, _ana, _ben = make_couple(session)
+    _schedule, planned = checkin.ensure_schedule(session, couple, T0)
+    run(session, planned, T0)
+    (start,) = pending(session, checkin.START)
+    sunday = start.due_at
+    run(session, pause.pause(session, in_group(ANA_ID, "Ana"), "60", sunday), sunday)
+    effects = fire(session, checkin.START, sunday)
+    assert sends(effects) == [] and the_checkin(session) is None  # not mid-fight
+    (waiting,) = pending(session, checkin.START)
+    assert waiting.due_at == sunday + checkin.QUIET_RETRY
+    run(session, pause.back(session, in_group(BEN_ID, "Ben"), "", sunday + timedelta(minutes=20)),
+        sunday + timedelta(minutes=20))
+    opened = fire(session, checkin.START, waiting.due_at)
+    assert any(send.to == ToGroup(couple.id or 0) for send in sends(opened))
+    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).planned_at == sunday  # still this week's check-in
+    (next_week,) = pending(session, checkin.START)
+    assert next_week.due_at == sunday + timedelta(days=7)
+
+
+def test_a_reminder_waits_while_a_break_is_on(
+        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    from flows import pause
+
+    _couple, _ana, ben = couple_split
+    start_now(session)
+    (reminder,) = [row for row in pending(session, checkin.REMIND)
+                   if f'"partner_id": {ben.id}' in row.payload]
+    run(session, pause.pause(session, in_group(ANA_ID, "Ana"), "60", reminder.due_at),
+        reminder.due_at)
+    effects = fire(session, checkin.REMIND, reminder.due_at, partner=ben)
+    assert sends(effects) == []
+    (later,) = [row for row in pending(session, checkin.REMIND)
+                if f'"partner_id": {ben.id}' in row.payload]
+    assert later.due_at == reminder.due_at + checkin.QUIET_RETRY
