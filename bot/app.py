@@ -18,7 +18,7 @@ from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.texts import set_bot_username
+from bot.texts import menu, set_bot_username
 from flows.features import load_all
 
 log = logging.getLogger(__name__)
@@ -33,39 +33,6 @@ HANDLER_MODULES = (
     "bot.handlers.safety",
     "bot.handlers.data_rights",
 )
-
-GROUP_COMMANDS = [
-    ("start", "Set up Mend for the two of you"),
-    ("pause", "Take a break and agree when to come back"),
-    ("back", "End the break early"),
-    ("pauses", "Recent breaks"),
-    ("checkin", "Weekly check-in: schedule or start"),
-    ("checkins", "Past check-ins"),
-    ("promise", "Make a small promise"),
-    ("promises", "Your promises"),
-    ("drop", "End a promise: /drop 2"),
-    ("repair", "Say sorry well, step by step"),
-    ("timezone", "Set your time zone"),
-    ("settings", "What is set"),
-    ("export", "A copy of your data, sent privately"),
-    ("forget", "Delete your couple's data"),
-    ("help", "What Mend can do"),
-    ("leave", "Leave Mend"),
-]
-PRIVATE_COMMANDS = [
-    ("start", "Connect this private chat"),
-    ("checkin", "Your weekly check-in"),
-    ("promise", "Make a small promise"),
-    ("promises", "Your promises"),
-    ("drop", "End a promise: /drop 2"),
-    ("repair", "Write an apology step by step"),
-    ("mytimezone", "Your own time zone"),
-    ("settings", "What is set"),
-    ("export", "A copy of your couple's data"),
-    ("forget", "Delete your couple's data"),
-    ("safety", "If you don't feel safe"),
-    ("help", "What Mend can do"),
-]
 
 Ctx = CallbackContext[Any, Any, Any, Any]
 MIN_WAKE_DELAY = 0.5
@@ -174,11 +141,11 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     runtime.bot = application.bot
     set_bot_username(application.bot.username)
     await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in GROUP_COMMANDS],
+        [BotCommand(name, about) for name, about in menu("group")],
         scope=BotCommandScopeAllGroupChats(),
     )
     await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in PRIVATE_COMMANDS],
+        [BotCommand(name, about) for name, about in menu("private")],
         scope=BotCommandScopeAllPrivateChats(),
     )
     application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])

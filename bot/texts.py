@@ -43,6 +43,14 @@ def languages() -> list[str]:
     return sorted(path.stem for path in LOCALES.glob("*.toml"))
 
 
+def menu(scope: str, language: str = FALLBACK) -> list[tuple[str, str]]:
+    """The command menu for "group" or "private" chats: (command, description), in the
+    catalogue's order (its `[menu_group]` / `[menu_private]` tables)."""
+    prefix = f"menu_{scope}."
+    return [(key.removeprefix(prefix), render(Text(key), language))
+            for key in catalogue(FALLBACK) if key.startswith(prefix)]
+
+
 def render(body: Text, language: str = FALLBACK) -> str:
     """The sentence for `body` in `language`; nested `Text` values are rendered first."""
     template = catalogue(language).get(body.key) or catalogue(FALLBACK).get(body.key)

@@ -17,9 +17,13 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
     sandbox, group = world.sandbox, world.group
     await form_couple(world)
 
-    # The command menu is registered for both scopes.
-    assert sandbox.get_commands(BotCommandScopeAllGroupChats().to_dict())
-    assert sandbox.get_commands(BotCommandScopeAllPrivateChats().to_dict())
+    # The command menu is registered for both scopes; /safety is offered in private only.
+    group_menu = [c["command"] for c in sandbox.get_commands(BotCommandScopeAllGroupChats()
+                                                             .to_dict())]
+    private_menu = [c["command"] for c in sandbox.get_commands(BotCommandScopeAllPrivateChats()
+                                                               .to_dict())]
+    assert {"start", "pause", "checkin", "promise", "repair"} <= set(group_menu)
+    assert "safety" in private_menu and "safety" not in group_menu
 
     # A third person pressing "I'm in" (the button is gone, the payload forged) is refused
     # kindly and changes nothing.
