@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
+
+ACTIVITY_GRANULARITY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,11 @@ def membership(session: Session, actor: Actor, now: datetime) -> Membership | No
         if maybe_partner is None:
             return None
         couple, partner = maybe_couple, maybe_partner
-    partner.last_active_at = now
-    session.add(partner)
+    # Recency only decides which couple a private message is about, so a write every few
+    # minutes is enough (and spares a write on every tap during a busy evening).
+    if now - partner.last_active_at >= ACTIVITY_GRANULARITY:
+        partner.last_active_at = now
+        session.add(partner)
     return Membership(couple, partner)
 
 
