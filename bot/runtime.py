@@ -280,7 +280,8 @@ class Runtime:
         now = self.clock.now()
         stale = now - self.send_claim_timeout
         claimable = or_(
-            col(Outbox.state) == "pending",
+            (col(Outbox.state) == "pending")
+            & or_(col(Outbox.claimed_at).is_(None), col(Outbox.claimed_at) <= now),
             (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
         )
         with session_scope(self.db) as session:
@@ -390,12 +391,14 @@ class Runtime:
                 )
 
     def _retry_later(self, row_id: int | None) -> None:
+        """Back off: a pending row's `claimed_at` is the moment before which it waits."""
         with session_scope(self.db) as session:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
             row.attempts += 1
             row.state = "pending" if row.attempts < MAX_SEND_ATTEMPTS else "failed"
+            row.claimed_at = self.clock.now() + retry_backoff(row.attempts)
             session.add(row)
 
     def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
@@ -602,6 +605,11 @@ class Runtime:
     @staticmethod
     def files(effects: Effects) -> list[SendFile]:
         return [effect for effect in effects if isinstance(effect, SendFile)]
+
+
+def retry_backoff(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s … up to 10 minutes: a network blip costs no message."""
+    return timedelta(seconds=min(10 * 2 ** (attempts - 1), 600))
 
 
 def _by_chat(rows: Sequence[Outbox]) -> dict[int, list[Outbox]]:

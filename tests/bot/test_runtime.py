@@ -270,16 +270,31 @@ async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
         assert session.get(Couple, couple_id).group_chat_id == -100999  # type: ignore[union-attr]
 
 
-async def test_a_network_error_leaves_the_message_for_the_next_sweep(engine: Engine) -> None:
+async def test_a_network_error_is_retried_with_backoff_not_in_a_tight_loop(
+    engine: Engine,
+) -> None:
     seed_reminder(engine)
-    bot = FakeBot(failures={GROUP_ID: [NetworkError("connection reset")]})
-    runtime = runtime_for(engine, FixedClock(T0), bot)
+    bot = FakeBot(failures={GROUP_ID: [NetworkError("connection reset")] * 3})
+    clock = FixedClock(T0)
+    runtime = runtime_for(engine, clock, bot)
     await settle(runtime)
+    await settle(runtime)
+    assert bot.sent == [] and len(bot.failures[GROUP_ID]) == 2  # one try, then it waits
+    clock.advance(timedelta(seconds=11))
+    await settle(runtime)
+    assert bot.sent == [] and len(bot.failures[GROUP_ID]) == 1
+    clock.advance(timedelta(seconds=11))
+    await settle(runtime)
+    assert bot.sent == [] and len(bot.failures[GROUP_ID]) == 1  # the second wait is 20 s
+    clock.advance(timedelta(seconds=10))
+    await settle(runtime)
+    assert bot.sent == [] and bot.failures[GROUP_ID] == []  # third try failed: wait 40 s
+    clock.advance(timedelta(seconds=41))
     await settle(runtime)
     assert len(bot.texts(GROUP_ID)) == 1
     with Session(engine) as session:
         [row] = session.exec(select(Outbox)).all()
-        assert row.state == "sent" and row.attempts == 1
+        assert row.state == "sent" and row.attempts == 3
 
 
 async def test_a_message_telegram_refuses_is_marked_failed_not_retried_forever(
