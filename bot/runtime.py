@@ -44,7 +44,6 @@ from flows.outcome import (
     SendFile,
     SetTimer,
     Text,
-    ToChat,
     ToGroup,
     ToPartner,
 )
@@ -622,5 +621,3 @@ def _by_chat(rows: Sequence[Outbox]) -> dict[int, list[Outbox]]:
 class _LostClaim(Exception):
     pass
 
-
-__all__ = ["Committed", "Runtime", "ToChat", "persist", "split_long"]

@@ -20,7 +20,6 @@ from telegram.ext import (
     BaseHandler,
     CallbackContext,
     CallbackQueryHandler,
-    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     filters,
@@ -202,5 +201,3 @@ def text_handlers() -> list[BaseHandler[Update, Any, Any]]:
         MessageHandler(answers, on_text),
     ]
 
-
-__all__ = ["ChatMemberHandler", "command", "runtime_of", "text_handlers"]

@@ -22,7 +22,6 @@ from flows.couples import (
     local_datetime,
     other_partner,
     parse_zone,
-    partner_of_user,
     partners_of,
     zone_label,
     zone_of,
@@ -360,6 +359,3 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
         other=remaining.first_name if remaining else "")))
     return effects
 
-
-def partner_for(session: Session, couple: Couple, user_id: int) -> Partner | None:
-    return partner_of_user(session, couple.id or 0, user_id)

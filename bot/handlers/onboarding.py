@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from telegram import ChatMemberUpdated, Update
-from telegram.ext import BaseHandler, ChatMemberHandler, MessageHandler, filters
+from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
-from bot.shell import Context, command, runtime_of, show_immediate
+from bot.shell import Context, actor_of, command, runtime_of, show_immediate
 from flows import onboarding
 
 
@@ -34,8 +34,6 @@ async def on_migration(update: Update, context: Context) -> None:
 
 async def on_start(update: Update, context: Context) -> None:
     """/start: the invitation in a group; linking the private chat in private."""
-    from bot.shell import actor_of
-
     actor = actor_of(update)
     if actor is None:
         return
@@ -48,8 +46,6 @@ async def on_start(update: Update, context: Context) -> None:
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:
-    from telegram.ext import CommandHandler
-
     return [
         ChatMemberHandler(on_bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
         MessageHandler(filters.StatusUpdate.MIGRATE, on_migration),
