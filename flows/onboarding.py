@@ -297,6 +297,8 @@ def zone_question(couple: Couple, now: datetime, key: str = "onboarding.zone_que
                                           couple.id or 0, "ok"),
                           buttons.button(text("onboarding.button_zone_change"), ZONE,
                                          couple.id or 0, "change")]),
+        # A city given in reply to this question is taken as the answer too.
+        tag=f"{ZONE_TAG}:{couple.id}",
     )
 
 
