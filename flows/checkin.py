@@ -597,12 +597,16 @@ def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -
 def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Not tonight": tomorrow at the same time (once), or skip this week."""
     checkin_row = session.get(Checkin, press.target_id)
-    if checkin_row is None or checkin_row.state not in ANSWERABLE:
+    if checkin_row is None:
         return buttons.expired()
     couple = session.get(Couple, checkin_row.couple_id)
     partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
     if couple is None or partner is None or actor.chat_id != couple.group_chat_id:
         return buttons.expired()
+    if checkin_row.state not in ANSWERABLE:
+        # Its week is over: the opening becomes one line of how it went, without buttons.
+        return [*buttons.expired(), EditOrigin(body=text(
+            "checkin.opening_line", outcome=text(f"checkin.outcome_{checkin_row.state}")))]
     if press.action == "skip":
         _finish(session, checkin_row, SKIPPED, now)
         schedule = schedule_of(session, couple.id or 0)
@@ -771,7 +775,8 @@ def press_question(session: Session, actor: Actor, press: Press, now: datetime) 
         return buttons.expired()
     question = int(number)
     if checkin_row.state in SHARED:
-        return [Notice(text("checkin.too_late_to_edit"), alert=True)]
+        return [Notice(text("checkin.too_late_to_edit"), alert=True),
+                EditOrigin(body=text("checkin.shared_line"))]
     if checkin_row.state not in ANSWERABLE:
         return buttons.expired()
     if action == "pass":

@@ -409,7 +409,7 @@ def test_an_answer_can_be_changed_before_the_reveal_but_not_after(
     assert "Ana: I interrupted you" in text and ANA_SAYS[1] not in text
 
     too_late = press(session, ANA_ID, change_two, private=True)
-    assert keys(too_late) == ["checkin.too_late_to_edit"]
+    assert keys(too_late) == ["checkin.too_late_to_edit", "checkin.shared_line"]
     late_reply = reply_in_group(session, BEN_ID, "actually something else", ben_first.tag)
     assert keys(late_reply) == ["checkin.too_late_to_edit"]
     answers = {row.answer for row in session.exec(select(CheckinAnswer))}

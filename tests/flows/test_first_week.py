@@ -375,3 +375,30 @@ def test_a_stranger_pressing_a_live_button_is_told_whose_it_is(session: Session)
     effects = press(session, STRANGER_ID, buttons.data(pause.PAUSE, row.id or 0, "ok"))
     assert all_text(effects).startswith("This is for Ana and Ben.")
     assert row.state == pause.WAITING
+
+
+def test_a_finished_checkins_buttons_turn_into_one_line(session: Session) -> None:
+    make_couple(session)
+    run(session, checkin.checkin(session, in_group(ANA_ID), "now", T0))
+    row = session.exec(select(checkin.Checkin)).one()
+    skip = buttons.data(checkin.KIND_CHECKIN, row.id or 0, "skip")
+    press(session, BEN_ID, skip)
+    later = press(session, ANA_ID, buttons.data(checkin.KIND_CHECKIN, row.id or 0, "snooze"))
+    (summary,) = edits(later)
+    assert summary.buttons == ()
+    assert render(summary.body or Text("")) == "This week's check-in: skipped."
+    assert row.state == checkin.SKIPPED
+
+
+def test_change_buttons_after_the_reveal_turn_into_one_line(session: Session) -> None:
+    make_couple(session)
+    run(session, checkin.checkin(session, in_group(ANA_ID), "now", T0))
+    for user_id in (ANA_ID, BEN_ID):
+        for said in ("a", "b", "c", "d"):
+            typed_in_private(session, user_id, said)
+    row = session.exec(select(checkin.Checkin)).one()
+    assert row.state == checkin.DONE
+    effects = press(session, ANA_ID, buttons.data(checkin.KIND_QUESTION, row.id or 0, "edit2"),
+                    private=True)
+    assert keys(effects) == ["checkin.too_late_to_edit", "checkin.shared_line"]
+    assert edits(effects)[0].buttons == ()
