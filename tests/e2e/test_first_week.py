@@ -166,7 +166,7 @@ async def test_every_reply_gets_an_answer(sqlite_world: Scene) -> None:
     mark = world.last_id(group)
     await world.say(world.ben, group, "I felt far away this week", reply_to=opening)
     told = await world.expect(group, "Ben, I didn't keep this", after=mark)
-    assert "your questions come to you in our private chat" in _text(told)
+    assert "your own questions come to you in our private chat" in _text(told)
     assert "may want to delete it" in _text(told)
     assert told.buttons and "private chat" in told.buttons[0]["text"]
 
