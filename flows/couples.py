@@ -13,6 +13,8 @@ from sqlmodel import Session, col, select
 from flows.models import Couple, Partner
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
+# Where "Add Mend to your group" leads (the shell makes it t.me/<bot>?startgroup=mend).
+ADD_TO_GROUP = "startgroup:mend"
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[An
     if found is not None and found.couple.formed_at is not None:
         return found
     if actor.in_private:
-        add = Button(label=Text("onboarding.button_add_to_group"), url="startgroup:mend")
+        add = Button(label=Text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
         return [Send(ToChat(actor.chat_id), Text("common.no_couple_private"),
                      buttons=((add,),))]
     couple = couple_for_chat(session, actor.chat_id)

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from flows import buttons
 from flows.buttons import Press, on_press
 from flows.couples import (
+    ADD_TO_GROUP,
     Actor,
     Membership,
     couple_for_chat,
@@ -64,8 +65,6 @@ ZONE_REMINDER_AFTER = timedelta(days=1)
 # Reply tags of "Which city are you in?": the couple's zone, or one partner's own.
 ZONE_TAG = "zone"
 MY_ZONE_TAG = "myzone"
-# Where "Add Mend to your group" leads (t.me/<bot>?startgroup=<payload>).
-ADD_TO_GROUP = "startgroup:mend"
 
 # Lines other features add to /settings: (session, couple, reader) -> texts.
 SettingsLines = Callable[[Session, Couple, Partner], list[Text]]
