@@ -18,8 +18,9 @@ from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.texts import menu, set_bot_username
+from bot.texts import menu, render, set_bot_username
 from flows.features import load_all
+from flows.outcome import Text
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
         [BotCommand(name, about) for name, about in menu("private")],
         scope=BotCommandScopeAllPrivateChats(),
     )
+    # What a person sees before the first message (the empty chat, the profile, a shared link).
+    await application.bot.set_my_description(render(Text("about.description")))
+    await application.bot.set_my_short_description(render(Text("about.short_description")))
     application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])
     log.info("Mend is ready as @%s", application.bot.username)
 

@@ -7,6 +7,7 @@ back to English.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import cache
@@ -17,6 +18,11 @@ from flows.outcome import Button, Keyboard, Text
 
 LOCALES = Path(__file__).parent / "locales"
 FALLBACK = "en"
+# A "/word" at the start of a word becomes a tappable command in Telegram. Values a person
+# wrote (a promise, an answer, a name) are repeated with a word joiner (U+2060, invisible)
+# after the slash, so a "/pause" inside a posted repair is text, not a button that acts.
+_COMMAND_START = re.compile(r"(?<![^\s(\[\"'“‘«])/(?=[A-Za-z0-9_])")
+WORD_JOINER = "\u2060"
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -66,7 +72,14 @@ def _value(value: Any, language: str) -> Any:
         return render(value, language)
     if isinstance(value, tuple):
         return "\n".join(str(_value(item, language)) for item in value)
+    if isinstance(value, str):
+        return inert(value)
     return value
+
+
+def inert(value: str) -> str:
+    """`value` with no "/command" Telegram would make tappable (templates keep theirs)."""
+    return _COMMAND_START.sub("/" + WORD_JOINER, value)
 
 
 def render_keyboard(buttons: Keyboard, language: str = FALLBACK) -> list[list[dict[str, str]]]:
@@ -95,6 +108,9 @@ def _button(button: Button, language: str) -> dict[str, str]:
     label = render(button.label, language)
     if button.url and button.url.startswith("start:"):
         return {"text": label, "url": f"https://t.me/{BOT.username}?start={button.url[6:]}"}
+    if button.url and button.url.startswith("startgroup:"):
+        payload = button.url.removeprefix("startgroup:")
+        return {"text": label, "url": f"https://t.me/{BOT.username}?startgroup={payload}"}
     if button.url:
         return {"text": label, "url": button.url}
     return {"text": label, "callback_data": button.data or ""}

@@ -60,6 +60,9 @@ class Couple(SQLModel, table=True):
     group_reachable: bool = True
     created_at: datetime = utc_column()
     formed_at: datetime | None = utc_column(nullable=True)
+    # True from forming until a partner confirms or changes the zone: nothing weekly is
+    # planned in a zone nobody chose.
+    zone_pending: bool = False
 
 
 class Partner(SQLModel, table=True):
