@@ -3,6 +3,8 @@
 Each sweep (every 30 seconds) stamps one row per host. A health check in the same
 container or on the same machine reads its own host's row, so with several processes on
 one PostgreSQL each host's check speaks for its own bot, not for whichever is alive.
+Under systemd (`Type=notify`, `WatchdogSec=`; contrib/mend.service) each stamp also tells
+systemd the bot is ready and alive, so a bot whose sweep stops is restarted.
 The stamp is wall-clock time, never the bot's `Clock`: the demo and the tests move that
 clock forward, and liveness is about the real minutes since the sweep last ran.
 """
@@ -10,6 +12,7 @@ clock forward, and liveness is about the real minutes since the sweep last ran.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from datetime import UTC, datetime, timedelta
 
@@ -37,8 +40,8 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def write_heartbeat(engine: Engine, host: str | None = None, at: datetime | None = None) -> None:
-    """Stamp this host's row; a failed stamp is logged, never raised into the sweep."""
+def write_heartbeat(engine: Engine, host: str | None = None, at: datetime | None = None) -> bool:
+    """Stamp this host's row; a failed stamp is logged and returns False, never raises."""
     host = host or this_host()
     at = at or wall_clock()
     try:
@@ -52,9 +55,26 @@ def write_heartbeat(engine: Engine, host: str | None = None, at: datetime | None
             session.commit()
     except IntegrityError:
         # Another process on this host inserted the row a moment ago: its beat counts.
-        pass
+        return True
     except SQLAlchemyError:
         log.warning("could not write the heartbeat", exc_info=True)
+        return False
+    return True
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify(3) without a dependency: one datagram to $NOTIFY_SOCKET, if systemd set it."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address:
+        return
+    if address.startswith("@"):  # an abstract socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError:
+        log.warning("could not notify systemd", exc_info=True)
 
 
 class HeartbeatWriter:
@@ -70,7 +90,10 @@ class HeartbeatWriter:
         if self.last is not None and now - self.last < BEAT_EVERY:
             return
         self.last = now
-        write_heartbeat(self.engine, self.host, now)
+        if write_heartbeat(self.engine, self.host, now):
+            # READY once the first sweep has run (systemd then runs ExecStartPost), and
+            # WATCHDOG on every stamp: no stamp for WatchdogSec and systemd restarts the bot.
+            notify_systemd("READY=1\nWATCHDOG=1")
 
 
 def last_heartbeat(engine: Engine, host: str | None = None) -> datetime | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -340,4 +342,34 @@ async def test_a_sweep_stamps_this_hosts_heartbeat_in_wall_clock_time(bot_databa
     await runtime.sweep()
     beat = last_heartbeat(engine)
     assert beat is not None and abs(wall_clock() - beat) < timedelta(seconds=5)
+    engine.dispose()
+
+
+@pytest.fixture
+def systemd_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """What systemd listens on for a Type=notify service (an abstract socket here)."""
+    name = f"mend-test-{uuid.uuid4().hex}"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind("\0" + name)
+    listener.settimeout(1.0)
+    monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+    yield listener
+    listener.close()
+
+
+def test_each_heartbeat_tells_systemd_the_bot_is_ready_and_alive(
+        bot_database: str, systemd_socket: socket.socket) -> None:
+    engine = make_engine(bot_database)
+    HeartbeatWriter(engine, "here").beat()
+    assert systemd_socket.recv(256) == b"READY=1\nWATCHDOG=1"
+    engine.dispose()
+
+
+def test_a_heartbeat_that_could_not_be_written_does_not_feed_the_watchdog(
+        tmp_path: Path, systemd_socket: socket.socket) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()  # no heartbeat table: the stamp fails
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    HeartbeatWriter(engine, "here").beat()
+    with pytest.raises(TimeoutError):
+        systemd_socket.recv(256)
     engine.dispose()
