@@ -4,6 +4,7 @@ copies a live SQLite database consistently, and `python -m bot` takes the same c
 from __future__ import annotations
 
 import asyncio
+import configparser
 import os
 import socket
 import sqlite3
@@ -21,7 +22,15 @@ from sqlalchemy import text
 from bot import __version__
 from bot.clock import FixedClock
 from bot.db import make_engine, migrate, session_scope
-from bot.health import HeartbeatWriter, last_heartbeat, this_host, wall_clock, write_heartbeat
+from bot.health import (
+    BEAT_EVERY,
+    STALE_AFTER,
+    HeartbeatWriter,
+    last_heartbeat,
+    this_host,
+    wall_clock,
+    write_heartbeat,
+)
 from bot.runtime import Runtime
 from bot.sandbox import BotApiSandbox
 from bot.sandbox.testing import TEST_TOKEN, running_sandbox
@@ -373,3 +382,17 @@ def test_a_heartbeat_that_could_not_be_written_does_not_feed_the_watchdog(
     with pytest.raises(TimeoutError):
         systemd_socket.recv(256)
     engine.dispose()
+
+
+def test_the_systemd_unit_restarts_a_bot_whose_heartbeat_stops() -> None:
+    """contrib/mend.service and the heartbeat must agree, or systemd kills a healthy bot."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(REPO / "contrib" / "mend.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify"
+    assert service["ExecStart"].endswith("/mend run")
+    assert service["ExecStartPost"].endswith("/mend check --running")
+    assert service["Restart"] == "on-failure" and service["RestartPreventExitStatus"] == "2"
+    watchdog = timedelta(seconds=int(service["WatchdogSec"]))
+    assert watchdog >= STALE_AFTER > BEAT_EVERY + timedelta(seconds=30)  # a sweep every 30 s
