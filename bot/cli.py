@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             run()
         elif command == "demo":
-            from bot.demo import main as demo_main
+            from demo import main as demo_main
 
             demo_main(rest)
         elif command == "keygen":

@@ -32,10 +32,10 @@ from bot.health import (
     write_heartbeat,
 )
 from bot.runtime import Runtime
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.testing import TEST_TOKEN, running_sandbox
 from flows.models import Outbox
 from flows.secret import configure_data_key, generate_key
+from sandbox import BotApiSandbox
+from sandbox.testing import TEST_TOKEN, running_sandbox
 from tests.helpers import T0
 
 REPO = Path(__file__).resolve().parents[2]
