@@ -330,8 +330,8 @@ async def test_a_sqlite_only_install_needs_no_postgresql_driver(
     env = healthy_env(sandbox, bot_database)
     result = await asyncio.to_thread(mend, tmp_path, "check", pythonpath=without_psycopg, **env)
     assert result.returncode == 0, result.stderr
-    imports = subprocess.run(
-        [sys.executable, "-c", "import psycopg"], env=os.environ | {
+    imports = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", "import psycopg"], env=os.environ | {
             "PYTHONPATH": without_psycopg}, capture_output=True, text=True, timeout=60)
     assert imports.returncode != 0, "the shadow must really hide psycopg"
 
