@@ -83,8 +83,10 @@ class Wakeups:
     def start(self, every: float) -> None:
         job_queue = self.application.job_queue
         assert job_queue is not None
-        # first=0: timers that fell due while the bot was down are handled right away.
-        job_queue.run_repeating(self._sweep, interval=every, first=0, name="mend-sweep")
+        # Timers that fell due while the bot was down are handled right away. Not first=0:
+        # APScheduler then finds its start time already past and fires one interval later.
+        job_queue.run_repeating(self._sweep, interval=every, first=MIN_WAKE_DELAY,
+                                name="mend-sweep")
 
 
 def telegram_limits() -> AIORateLimiter:

@@ -127,3 +127,10 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a running bot's sweep last came round, one row per host (`mend check --running`)."""
+
+    host: str = Field(primary_key=True)
+    beat_at: datetime = utc_column()

@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import Session
 
 from bot.db import make_engine, migrate
-from bot.demo.world import PAST_DUE, DemoClock, World
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.server import Params
+from demo.world import PAST_DUE, DemoClock, World
 from flows.models import Couple, Timer
+from sandbox import BotApiSandbox
+from sandbox.server import Params
 
 GROUP_ID = -4000000001
 

@@ -67,7 +67,7 @@ async def test_plain_group_chat_never_reaches_the_bot(world: Scene) -> None:
 
 
 async def test_the_token_never_reaches_the_log(world: Scene) -> None:
-    from bot.sandbox.testing import TEST_TOKEN
+    from sandbox.testing import TEST_TOKEN
 
     await form_couple(world)
     await world.bot.stop()

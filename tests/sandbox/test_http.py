@@ -14,9 +14,9 @@ import tornado.netutil
 import tornado.web
 from telegram.error import Conflict
 
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.spec import find_spec_path
-from bot.sandbox.testing import TEST_TOKEN
+from sandbox import BotApiSandbox
+from sandbox.spec import find_spec_path
+from sandbox.testing import TEST_TOKEN
 from tests.sandbox.conftest import make_bot
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import OffsetFileClock
-from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
+from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 
 JSON = dict[str, Any]
 

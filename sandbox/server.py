@@ -29,7 +29,7 @@ import tornado.iostream
 import tornado.netutil
 import tornado.web
 
-from bot.sandbox.entities import (
+from sandbox.entities import (
     EntityParseError,
     leading_command,
     mentions,
@@ -37,7 +37,7 @@ from bot.sandbox.entities import (
     user_entities,
     utf16_len,
 )
-from bot.sandbox.spec import ApiSpec, load_spec
+from sandbox.spec import ApiSpec, load_spec
 
 log = logging.getLogger(__name__)
 
