@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.server import SimMessage
+from sandbox.server import SimMessage
 from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e
