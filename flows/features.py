@@ -11,6 +11,7 @@ FEATURE_MODULES = (
     "flows.checkin",
     "flows.promises",
     "flows.repair",
+    "flows.thanks",
     "flows.safety",
     "flows.data_rights",
 )
