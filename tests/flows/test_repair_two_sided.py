@@ -232,7 +232,7 @@ def test_the_message_is_prose_in_the_authors_voice_with_no_labels(session: Sessi
 
     message = render(composed(session, repair, _partner(session, ANA_ID)))
     assert message == (f"Ben,\n\nI'm sorry. {OWNERSHIP}\n\n{IMPACT}\n\n{CHANGE}\n\n"
-                       "What's one thing you need from me tonight?\n\nAna")
+                       "What's one thing you need from me tonight?\n\n— Ana")
     for label in ("My part", "How I think", "What I'll do differently", ":\n"):
         assert label not in message
 
