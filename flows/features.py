@@ -12,6 +12,7 @@ FEATURE_MODULES = (
     "flows.promises",
     "flows.repair",
     "flows.thanks",
+    "flows.restart",
     "flows.safety",
     "flows.data_rights",
 )

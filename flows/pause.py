@@ -73,6 +73,7 @@ COUNSEL_WINDOW = timedelta(days=30)
 
 START = "pzs"  # the duration buttons of a bare /pause; target: the couple
 PAUSE = "pz"  # everything pressed about one pause; target: the pause
+SOFT_RESTART = "sr"  # "a soft restart" under "you're both back" (flows/restart.py)
 
 RETURN_KIND = "pause.return"
 NO_ANSWER_KIND = "pause.no_answer"
@@ -475,9 +476,15 @@ def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
         Notice(text("pause.ready_notice")),
         EditOrigin(body=text("pause.ready_done"), buttons=()),
         CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text("pause.both_back")),
+        Send(ToGroup(couple.id or 0), text("pause.both_back"), buttons=_soft_restart(row)),
         _tell_the_one_waiting(row, partner),
     ]
+
+
+def _soft_restart(row: Pause) -> Keyboard:
+    """Optional: one feeling and one need each, shown together (flows/restart.py)."""
+    return keyboard([buttons.button(text("pause.button_soft_restart"), SOFT_RESTART,
+                                    row.id or 0, "go")])
 
 
 def _other_of(row: Pause, partner: Partner) -> int:
@@ -639,7 +646,8 @@ def _both_back_early(session: Session, row: Pause, couple: Couple, partner: Part
     session.add(row)
     return [
         CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text("pause.back", name=partner.first_name)),
+        Send(ToGroup(couple.id or 0), text("pause.back", name=partner.first_name),
+             buttons=_soft_restart(row)),
         _tell_the_one_waiting(row, partner),
     ]
 

@@ -204,3 +204,64 @@ def test_pauses_shows_who_asked_but_never_counts_per_person(session: Session) ->
     assert "Ana asked" in text and "Ben asked" in text
     for tally in ("Ana: 2", "Ben: 1", "2 breaks", "times", "most"):
         assert tally not in text
+
+
+# ---- the soft restart ------------------------------------------------------------------------
+
+
+def _both_back(session: Session) -> tuple[Pause, Effects]:
+    row = agreed(session)
+    fire(session, T0 + HOUR)
+    press(session, ANA_ID, row, "ready", T0 + HOUR, private=True)
+    return row, press(session, BEN_ID, row, "ready", T0 + HOUR, private=True)
+
+
+def _say(session: Session, user_id: int, words: str, tag: str | None) -> Effects:
+    from flows import inputs
+
+    return run(session, inputs.handle_text(session, in_private(user_id), inputs.Said(words, tag),
+                                           T0 + HOUR), T0 + HOUR)
+
+
+def test_both_back_offers_an_optional_soft_restart(session: Session) -> None:
+    make_couple(session)
+    row, done = _both_back(session)
+    [back] = [s for s in sends(done) if s.body.key == "pause.both_back"]
+    assert button_data(back) == [buttons.data(flow.SOFT_RESTART, row.id or 0, "go")]
+
+
+def test_a_soft_restart_shows_one_feeling_and_one_need_each_together(session: Session) -> None:
+    from flows.restart import SoftRestart
+
+    couple, ana, ben = make_couple(session)
+    row, _ = _both_back(session)
+    data = buttons.data(flow.SOFT_RESTART, row.id or 0, "go")
+    started = run(session, buttons.handle_press(session, in_group(BEN_ID), data, T0 + HOUR),
+                  T0 + HOUR)
+    asked = {s.to: s for s in sends(started) if s.body.key == "pause.restart_ask_feeling"}
+    assert set(asked) == {ToPartner(ana.id or 0), ToPartner(ben.id or 0)}
+    assert "pause.restart_started" in keys(started)
+    again = buttons.handle_press(session, in_group(ANA_ID), data, T0 + HOUR)
+    assert "common.button_expired" in keys(again)
+    assert len(session.exec(select(SoftRestart)).all()) == 2
+
+    ana_need = _say(session, ANA_ID, "Tired, a bit raw.", asked[ToPartner(ana.id or 0)].tag)
+    ana_done = _say(session, ANA_ID, "A quiet dinner together.", sends(ana_need)[0].tag)
+    assert keys(ana_done) == ["pause.restart_waiting"]  # nothing shown with one side only
+    ben_need = _say(session, BEN_ID, "Relieved.", asked[ToPartner(ben.id or 0)].tag)
+    shown_both = _say(session, BEN_ID, "A hug before we talk.", sends(ben_need)[0].tag)
+    [together] = sends(shown_both)
+    assert together.to == ToGroup(couple.id or 0)
+    text = shown(together.body)
+    for said in ("Ana feels: Tired, a bit raw.", "Ana needs: A quiet dinner together.",
+                 "Ben feels: Relieved.", "Ben needs: A hug before we talk."):
+        assert said in text
+
+
+def test_only_the_writer_answers_their_soft_restart_question(session: Session) -> None:
+    make_couple(session)
+    row, _ = _both_back(session)
+    data = buttons.data(flow.SOFT_RESTART, row.id or 0, "go")
+    started = buttons.handle_press(session, in_group(ANA_ID), data, T0 + HOUR)
+    tags = [s.tag for s in sends(started) if s.tag]
+    assert _say(session, BEN_ID, "not mine", tags[0]) == []  # Ana's question
