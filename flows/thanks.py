@@ -93,7 +93,9 @@ def _draft(session: Session, partner: Partner, actor: Actor, what: str,
         [buttons.button(text("thanks.button_private", other=other), KIND, note.id or 0, "p")],
         [buttons.button(text("thanks.button_group"), KIND, note.id or 0, "g")],
         [buttons.button(text("thanks.button_drop"), KIND, note.id or 0, "x")])
-    return [Send(here, text("thanks.where", other=other, what=what), buttons=choices)]
+    # Tagged so that later private text is no longer taken as the answer to "what for?".
+    return [Send(here, text("thanks.where", other=other, what=what), buttons=choices,
+                 tag=f"{TAG}:draft:{note.id}")]
 
 
 @on_text

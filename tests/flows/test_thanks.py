@@ -105,6 +105,12 @@ def test_bare_thanks_asks_what_for_and_the_reply_becomes_the_note(session: Sessi
     other = inputs.handle_text(session, in_group(BEN_ID), inputs.Said("hi", prompt.tag), T0)
     assert other == [] and len(session.exec(select(Thanks)).all()) == 1
     assert prompt.tag == f"thanks:{ana.id}"
+    # Once the note is written, the next private message is not another note.
+    [choice] = sends(effects)
+    latest_tag_in_chat = choice.tag or prompt.tag  # what the shell passes for plain text
+    later = inputs.handle_text(session, ANA, inputs.Said("good night", latest_tag_in_chat), T0)
+    assert keys(later) == ["common.private_text_unexpected"]
+    assert len(session.exec(select(Thanks)).all()) == 1
 
 
 def test_a_note_too_long_is_refused_kindly_and_nothing_is_kept(session: Session) -> None:
