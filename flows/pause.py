@@ -220,7 +220,7 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return [Send(reply, text("pause.usage"))]
     if length > MAXIMUM:
         return [Send(reply, text("pause.too_long", given=_length(length)))]
-    return [*_start(session, found, length, now), *_told_from_private(actor, found)]
+    return [*_start(session, found, length, now), *_told_from_private(actor)]
 
 
 def duration_buttons(couple_id: int) -> Keyboard:
@@ -229,7 +229,7 @@ def duration_buttons(couple_id: int) -> Keyboard:
                      for m in CHOICES_MINUTES])
 
 
-def _told_from_private(actor: Actor, found: Membership) -> Effects:
+def _told_from_private(actor: Actor) -> Effects:
     """A break asked for in private is still announced in the group; the asker hears so."""
     if not actor.in_private:
         return []
@@ -247,8 +247,7 @@ def press_start(session: Session, actor: Actor, press: Press, now: datetime) -> 
     if not press.action.isdigit() or int(press.action) not in CHOICES_MINUTES:
         return buttons.expired()
     if partner is None:
-        return [Notice(text("pause.not_yours")) if not actor.in_private
-                else buttons.expired()[0]]
+        return buttons.expired() if actor.in_private else [Notice(text("pause.not_yours"))]
     if active_pause(session, couple.id or 0) is not None:
         return [EditOrigin(buttons=()), Notice(text("pause.already_on_notice"))]
     found = Membership(couple, partner)
