@@ -78,6 +78,9 @@ BUSY_POLL = 0.2
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
 DELETE_SENT_AFTER = timedelta(days=30)
+# A message waiting for a private chat that is not opened within this long is dropped: a
+# nudge or "kept?" from last week is noise when the chat finally opens.
+WAIT_FOR_PRIVATE_CHAT = timedelta(days=3)
 PURGE_EVERY = timedelta(hours=1)
 
 
@@ -640,13 +643,20 @@ class Runtime:
                 await asyncio.to_thread(self.purge_delivered)
 
     def purge_delivered(self) -> None:
-        """Erase the text of messages sent long ago; delete rows older than a month.
+        """Erase the text of messages sent long ago; delete rows older than a month; drop
+        what waited too long for a private chat.
 
         The erased text is stored as a bare "" (it reads as empty), compared as stored: a
         sealed "" would be a fresh token on every run, and every erased row rewritten."""
         now = self.clock.now()
         stored_body = type_coerce(Outbox.body, SAText())
         with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state) == "waiting",
+                       col(Outbox.created_at) < now - WAIT_FOR_PRIVATE_CHAT)
+                .values(state="failed")
+            )
             session.execute(
                 update(Outbox)
                 .where(col(Outbox.state).in_(["sent", "failed"]),

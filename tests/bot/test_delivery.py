@@ -15,7 +15,13 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import MAX_SEND_ATTEMPTS, SEND_CLAIM_TIMEOUT, Runtime, persist
+from bot.runtime import (
+    MAX_SEND_ATTEMPTS,
+    SEND_CLAIM_TIMEOUT,
+    WAIT_FOR_PRIVATE_CHAT,
+    Runtime,
+    persist,
+)
 from bot.texts import catalogue, render
 from flows import onboarding
 from flows.models import Couple, Outbox, Partner
@@ -209,6 +215,25 @@ async def test_a_partner_who_blocked_the_bot_gets_private_only_messages_later_no
                                                       now))
     await settle(runtime)
     assert any(SECRET_WORDS in text for text in bot.texts(ANA_ID))
+
+
+async def test_what_waited_days_for_a_private_chat_is_dropped_not_delivered_late(
+        engine: Engine) -> None:
+    _couple_id, ana_id, _ben_id = couple_without_private_chats(engine)
+    with session_scope(engine) as session:
+        persist(session, [Send(ToPartner(ana_id), filled("promises.nudge"))], T0, claim=False)
+    clock = FixedClock(T0)
+    bot = FakeBot()
+    runtime = runtime_for(engine, clock, bot)
+    await settle(runtime)
+    clock.advance(WAIT_FOR_PRIVATE_CHAT + timedelta(minutes=1))
+    runtime.purge_delivered()
+    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC",
+                                                      now))
+    await settle(runtime)
+    assert not any(SECRET_WORDS in text for text in bot.texts(ANA_ID))
+    assert [row.state for row in rows(engine, chat_id=ANA_ID) if row.key == "promises.nudge"] \
+        == ["failed"]
 
 
 # ---- failures end, and the couple still hears what matters ----------------------------------
