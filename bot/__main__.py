@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
+from telegram.error import InvalidToken
 
 from bot.clock import Clock, OffsetFileClock, SystemClock
 from bot.config import Settings, load_settings
@@ -58,6 +60,17 @@ def run() -> None:
 
     application = build_application(settings, database, clock)
     allowed = ["message", "callback_query", "my_chat_member"]
+    try:
+        _serve(application, settings, allowed)
+    except InvalidToken:
+        # PTB's own message quotes the token; this line names the settings instead.
+        print("mend: BOT_TOKEN was rejected by the Bot API server at TELEGRAM_API_URL: "
+              "check the token from BotFather and the server address", file=sys.stderr)
+        raise SystemExit(2) from None
+    log.info("Mend stopped")
+
+
+def _serve(application: Any, settings: Settings, allowed: list[str]) -> None:
     if settings.webhook_mode:
         assert settings.WEBHOOK_URL is not None and settings.WEBHOOK_SECRET is not None
         path = settings.WEBHOOK_URL.split("://", 1)[1].partition("/")[2]
@@ -71,7 +84,6 @@ def run() -> None:
         )
     else:
         application.run_polling(allowed_updates=allowed, poll_interval=0.0, timeout=10)
-    log.info("Mend stopped")
 
 
 def rotate_key() -> None:

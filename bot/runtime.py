@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, or_, update
+from sqlalchemy import Engine, delete, event, exists, inspect, or_, type_coerce, update
+from sqlalchemy import Text as SAText
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
 from telegram.error import (
@@ -36,7 +38,9 @@ from bot.health import HeartbeatWriter
 from bot.texts import render, render_keyboard
 from flows.couples import couples_of_user
 from flows.models import Couple, Outbox, Partner, Timer
+from flows.onboarding import deep_link, migrate_chat
 from flows.outcome import (
+    Button,
     CancelTimers,
     EditOrigin,
     Effects,
@@ -47,7 +51,11 @@ from flows.outcome import (
     Text,
     ToGroup,
     ToPartner,
+    fallback_for,
+    keyboard,
+    private_only,
 )
+from flows.secret import DataKeyError, unseal
 from flows.timers import cancel_timers, handle_due, store_timer
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,9 @@ BUSY_POLL = 0.2
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
 DELETE_SENT_AFTER = timedelta(days=30)
+# A message waiting for a private chat that is not opened within this long is dropped: a
+# nudge or "kept?" from last week is noise when the chat finally opens.
+WAIT_FOR_PRIVATE_CHAT = timedelta(days=3)
 PURGE_EVERY = timedelta(hours=1)
 
 
@@ -82,6 +93,8 @@ class Committed:
     # The messages to send now, as written (not read back: that would cost a query).
     rows: list[Outbox] = field(default_factory=list)
     earliest_timer: datetime | None = None
+    # A private chat opened: messages that waited for it can go now.
+    released: bool = False
 
 
 def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
@@ -122,7 +135,8 @@ def persist(
         elif isinstance(effect, Send):
             rows.extend(_outbox_rows(session, effect, now, claim=claim, late=late))
     session.flush()
-    committed.rows = [row for row in rows if row.state != "held"]
+    committed.rows = [row for row in rows if row.state not in {"held", "waiting"}]
+    committed.released = bool(session.info.pop(RELEASED, False))
     return committed
 
 
@@ -133,6 +147,7 @@ def _outbox_rows(
     partner: Partner | None = None
     language = "en"
     prefix: list[str] = []
+    waiting = False
     if isinstance(send.to, ToGroup):
         couple = session.get(Couple, send.to.couple_id)
         if couple is None:
@@ -146,7 +161,9 @@ def _outbox_rows(
         if couple is None:
             return []
         language = partner.language
-        if partner.private_open and not partner.private_blocked:
+        reachable = partner.private_open and not partner.private_blocked
+        waiting = not reachable and private_only(send)
+        if reachable or waiting:
             chat_id = partner.user_id
             if len(couples_of_user(session, partner.user_id)) > 1:
                 prefix.append(render(Text("common.about_couple", {"title": couple.title}),
@@ -167,6 +184,10 @@ def _outbox_rows(
         markup = json.dumps({"force_reply": True})
     held = couple is not None and not couple.group_reachable and chat_id == couple.group_chat_id
     rows: list[Outbox] = []
+    if waiting and couple is not None and partner is not None:
+        rows.extend(_tell_group_something_waits(session, couple, partner, now, claim=claim))
+    fallback = fallback_for(send)
+    state = "waiting" if waiting else "held" if held else "sending" if claim else "pending"
     parts = split_long(body)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
@@ -177,13 +198,73 @@ def _outbox_rows(
             body=part,
             markup=markup if last else None,
             tag=send.tag if last else None,
-            state="held" if held else ("sending" if claim else "pending"),
-            claimed_at=now if claim and not held else None,
+            key=send.body.key,
+            private_only=waiting or (partner is not None and private_only(send)),
+            fallback=render(fallback, language) if fallback is not None and last else None,
+            state=state,
+            claimed_at=now if state == "sending" else None,
+            attempts=1 if state == "sending" else 0,
             created_at=now,
         )
         session.add(row)
         rows.append(row)
     return rows
+
+
+def _tell_group_something_waits(session: Session, couple: Couple, partner: Partner,
+                                now: datetime, *, claim: bool) -> list[Outbox]:
+    """One neutral line in the group while a partner's private messages wait, not one per
+    message: the group learns that something waits, never what."""
+    already = session.exec(
+        select(Outbox.id).where(col(Outbox.partner_id) == partner.id,
+                                col(Outbox.state) == "waiting").limit(1)
+    ).first()
+    if already is not None:
+        return []
+    language = couple.language
+    link = Button(label=Text("delivery.button_open_private"), url=deep_link(couple.id or 0))
+    state = "held" if not couple.group_reachable else "sending" if claim else "pending"
+    row = Outbox(
+        couple_id=couple.id,
+        partner_id=partner.id,
+        chat_id=couple.group_chat_id,
+        body=render(Text("delivery.private_waiting", {"name": partner.first_name}), language),
+        markup=json.dumps({"inline_keyboard": render_keyboard(keyboard([link]), language)}),
+        key="delivery.private_waiting",
+        state=state,
+        claimed_at=now if state == "sending" else None,
+        attempts=1 if state == "sending" else 0,
+        created_at=now,
+    )
+    session.add(row)
+    return [row]
+
+
+# Set in a session's `info` when a flush opened a partner's private chat.
+RELEASED = "mend_released_waiting"
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _release_waiting(session: OrmSession, _context: Any, _instances: Any) -> None:
+    """A partner opened (or unblocked) their private chat: what waited for it goes out.
+
+    Watching the flush rather than asking each flow to say so keeps the outbox the
+    delivery layer's own (architecture.md): onboarding only marks the chat open.
+    """
+    for obj in session.dirty:
+        if not isinstance(obj, Partner) or not obj.private_open or obj.private_blocked:
+            continue
+        attrs = inspect(obj).attrs
+        if not (attrs.private_open.history.has_changes()
+                or attrs.private_blocked.history.has_changes()):
+            continue
+        result = session.connection().execute(
+            update(Outbox)
+            .where(col(Outbox.partner_id) == obj.id, col(Outbox.state) == "waiting")
+            .values(state="pending", claimed_at=None)
+        )
+        if result.rowcount:
+            session.info[RELEASED] = True
 
 
 class Runtime:
@@ -206,6 +287,9 @@ class Runtime:
         # Set by the shell: called with the earliest due time a commit added.
         self.on_new_timer: Callable[[datetime], None] = lambda _when: None
         self.delivered = 0
+        # Messages Telegram refused, by catalogue key (a 400 is a bug on our side, not
+        # the couple's: counted so it shows up, logged by key, never by text).
+        self.refused: Counter[str] = Counter()
         self._last_purge: datetime | None = None
         self.heartbeat = HeartbeatWriter(db)
 
@@ -233,6 +317,8 @@ class Runtime:
                 return transaction()
 
         committed = await asyncio.to_thread(transaction_with_retry)
+        if committed.released:
+            self.kick_delivery()
         if committed.rows:
             await self.deliver(committed.rows)
         if committed.earliest_timer is not None:
@@ -277,15 +363,26 @@ class Runtime:
     def _claim_outbox(self, skip_chats: frozenset[int] = frozenset(),
                       max_chats: int = BATCH) -> list[Outbox]:
         """Claim pending rows (oldest first) of at most `max_chats` chats not in `skip_chats`,
-        at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout."""
+        at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout.
+
+        Every claim counts as an attempt: a row whose sender keeps dying (or keeps failing in
+        a way nobody caught) ends as failed after MAX_SEND_ATTEMPTS instead of coming back
+        every few minutes forever."""
         now = self.clock.now()
         stale = now - self.send_claim_timeout
+        tries_left = col(Outbox.attempts) < MAX_SEND_ATTEMPTS
         claimable = or_(
             (col(Outbox.state) == "pending")
             & or_(col(Outbox.claimed_at).is_(None), col(Outbox.claimed_at) <= now),
-            (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
+            (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale) & tries_left,
         )
         with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state) == "sending", col(Outbox.claimed_at) < stale,
+                       ~tries_left)
+                .values(state="failed")
+            )
             query = select(Outbox.id, Outbox.chat_id).where(claimable)
             if skip_chats:
                 query = query.where(col(Outbox.chat_id).not_in(skip_chats))
@@ -305,14 +402,43 @@ class Runtime:
                 result = session.execute(
                     update(Outbox)
                     .where(col(Outbox.id) == row_id, claimable)
-                    .values(state="sending", claimed_at=now)
+                    .values(state="sending", claimed_at=now,
+                            attempts=col(Outbox.attempts) + 1)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(row_id)
             if not claimed:
                 return []
-            rows = select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(col(Outbox.id))
+            return self._readable(session, claimed)
+
+    def _readable(self, session: Session, row_ids: list[int]) -> list[Outbox]:
+        """The claimed rows, read; one whose text does not open (a wrong DATA_KEY, a damaged
+        value) is marked failed and named in the log by id, and stops no other row."""
+        rows = select(Outbox).where(col(Outbox.id).in_(row_ids)).order_by(col(Outbox.id))
+        try:
             return list(session.exec(rows))
+        except DataKeyError:
+            pass
+        session.expunge_all()
+        raw = select(Outbox.id, type_coerce(Outbox.body, SAText()),
+                     type_coerce(Outbox.fallback, SAText())).where(col(Outbox.id).in_(row_ids))
+        broken: list[int] = []
+        for row_id, body, fallback in session.execute(raw):
+            try:
+                unseal(body)
+                if fallback is not None:
+                    unseal(fallback)
+            except DataKeyError:
+                broken.append(row_id)
+        for row_id in broken:
+            log.error("outbox row %s cannot be read with DATA_KEY; marked failed "
+                      "(README, Encryption)", row_id)
+        session.execute(update(Outbox).where(col(Outbox.id).in_(broken)).values(state="failed"))
+        readable = [row_id for row_id in row_ids if row_id not in broken]
+        if not readable:
+            return []
+        rows = select(Outbox).where(col(Outbox.id).in_(readable)).order_by(col(Outbox.id))
+        return list(session.exec(rows))
 
     async def deliver(self, rows: Sequence[Outbox]) -> None:
         """Send claimed rows: in order within a chat, chats side by side."""
@@ -335,7 +461,9 @@ class Runtime:
                 continue
             except Exception:
                 await self._mark_sent(accepted)
-                log.exception("delivery of outbox row %s failed", row.id)
+                log.exception("delivery of outbox row %s failed; it will be tried again",
+                              row.id)
+                await asyncio.to_thread(self._retry_later, row.id)
                 continue
             if not accepted:
                 first_accepted = loop.time()
@@ -368,12 +496,18 @@ class Runtime:
         refused = isinstance(exc, BadRequest)  # PTB makes BadRequest a NetworkError
         if isinstance(exc, Forbidden) or (refused and "chat not found" in str(exc).lower()):
             await asyncio.to_thread(self._unreachable, row)
+            self.kick_delivery()  # the group fallback or the "something waits" line
         elif not refused and isinstance(exc, RetryAfter | NetworkError):
             log.warning("outbox row %s will be retried: %s", row.id, type(exc).__name__)
             await asyncio.to_thread(self._retry_later, row.id)
         else:
-            log.error("Telegram refused outbox row %s: %s", row.id, exc)
-            await asyncio.to_thread(self._finish, [(row.id or 0, None)], "failed")
+            # Telegram's description names the problem ("message is too long", "button URL
+            # invalid"), never the text; the key says which message it was.
+            self.refused[row.key or "unknown"] += 1
+            log.error("Telegram refused a %s message (outbox row %s): %s",
+                      row.key or "unknown", row.id, exc)
+            await asyncio.to_thread(self._refused, row)
+            self.kick_delivery()  # the fallback text, if there is one
 
     async def _mark_sent(self, accepted: list[tuple[int, int]]) -> None:
         if accepted:
@@ -383,13 +517,30 @@ class Runtime:
 
     def _finish(self, rows: Sequence[tuple[int, int | None]], state: str) -> None:
         now = self.clock.now()
+        # `sent_at` is when Telegram accepted it: what a partner has actually seen is
+        # ordered by it (latest_delivered_tag).
+        sent_at = now if state == "sent" else None
         with session_scope(self.db) as session:
             for row_id, message_id in rows:
                 session.execute(
                     update(Outbox)
                     .where(col(Outbox.id) == row_id)
-                    .values(state=state, message_id=message_id, sent_at=now)
+                    .values(state=state, message_id=message_id, sent_at=sent_at)
                 )
+
+    def _refused(self, row: Outbox) -> None:
+        """Telegram will never take this message. If it carried the couple's state (a
+        reveal, a return time), they still hear the simpler text written for that case."""
+        with session_scope(self.db) as session:
+            session.execute(update(Outbox).where(col(Outbox.id) == row.id)
+                            .values(state="failed"))
+            if not row.fallback:
+                return
+            session.add(Outbox(
+                couple_id=row.couple_id, partner_id=row.partner_id, chat_id=row.chat_id,
+                body=row.fallback, key=f"{row.key}#fallback", private_only=row.private_only,
+                state="pending", created_at=self.clock.now(),
+            ))
 
     def _retry_later(self, row_id: int | None) -> None:
         """Back off: a pending row's `claimed_at` is the moment before which it waits."""
@@ -397,22 +548,15 @@ class Runtime:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
-            row.attempts += 1
+            # The claim already counted this attempt.
             row.state = "pending" if row.attempts < MAX_SEND_ATTEMPTS else "failed"
-            row.claimed_at = self.clock.now() + retry_backoff(row.attempts)
+            row.claimed_at = self.clock.now() + retry_backoff(max(row.attempts, 1))
             session.add(row)
 
     def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The same rule as the migration update (flows/onboarding.py), whichever comes first."""
         with session_scope(self.db) as session:
-            session.execute(
-                update(Couple).where(col(Couple.group_chat_id) == old_chat_id)
-                .values(group_chat_id=new_chat_id)
-            )
-            session.execute(
-                update(Outbox)
-                .where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
-                .values(chat_id=new_chat_id)
-            )
+            migrate_chat(session, old_chat_id, new_chat_id)
 
     def _unreachable(self, row: Outbox) -> None:
         """A private chat refused: fall back to the group. A group refused: hold its mail."""
@@ -440,6 +584,16 @@ class Runtime:
                 return
             partner.private_blocked = True
             session.add(partner)
+            if row.private_only:
+                # Meant for them alone: it waits for the private chat, the group only
+                # hears that something waits.
+                _tell_group_something_waits(session, couple, partner, self.clock.now(),
+                                            claim=False)
+                stored.state = "waiting"
+                stored.claimed_at = None
+                log.info("partner %s blocked the bot in private; a private message waits",
+                         partner.id)
+                return
             fallback = Outbox(
                 couple_id=couple.id,
                 partner_id=partner.id,
@@ -448,12 +602,28 @@ class Runtime:
                             partner.language) + "\n" + row.body,
                 markup=row.markup,
                 tag=row.tag,
+                key=row.key,
+                fallback=row.fallback,
                 state="held" if not couple.group_reachable else "pending",
                 created_at=self.clock.now(),
             )
             session.add(fallback)
             log.info("partner %s blocked the bot in private; writing to the group", partner.id)
-        self.kick_delivery()
+
+    def latest_delivered_tag(self, chat_id: int) -> str | None:
+        """The tag of the newest question Telegram accepted in this chat (in private, what a
+        partner types answers it). Only what was delivered counts, in the order it was
+        delivered: a question still waiting in the outbox was never seen, so a sentence
+        meant for the question on screen is never filed under it."""
+        with session_scope(self.db) as session:
+            query = (
+                select(Outbox.tag)
+                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None),
+                       col(Outbox.state) == "sent")
+                .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
+                .limit(1)
+            )
+            return session.exec(query).first()
 
     # ---- timers --------------------------------------------------------------------
 
@@ -476,15 +646,26 @@ class Runtime:
                 await asyncio.to_thread(self.purge_delivered)
 
     def purge_delivered(self) -> None:
-        """Erase the text of messages sent long ago; delete rows older than a month."""
+        """Erase the text of messages sent long ago; delete rows older than a month; drop
+        what waited too long for a private chat.
+
+        The erased text is stored as a bare "" (it reads as empty), compared as stored: a
+        sealed "" would be a fresh token on every run, and every erased row rewritten."""
         now = self.clock.now()
+        stored_body = type_coerce(Outbox.body, SAText())
         with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state) == "waiting",
+                       col(Outbox.created_at) < now - WAIT_FOR_PRIVATE_CHAT)
+                .values(state="failed")
+            )
             session.execute(
                 update(Outbox)
                 .where(col(Outbox.state).in_(["sent", "failed"]),
                        col(Outbox.created_at) < now - ERASE_SENT_TEXT_AFTER,
-                       col(Outbox.body) != "")
-                .values(body="", markup=None)
+                       or_(stored_body != "", col(Outbox.fallback).is_not(None)))
+                .values(body=type_coerce("", SAText()), markup=None, fallback=None)
             )
             session.execute(
                 delete(Outbox).where(col(Outbox.state).in_(["sent", "failed"]),

@@ -118,17 +118,7 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
 
 
 async def _latest_tag(runtime: Runtime, chat_id: int) -> str | None:
-    def lookup() -> str | None:
-        with session_scope(runtime.db) as session:
-            query = (
-                select(Outbox.tag)
-                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None))
-                .order_by(col(Outbox.id).desc())
-                .limit(1)
-            )
-            return session.exec(query).first()
-
-    return await asyncio.to_thread(lookup)
+    return await asyncio.to_thread(runtime.latest_delivered_tag, chat_id)
 
 
 async def show_immediate(update: Update, context: Context, committed: Committed) -> None:

@@ -120,7 +120,15 @@ class Outbox(SQLModel, table=True):
     body: str = secret_text()
     markup: str | None = None
     tag: str | None = Field(default=None, index=True)
+    # The catalogue key of the message: logs and counts name it, never the text.
+    key: str | None = None
+    # Meant for one partner only: it waits for their private chat, never goes to the group.
+    private_only: bool = False
+    # A simpler text sent instead if Telegram refuses this one (the message carried the
+    # couple's state: a reveal, a return time).
+    fallback: str | None = secret_text(nullable=True)
     # pending -> sending -> sent | failed | held (group unreachable)
+    #   | waiting (private-only, until the partner opens or unblocks the private chat)
     state: str = "pending"
     attempts: int = 0
     claimed_at: datetime | None = utc_column(nullable=True)

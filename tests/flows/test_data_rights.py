@@ -366,7 +366,7 @@ def test_secret_text_round_trips_and_is_unreadable_at_rest(
 def test_without_a_key_text_is_stored_plain(session: Session) -> None:
     _two_couples(session)
     session.commit()
-    assert "ours Ana owns" in _raw_ownership(session)
+    assert "pln1:ours Ana owns" in _raw_ownership(session)  # plain, and marked as plain
 
 
 def test_a_wrong_key_fails_with_one_clear_error_naming_the_row(
