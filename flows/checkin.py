@@ -35,6 +35,7 @@ from flows.couples import (
     zone_of,
 )
 from flows.inputs import Said, on_text
+from flows.locking import hold
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
 from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, settings_line
 from flows.outcome import (
@@ -408,10 +409,20 @@ def _unfinished(session: Session, couple_id: int) -> list[Checkin]:
     return list(session.exec(query.order_by(col(Checkin.started_at).desc())))
 
 
-def _turn(session: Session, checkin_id: int, partner_id: int) -> CheckinTurn | None:
+def _turn(session: Session, checkin_id: int, partner_id: int, *,
+          fresh: bool = False) -> CheckinTurn | None:
+    """One partner's turn; `fresh` reads it from the database even if this session has it."""
     query = select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_id,
                                       CheckinTurn.partner_id == partner_id)
+    if fresh:
+        query = query.execution_options(populate_existing=True)
     return session.exec(query).first()
+
+
+def _really_answered(answers: list[CheckinAnswer]) -> set[int]:
+    """Partners with at least one real answer: a skipped question is not an answer, so a
+    partner who only tapped "Skip this question" does not unlock the other's answers."""
+    return {row.partner_id for row in answers if row.answer}
 
 
 def _answers(session: Session, checkin_id: int) -> list[CheckinAnswer]:
@@ -663,6 +674,10 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
                   reply: ToChat | None = None) -> Effects:
     """Keep (or change, before the reveal) one answer, then ask the next question or,
     once both are through, show both sets together."""
+    # Both partners may send their last answer at the same moment: whoever comes second
+    # waits here until the first has committed, and so sees them finished.
+    checkin_row = hold(session, checkin_row)
+    turn = _turn(session, checkin_row.id or 0, partner.id or 0, fresh=True) or turn
     if checkin_row.state not in ANSWERABLE:
         key = "checkin.too_late_to_edit" if checkin_row.state in SHARED else "checkin.closed"
         return [Send(reply or ToPartner(partner.id or 0), text(key))]
@@ -692,9 +707,10 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
     session.add(turn)
     couple = session.get(Couple, checkin_row.couple_id)
     other = other_partner(session, partner)
-    other_turn = _turn(session, checkin_row.id or 0, other.id or 0) if other else None
+    other_turn = _turn(session, checkin_row.id or 0, other.id or 0, fresh=True) if other \
+        else None
     if couple is not None and other_turn is not None and other_turn.finished_at is not None:
-        return effects + reveal(session, couple, checkin_row, now)
+        return effects + _both_through(session, couple, checkin_row, now)
     if existing is None:
         effects.append(Send(ToPartner(partner.id or 0), text(
             "checkin.thanks_waiting", name=partner.first_name,
@@ -743,8 +759,8 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
         select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id))
         if turn.finished_at is not None}
     both = all(partner.id in finished for partner in partners)
-    missing = [partner for partner in partners
-               if not any(row.partner_id == partner.id for row in answers)]
+    answered = _really_answered(answers)
+    missing = [partner for partner in partners if partner.id not in answered]
     blocks: list[Text] = []
     for number in QUESTIONS:
         lines: list[Text] = []
@@ -908,15 +924,22 @@ def _close_due(session: Session, due: Due) -> Effects:
     couple = session.get(Couple, due.couple_id)
     if checkin_row is None or couple is None or checkin_row.state != OPEN:
         return []
-    answers = _answers(session, checkin_row.id or 0)
-    if not answers:
-        _finish(session, checkin_row, MISSED, due.now)
-        return [Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
-    answered = {row.partner_id for row in answers}
+    return _both_through(session, couple, checkin_row, due.now)
+
+
+def _both_through(session: Session, couple: Couple, checkin_row: Checkin,
+                  now: datetime) -> Effects:
+    """Both are through (or time is up): both sets shown together only when both really
+    answered; with one partner's answers only, those stay private; with none, a quiet end."""
+    answered = _really_answered(_answers(session, checkin_row.id or 0))
+    if not answered:
+        _finish(session, checkin_row, MISSED, now)
+        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+                Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
     partners = partners_of(session, couple.id or 0)
     if len(answered) < len(partners):
-        return _close_one_sided(session, couple, checkin_row, partners, answered, due.now)
-    return reveal(session, couple, checkin_row, due.now)
+        return _close_one_sided(session, couple, checkin_row, partners, answered, now)
+    return reveal(session, couple, checkin_row, now)
 
 
 def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
@@ -946,8 +969,8 @@ def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> 
             or checkin_row.state != HELD:
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
-    if partner is None or not any(row.partner_id == partner.id
-                                  for row in _answers(session, checkin_row.id or 0)):
+    if partner is None or partner.id not in _really_answered(
+            _answers(session, checkin_row.id or 0)):
         return buttons.expired()
     return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
             *reveal(session, couple, checkin_row, now)]
