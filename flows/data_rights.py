@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, update
 from sqlmodel import Session, SQLModel, col
 
 from flows import buttons
@@ -96,12 +96,15 @@ def _has_secret(table: Table) -> bool:
 
 
 def private_rows_of(partner: Partner) -> Selector:
-    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them."""
+    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them.
+
+    By partner id alone (unique across couples): a table need not carry its own couple_id
+    (a check-in answer reaches its couple only through its check-in).
+    """
 
     def direct(table: Table) -> ColumnElement[bool] | None:
-        if "partner_id" in table.c and "couple_id" in table.c and _has_secret(table):
-            return and_(table.c.couple_id == partner.couple_id,
-                        table.c.partner_id == partner.id)
+        if "partner_id" in table.c and _has_secret(table):
+            return table.c.partner_id == partner.id
         return None
 
     return lambda table: _selected(table, direct)
@@ -287,8 +290,18 @@ def press_forget(session: Session, actor: Actor, press: Press, now: datetime) ->
 
 def delete_private_answers(session: Session, couple: Couple, partner: Partner,
                            now: datetime) -> Effects:
-    """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's."""
+    """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's.
+
+    Messages already delivered to the group may quote them (a reveal, a posted repair):
+    their stored copies are blanked too; Telegram keeps what the group already saw.
+    """
     _delete_selected(session, private_rows_of(partner))
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent",
+               col(Outbox.body) != "")
+        .values(body="", markup=None)
+    )
     return [Notice(text("data.left_and_deleted"), alert=True)]
 
 
