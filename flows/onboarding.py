@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
-from flows import buttons
+from flows import buttons, safety
 from flows.buttons import Press, on_press
 from flows.couples import (
     Actor,
@@ -156,13 +156,16 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
 
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     mine = couples_of_user(session, actor.user_id)
-    if not mine:
-        return [Send(ToChat(actor.chat_id), text("onboarding.private_stranger"))]
     # One private chat serves every couple this person is in.
     for _couple, partner in mine:
         partner.private_open = True
         partner.private_blocked = False
         session.add(partner)
+    if args.strip() == safety.START_PAYLOAD:
+        # The group's /safety button: the resources at once, nothing else.
+        return [safety.resources_for(session, actor)]
+    if not mine:
+        return [Send(ToChat(actor.chat_id), text("onboarding.private_stranger"))]
     chosen = mine[0]
     payload = args.strip()
     if payload.startswith(DEEP_LINK_PREFIX) and payload[1:].isdigit():
