@@ -4,11 +4,14 @@ Both work on every table generically, so tables added by features this module ha
 never seen are covered: a row belongs to a couple when its table has a `couple_id`
 column, or when it points (by foreign key) at a row that belongs to the couple.
 
-Export: each partner gets the couple's rows, with intimate text (secret columns)
-decrypted. The other partner's own intimate text is withheld: it may not have been
-shared yet (check-in answers before they are revealed, an unposted repair draft), and
-each partner can export their own. The outbox (copies of messages, including ones
-addressed privately to the other partner) is not exported; timers are, as "scheduled".
+Export: each partner gets what both have already seen, and their own private text,
+decrypted. The other partner's rows follow `SEEN_BY_BOTH` where a feature's rule is
+known: a promise once made, a repair once posted, check-in answers once revealed are
+exported whole; an unrevealed check-in's answers and turns, an unposted repair, a
+promise never made are left out entirely (not even the trace that they exist). In
+tables without such a rule the other's secret columns are withheld. The outbox (copies
+of messages, including ones addressed privately to the other partner) is not exported;
+timers are, as "scheduled".
 
 Forget: after the asking partner confirms, every row of the couple goes, in every
 table (outbox and timers included), then the partners and the couple; the group is
@@ -27,6 +30,7 @@ from sqlmodel import Session, SQLModel, col
 
 from flows import buttons
 from flows.buttons import Press, on_press
+from flows.checkin import SHARED as CHECKIN_SHARED
 from flows.couples import (
     Actor,
     Membership,
@@ -147,15 +151,46 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _checkin_seen_by_both(session: Session, row: dict[str, Any]) -> bool:
+    """A check-in row of the other partner: shown once its answers were revealed to both,
+    and only if that partner really answered (a partner who answered nothing was left out
+    of the reveal)."""
+    checkins = SQLModel.metadata.tables["checkin"]
+    answers = SQLModel.metadata.tables["checkin_answer"]
+    state = session.execute(select(checkins.c.state).where(
+        checkins.c.id == row["checkin_id"])).scalar_one_or_none()
+    if state not in CHECKIN_SHARED:
+        return False
+    real = session.execute(select(answers.c.id).where(
+        answers.c.checkin_id == row["checkin_id"], answers.c.partner_id == row["partner_id"],
+        answers.c.answer.is_not(None)).limit(1)).first()
+    return real is not None
+
+
+# The other partner's rows, by table: True when both have already seen the row (it is
+# exported whole), False when it is still theirs alone (it is left out entirely).
+SEEN_BY_BOTH: dict[str, Callable[[Session, dict[str, Any]], bool]] = {
+    "promise": lambda _session, row: row["state"] not in {"draft", "expired"},
+    "repair": lambda _session, row: row["state"] == "posted",
+    "checkin_answer": _checkin_seen_by_both,
+    "checkin_turn": _checkin_seen_by_both,
+}
+
+
 def _rows(session: Session, table: Table, condition: ColumnElement[bool],
           reader: Partner) -> list[dict[str, Any]]:
     secret = [column.name for column in table.columns if isinstance(column.type, SecretText)]
     # Read through the table's column types, so secret text comes out decrypted.
     query = select(table).where(condition).order_by(*table.primary_key.columns)
     rows: list[dict[str, Any]] = []
+    seen_by_both = SEEN_BY_BOTH.get(table.name)
     for row in session.execute(query).mappings():
         item = {name: _plain(value) for name, value in row.items()}
         owner = item.get("partner_id")
+        if seen_by_both is not None and owner is not None and owner != reader.id:
+            if seen_by_both(session, dict(row)):
+                rows.append(item)
+            continue
         if secret and owner is not None and owner != reader.id:
             withheld = [name for name in secret if item.get(name) is not None]
             for name in withheld:
@@ -175,8 +210,9 @@ def export_document(session: Session, couple: Couple, reader: Partner,
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
         "exported_for": reader.first_name,
-        "note": ("Times are UTC. Text your partner wrote privately is withheld "
-                 "(\"withheld\" names the fields); they can export their own."),
+        "note": ("Times are UTC. What both of you have seen is here, and what you wrote "
+                 "yourself. What your partner wrote privately and has not shared is left "
+                 "out (or \"withheld\" names the fields); they can export their own."),
         "settings": {
             "timezone": couple.timezone,
             "language": couple.language,

@@ -164,8 +164,9 @@ def test_export_sends_the_couples_data_as_json_to_the_private_chat_only(
     assert [p["first_name"] for p in document["partners"]] == ["Ana", "Ben"]
     assert [t["kind"] for t in document["scheduled"]] == ["test.later"]
     assert "outbox" not in document["tables"]
+    # Ben's repair is still being written: Ana's copy does not even show it exists.
     repairs = document["tables"]["repair"]
-    assert [r["partner_id"] for r in repairs] == [ana.id, _ben.id]
+    assert [r["partner_id"] for r in repairs] == [ana.id]
 
 
 def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_privately(
@@ -175,12 +176,10 @@ def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_private
     assert "ours Ana owns" in raw
     assert PREFIX not in raw
     assert "ours Ben owns" not in raw
-    document = json.loads(raw)
-    bens = document["tables"]["repair"][1]
-    assert bens["ownership"] is None and set(bens["withheld"]) == {"ownership", "impact"}
     assert "theirs" not in raw  # nothing of the other couple
+    # Ana's repair was posted to the group, so both have seen it: Ben's copy has it whole.
     bens_own = json.dumps(_document(export(session, in_private(BEN_ID, "Ben"), "", T0)))
-    assert "ours Ben owns" in bens_own and "ours Ana owns" not in bens_own
+    assert "ours Ben owns" in bens_own and "ours Ana owns" in bens_own
 
 
 def test_export_includes_tables_of_features_it_has_never_seen(
@@ -189,6 +188,60 @@ def test_export_includes_tables_of_features_it_has_never_seen(
     document = _document(export(session, in_private(ANA_ID, "Ana"), "", T0))
     assert [g["note"] for g in document["tables"]["gadget"]] == ["ours gadget Ana", None]
     assert [p["detail"] for p in document["tables"]["gadget_part"]] == ["ours part"] * 2
+
+
+def _checkin_with_answers(session: Session, couple: Couple, ana: Partner, ben: Partner,
+                          state: str) -> Checkin:
+    week = Checkin(couple_id=couple.id or 0, planned_at=T0, started_at=T0, state=state)
+    session.add(week)
+    session.flush()
+    session.add_all([
+        CheckinTurn(checkin_id=week.id or 0, partner_id=ana.id or 0, asking=3, asked_at=T0),
+        CheckinTurn(checkin_id=week.id or 0, partner_id=ben.id or 0, asking=1, asked_at=T0),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=1,
+                      answer="ana private care", answered_at=T0),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=2,
+                      answer=None, answered_at=T0 + timedelta(minutes=7)),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ben.id or 0, question=1,
+                      answer="ben private care", answered_at=T0),
+    ])
+    session.flush()
+    return week
+
+
+def test_export_leaves_out_the_other_partners_unrevealed_answers_and_their_traces(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    _checkin_with_answers(session, couple, ana, ben, "open")
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    raw = json.dumps(document)
+    assert "ana private care" not in raw
+    for table in ("checkin_answer", "checkin_turn"):
+        owners = {row["partner_id"] for row in document["tables"][table]}
+        assert owners == {ben.id}, table  # no turn state, no answered_at, no skipped nulls
+    assert [row["answer"] for row in document["tables"]["checkin_answer"]] == [
+        "ben private care"]
+
+
+def test_export_includes_answers_once_they_were_revealed_to_both(session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    _checkin_with_answers(session, couple, ana, ben, "done")
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    answers = {row["answer"] for row in document["tables"]["checkin_answer"]}
+    assert answers == {"ana private care", None, "ben private care"}
+
+
+def test_export_includes_the_promises_made_to_the_asker(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
+    session.add_all([
+        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, number=1, state="active",
+                what="phone away at dinner", created_at=T0),
+        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, state="draft",
+                what="a draft never made", created_at=T0),
+    ])
+    session.flush()
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    assert [row["what"] for row in document["tables"]["promise"]] == ["phone away at dinner"]
 
 
 def test_export_without_a_private_chat_says_how_to_open_it(session: Session) -> None:
