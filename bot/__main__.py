@@ -58,7 +58,7 @@ def run() -> None:
     from bot.app import build_application
 
     application = build_application(settings, database, clock)
-    allowed = ["message", "callback_query", "my_chat_member"]
+    allowed = ["message", "callback_query", "my_chat_member", "chat_member"]
     if settings.webhook_mode:
         assert settings.WEBHOOK_URL is not None and settings.WEBHOOK_SECRET is not None
         path = settings.WEBHOOK_URL.split("://", 1)[1].partition("/")[2]

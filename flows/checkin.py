@@ -39,6 +39,7 @@ from flows.locking import hold
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
 from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, settings_line
 from flows.outcome import (
+    Button,
     CancelTimers,
     EditOrigin,
     Effects,
@@ -751,7 +752,51 @@ def press_question(session: Session, actor: Actor, press: Press, now: datetime) 
 
 
 def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
-    """Both sets side by side in the group; at the 48-hour close, what there is."""
+    """Both sets side by side in the group; at the 48-hour close, what there is.
+
+    While anyone besides the couple is in the group, the answers go to the partners'
+    private chats instead (see `_reveal_privately`).
+    """
+    body, promise_buttons, both = _reveal_body(session, couple, checkin_row)
+    _finish(session, checkin_row, DONE if both else PARTLY, now)
+    cancel = CancelTimers(couple.id or 0, ref=_ref(checkin_row))
+    if couple.others_present:
+        return [cancel, *_reveal_privately(session, couple, checkin_row, body, promise_buttons)]
+    return [cancel, Send(ToGroup(couple.id or 0), body,
+                         buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+
+
+def _reveal_privately(session: Session, couple: Couple, checkin_row: Checkin, body: Text,
+                      promise_buttons: list[tuple[int, list[Button]]]) -> Effects:
+    """Others are in the group: each partner with a private chat gets the answers there.
+
+    A partner without one answered in the group, where everyone read it anyway; whoever
+    answered privately is asked whether their answers may go to the group too, so the
+    other partner can see them. Nothing private is posted before they say yes.
+    """
+    partners = partners_of(session, couple.id or 0)
+    private = [partner for partner in partners if _private(partner)]
+    if not private:  # everything was answered in the group, where everyone read it
+        return [Send(ToGroup(couple.id or 0), body,
+                     buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+    in_group = [partner for partner in partners if not _private(partner)]
+    effects: Effects = []
+    for partner in private:
+        rows = [row for owner, row in promise_buttons if owner == partner.id]
+        if in_group:
+            rows.append([buttons.button(text("checkin.button_post_to_group"), KIND_SHARE,
+                                        checkin_row.id or 0, "post")])
+        effects.append(Send(ToPartner(partner.id or 0), body, buttons=keyboard(*rows)))
+    key = "checkin.revealed_privately_ask" if in_group else "checkin.revealed_privately"
+    effects.append(Send(ToGroup(couple.id or 0), text(
+        key, names=" & ".join(partner.first_name for partner in private))))
+    return effects
+
+
+def _reveal_body(session: Session, couple: Couple, checkin_row: Checkin
+                 ) -> tuple[Text, list[tuple[int, list[Button]]], bool]:
+    """The side-by-side answers, the "make it a promise" buttons (by whose answer each
+    is), and whether both finished."""
     answers = _answers(session, checkin_row.id or 0)
     partners = partners_of(session, couple.id or 0)
     by_partner = {(row.partner_id, row.question): row for row in answers}
@@ -776,12 +821,11 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
         blocks.append(text("checkin.reveal_block", number=number,
                            title=text(f"checkin.title{number}"), lines=tuple(lines)))
     promise_buttons = [
-        [buttons.button(text("checkin.button_promise", name=partner.first_name),
-                        KIND_PROMISE, row.id or 0, "make")]
+        (partner.id or 0, [buttons.button(text("checkin.button_promise", name=partner.first_name),
+                                          KIND_PROMISE, row.id or 0, "make")])
         for partner in partners
         if (row := by_partner.get((partner.id or 0, DIFFERENTLY))) is not None and row.answer
     ]
-    _finish(session, checkin_row, DONE if both else PARTLY, now)
     if both:
         heading = text("checkin.reveal_both")
     else:
@@ -789,10 +833,8 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
             text("checkin.did_not_get_to_it", name=partner.first_name) for partner in missing
             ) if missing else text("checkin.some_left_open"))
     ending = text("checkin.reveal_end_promise" if promise_buttons else "checkin.reveal_end")
-    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-            Send(ToGroup(couple.id or 0), text("checkin.reveal", heading=heading,
-                                               blocks=tuple(blocks), ending=ending),
-                 buttons=keyboard(*promise_buttons))]
+    body = text("checkin.reveal", heading=heading, blocks=tuple(blocks), ending=ending)
+    return body, promise_buttons, both
 
 
 @on_press(KIND_PROMISE)
@@ -965,6 +1007,8 @@ def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> 
     """ "Share my answers": only someone who answered, only while they are still private."""
     checkin_row = session.get(Checkin, press.target_id)
     couple = session.get(Couple, checkin_row.couple_id) if checkin_row is not None else None
+    if checkin_row is not None and couple is not None and press.action == "post":
+        return _post_to_group(session, actor, couple, checkin_row)
     if checkin_row is None or couple is None or press.action != "share" \
             or checkin_row.state != HELD:
         return buttons.expired()
@@ -974,6 +1018,19 @@ def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> 
         return buttons.expired()
     return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
             *reveal(session, couple, checkin_row, now)]
+
+
+def _post_to_group(session: Session, actor: Actor, couple: Couple,
+                   checkin_row: Checkin) -> Effects:
+    """ "Post them in the group too": a partner who answered privately lets the other,
+    who has no private chat, read the answers in the group, others present or not."""
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if partner is None or checkin_row.state not in SHARED or not actor.in_private \
+            or partner.id not in _really_answered(_answers(session, checkin_row.id or 0)):
+        return buttons.expired()
+    body, _promise_buttons, _both = _reveal_body(session, couple, checkin_row)
+    return [Notice(text("checkin.shared_notice")), EditOrigin(buttons=()),
+            Send(ToGroup(couple.id or 0), body)]
 
 
 # ---- wording helpers ---------------------------------------------------------------

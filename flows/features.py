@@ -7,6 +7,7 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.members",
     "flows.pause",
     "flows.checkin",
     "flows.promises",

@@ -410,6 +410,12 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
     other = other_partner(session, partner)
     if other is None:
         return [Notice(text("repair.nobody_to_post"), alert=True)]
+    couple = session.get(Couple, repair.couple_id)
+    # Others in the group (flows/members.py): the repair goes to the other's private chat,
+    # and waits while they have none.
+    privately = couple is not None and couple.others_present
+    if privately and not (other.private_open and not other.private_blocked):
+        return [Notice(text("repair.others_present_wait", other=other.first_name), alert=True)]
     repair.state, repair.posted_at, repair.updated_at = "posted", now, now
     session.add(repair)
     done: Keyboard = ()
@@ -417,11 +423,14 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
     if _can_offer_promise(repair):
         done = keyboard([_button(repair, "promise", "promise")])
         key = "repair.posted_author_promise"
+    if privately:
+        key += "_private"
     return [
         Notice(text("repair.posted_notice")),
         EditOrigin(body=text(key, other=other.first_name), buttons=done),
-        Send(ToGroup(repair.couple_id), text("repair.posted_group", other=other.first_name,
-                                             message=composed(session, repair, partner))),
+        Send(ToPartner(other.id or 0) if privately else ToGroup(repair.couple_id),
+             text("repair.posted_group", other=other.first_name,
+                  message=composed(session, repair, partner))),
     ]
 
 

@@ -25,8 +25,9 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
     assert {"start", "pause", "checkin", "promise", "repair"} <= set(group_menu)
     assert "safety" in private_menu and "safety" not in group_menu
 
-    # A third person pressing "I'm in" (the button is gone, the payload forged) is refused
-    # kindly and changes nothing.
+    # A third person joins the group; pressing "I'm in" (the button is gone, the payload
+    # forged) is refused kindly and changes nothing.
+    world.sandbox.join_group(group, world.cleo)
     invite = next(m for m in sandbox.bot_messages(group) if "tap \"I'm in\"" in (m.text or "")
                   or "both in" in (m.text or ""))
     answer = await world.press_data(world.cleo, invite, "v1|join|1|in")
