@@ -28,7 +28,7 @@ from telegram.ext import (
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
 from bot.texts import render, render_keyboard
-from flows import buttons, inputs
+from flows import buttons, choosing, inputs
 from flows.couples import Actor
 from flows.models import Outbox
 from flows.outcome import EditOrigin, Effects, SendFile, Text
@@ -60,6 +60,7 @@ def actor_of(update: Update) -> Actor | None:
 
 def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
     """A /command whose arguments (the rest of the line) go to `flow` as one string."""
+    flow = choosing.for_couple(name, flow)
 
     async def callback(update: Update, context: Context) -> None:
         actor = actor_of(update)

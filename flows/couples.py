@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -13,6 +14,8 @@ from sqlmodel import Session, col, select
 from flows.models import Couple, Partner
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
+# The couple a private update is about, once its person chose it (flows/choosing.py).
+CHOSEN_COUPLE: ContextVar[int | None] = ContextVar("chosen_couple", default=None)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def membership(session: Session, actor: Actor, now: datetime) -> Membership | No
     most recently active couple. None when the actor is not a partner there."""
     if actor.in_private:
         found = couples_of_user(session, actor.user_id)
+        chosen = CHOSEN_COUPLE.get()
+        if chosen is not None:
+            found = [(couple, partner) for couple, partner in found if couple.id == chosen]
         if not found:
             return None
         couple, partner = found[0]

@@ -14,6 +14,7 @@ FEATURE_MODULES = (
     "flows.repair",
     "flows.safety",
     "flows.data_rights",
+    "flows.choosing",
 )
 
 
