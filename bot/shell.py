@@ -48,6 +48,9 @@ def actor_of(update: Update) -> Actor | None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    from_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
     return Actor(
         user_id=user.id,
         first_name=(user.first_name or user.username or "")[:64],
@@ -55,6 +58,7 @@ def actor_of(update: Update) -> Actor | None:
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
         language=(user.language_code or "en")[:8],
+        replied_to=replied.message_id if replied is not None and from_bot else None,
     )
 
 

@@ -7,7 +7,8 @@ private is asked first: one button per couple, naming the partner and the group.
 command and what was typed after it wait in `CoupleChoice`; the press runs it for the
 chosen couple, and what it answers in private names that couple.
 
-Buttons and replies to a couple's own message need no question: they carry the couple.
+Buttons, and a command sent as a reply to one of the couple's messages, need no
+question: they carry the couple.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlmodel import Field, Session, SQLModel, col
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons
 from flows.buttons import Press, on_press
 from flows.couples import CHOSEN_COUPLE, Actor, couples_of_user, other_partner, partner_of_user
-from flows.models import Couple, big_id, secret_text, utc_column
+from flows.models import Couple, Outbox, big_id, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, ToChat, keyboard, text
 
 CommandFlow = Callable[[Session, Actor, str, datetime], Effects]
@@ -76,6 +77,10 @@ def for_couple(name: str, flow: CommandFlow) -> CommandFlow:
                 if couple.formed_at is not None]
         if len(mine) < 2:
             return flow(session, actor, args, now)
+        settled = _couple_replied_to(session, actor)
+        if settled in {couple.id for couple, _partner in mine}:
+            with about(settled or 0):
+                return _named(flow(session, actor, args, now), actor, session.get(Couple, settled))
         session.execute(delete(CoupleChoice).where(
             col(CoupleChoice.created_at) < now - CHOICE_KEPT))
         choice = CoupleChoice(user_id=actor.user_id, command=name, args=args[:4000],
@@ -94,8 +99,19 @@ def for_couple(name: str, flow: CommandFlow) -> CommandFlow:
     return ask_or_run
 
 
-def _named(effects: Effects, actor: Actor, couple: Couple) -> Effects:
+def _couple_replied_to(session: Session, actor: Actor) -> int | None:
+    """The couple of the bot's message this command replies to (a reply settles it)."""
+    if actor.replied_to is None:
+        return None
+    query = select(Outbox.couple_id).where(Outbox.chat_id == actor.chat_id,
+                                           Outbox.message_id == actor.replied_to)
+    return session.exec(query).first()
+
+
+def _named(effects: Effects, actor: Actor, couple: Couple | None) -> Effects:
     """Answers in the private chat say which couple they are about."""
+    if couple is None:
+        return effects
     named: Effects = []
     for effect in effects:
         if isinstance(effect, Send) and effect.to == ToChat(actor.chat_id):
