@@ -240,7 +240,19 @@ def export_document(session: Session, couple: Couple, reader: Partner,
         else:
             tables[table.name] = rows
     document["tables"] = tables
+    document["group_posts"] = _group_posts(session, couple)
     return document
+
+
+def _group_posts(session: Session, couple: Couple) -> list[dict[str, Any]]:
+    """What Mend posted in the group, which both have read, while its text is still kept
+    (the outbox erases sent text after a few days)."""
+    query = (select(col(Outbox.sent_at), col(Outbox.body))
+             .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent",
+                    col(Outbox.body) != "")
+             .order_by(col(Outbox.id)))
+    return [{"sent_at": _plain(sent_at), "text": body}
+            for sent_at, body in session.execute(query)]
 
 
 def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:

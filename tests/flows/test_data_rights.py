@@ -645,3 +645,21 @@ def test_timer_rows_carry_no_intimate_text(session: Session) -> None:
     _two_couples(session)
     assert all("owns" not in t.payload for t in session.exec(select(Timer)))
 
+
+
+def test_export_includes_what_mend_posted_in_the_group_and_not_the_others_private_messages(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    session.add_all([
+        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="Ana paused for 60 minutes.",
+               state="sent", sent_at=T0, created_at=T0),
+        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="", state="sent", sent_at=T0,
+               created_at=T0),
+        Outbox(couple_id=couple.id, partner_id=ana.id, chat_id=ANA_ID, body="for Ana only",
+               state="sent", sent_at=T0, created_at=T0),
+    ])
+    session.flush()
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    assert [post["text"] for post in document["group_posts"]] == ["Ana paused for 60 minutes."]
+    assert "for Ana only" not in json.dumps(document)
+    assert ben.id is not None
