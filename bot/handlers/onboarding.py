@@ -22,6 +22,11 @@ async def on_bot_membership(update: Update, context: Context) -> None:
     await runtime_of(context).run(
         lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now)
     )
+    if status in {"member", "administrator"}:
+        count = await member_count(context.bot, chat.id)
+        await runtime_of(context).run(
+            lambda s, now: members.record_members(s, chat.id, count, now)
+        )
 
 
 async def on_migration(update: Update, context: Context) -> None:
