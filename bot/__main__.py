@@ -59,7 +59,7 @@ def run() -> None:
     from bot.app import build_application
 
     application = build_application(settings, database, clock)
-    allowed = ["message", "callback_query", "my_chat_member"]
+    allowed = ["message", "callback_query", "my_chat_member", "chat_member"]
     try:
         _serve(application, settings, allowed)
     except InvalidToken:

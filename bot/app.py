@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.members",
     "bot.handlers.pause",
     "bot.handlers.promises",
     "bot.handlers.checkin",

@@ -28,7 +28,7 @@ from telegram.ext import (
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
 from bot.texts import render, render_keyboard
-from flows import buttons, inputs
+from flows import buttons, choosing, inputs
 from flows.couples import Actor
 from flows.models import Outbox
 from flows.outcome import EditOrigin, Effects, SendFile, Text
@@ -48,6 +48,9 @@ def actor_of(update: Update) -> Actor | None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    from_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
     return Actor(
         user_id=user.id,
         first_name=(user.first_name or user.username or "")[:64],
@@ -55,11 +58,13 @@ def actor_of(update: Update) -> Actor | None:
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
         language=(user.language_code or "en")[:8],
+        replied_to=replied.message_id if replied is not None and from_bot else None,
     )
 
 
 def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
     """A /command whose arguments (the rest of the line) go to `flow` as one string."""
+    flow = choosing.for_couple(name, flow)
 
     async def callback(update: Update, context: Context) -> None:
         actor = actor_of(update)

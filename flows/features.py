@@ -7,6 +7,7 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.members",
     "flows.pause",
     "flows.checkin",
     "flows.promises",
@@ -15,6 +16,7 @@ FEATURE_MODULES = (
     "flows.restart",
     "flows.safety",
     "flows.data_rights",
+    "flows.choosing",
 )
 
 

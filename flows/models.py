@@ -16,6 +16,9 @@ from sqlmodel import Field, SQLModel
 
 from flows.secret import SecretText
 
+# A group holding only the couple and the bot.
+COUPLE_AND_MEND = 3
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, hands back aware UTC (SQLite keeps no zone of its own)."""
@@ -58,11 +61,20 @@ class Couple(SQLModel, table=True):
     language: str = "en"
     # False while the bot is out of the group: its timers wait, nothing is lost.
     group_reachable: bool = True
+    # Members of the group as Telegram counts them (the bot included), refreshed at /start
+    # and when someone joins or leaves; None until first known. See `others_present`.
+    member_count: int | None = None
     created_at: datetime = utc_column()
     formed_at: datetime | None = utc_column(nullable=True)
     # True from forming until a partner confirms or changes the zone: nothing weekly is
     # planned in a zone nobody chose.
     zone_pending: bool = False
+
+    @property
+    def others_present(self) -> bool:
+        """Anyone besides the two partners (and Mend) is in the group: a third person,
+        another bot. Private things then go to the partners' private chats."""
+        return self.member_count is not None and self.member_count > COUPLE_AND_MEND
 
 
 class Partner(SQLModel, table=True):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
-from flows import buttons
+from flows import buttons, safety
 from flows.buttons import Press, on_press
 from flows.couples import (
     ADD_TO_GROUP,
@@ -208,13 +208,16 @@ def stranger_in_private(actor: Actor) -> Effects:
 
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     mine = couples_of_user(session, actor.user_id)
-    if not mine:
-        return stranger_in_private(actor)
     # One private chat serves every couple this person is in.
     for _couple, partner in mine:
         partner.private_open = True
         partner.private_blocked = False
         session.add(partner)
+    if args.strip() == safety.START_PAYLOAD:
+        # The group's /safety button: the resources at once, nothing else.
+        return [safety.resources_for(session, actor)]
+    if not mine:
+        return stranger_in_private(actor)
     chosen = mine[0]
     payload = args.strip()
     if payload.startswith(DEEP_LINK_PREFIX) and payload[1:].isdigit():
