@@ -27,11 +27,21 @@ class FakeJob:
 @dataclass
 class FakeJobQueue:
     scheduled: list[tuple[float, FakeJob]] = field(default_factory=list)
+    job_kwargs: list[dict[str, Any] | None] = field(default_factory=list)
+    repeating: list[tuple[float, float]] = field(default_factory=list)
 
-    def run_once(self, callback: Any, when: float, name: str) -> FakeJob:
+    def run_once(self, callback: Any, when: float, name: str,
+                 job_kwargs: dict[str, Any] | None = None) -> FakeJob:
         job = FakeJob()
         self.scheduled.append((when, job))
+        self.job_kwargs.append(job_kwargs)
         return job
+
+    def run_repeating(self, callback: Any, interval: float, first: float, name: str,
+                      job_kwargs: dict[str, Any] | None = None) -> FakeJob:
+        self.repeating.append((interval, first))
+        self.job_kwargs.append(job_kwargs)
+        return FakeJob()
 
 
 @dataclass
@@ -79,3 +89,15 @@ def test_an_overdue_row_never_makes_a_busy_loop() -> None:
     alarm, queue, _runtime = wakeups()
     alarm.schedule(T0 - timedelta(minutes=5))
     assert queue.scheduled[-1][0] == MIN_WAKE_DELAY
+
+
+def test_a_late_wake_up_or_sweep_runs_once_instead_of_being_dropped() -> None:
+    """APScheduler drops a run that is over a second late ("missed") unless told not to:
+    a suspended process or a clock step must not lose the wake-up."""
+    alarm, queue, _runtime = wakeups()
+    alarm.schedule(T0 + timedelta(minutes=5))
+    alarm.start(30.0)
+    assert queue.job_kwargs == [{"misfire_grace_time": None, "coalesce": True}] * 2
+    # The sweep at start-up is run directly; the first periodic one comes an interval later
+    # (a job added with first=0 before the scheduler runs would be skipped anyway).
+    assert queue.repeating == [(30.0, 30.0)]
