@@ -102,8 +102,8 @@ class InboxStore:
         statement = insert(Inbox).values(**values).on_conflict_do_nothing(
             index_elements=["update_id"])
         with session_scope(self.db) as session:
-            result = session.execute(statement)
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            inserted = session.execute(statement.returning(Inbox.__table__.c.id))  # type: ignore[attr-defined]
+            return inserted.first() is not None
 
     def _claimable(self, now: datetime) -> Any:
         stale = now - self.claim_timeout
