@@ -18,7 +18,7 @@ from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
 from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
-from bot.runtime import Runtime
+from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.texts import menu, set_bot_username
 from flows.features import load_all
 
@@ -101,6 +101,23 @@ class Wakeups:
         self.schedule(await asyncio.to_thread(self.runtime.earliest_pending), replace=True)
 
 
+class TelegramLimits(AIORateLimiter):
+    """AIORateLimiter that also says when a request actually leaves (after its waits), so a
+    stop can give back a message that was still waiting on a limit instead of losing it."""
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
+                              endpoint: str, data: dict[str, Any],
+                              rate_limit_args: int | None) -> Any:
+        async def goes_out(*call_args: Any, **call_kwargs: Any) -> Any:
+            report = REQUEST_GOES_OUT.get()
+            if report is not None:
+                report()
+            return await callback(*call_args, **call_kwargs)
+
+        return await super().process_request(goes_out, args, kwargs, endpoint, data,
+                                              rate_limit_args)
+
+
 def telegram_limits() -> AIORateLimiter:
     """About 30 messages a second overall and at most 20 a minute in any one group.
 
@@ -110,7 +127,7 @@ def telegram_limits() -> AIORateLimiter:
     most 10 + 10 = 20 in any 60 s, and still lets a burst of 10 through at once (a pause
     being agreed, a check-in opening), which is more than two people need in a minute.
     """
-    return AIORateLimiter(max_retries=3, group_max_rate=10, group_time_period=60)
+    return TelegramLimits(max_retries=3, group_max_rate=10, group_time_period=60)
 
 
 def build_application(settings: Settings, database: Database,
@@ -136,6 +153,7 @@ def build_application(settings: Settings, database: Database,
     application: Application[Any, Any, Any, Any, Any, Any]
     if settings.MEND_RATE_LIMIT:
         application = builder.rate_limiter(telegram_limits()).build()
+        runtime.limiter_reports_requests = True
     else:
         log.warning("MEND_RATE_LIMIT=off: no rate limiter (benchmarks against a local server only)")
         application = builder.build()

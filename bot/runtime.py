@@ -15,6 +15,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +54,10 @@ from flows.outcome import (
 from flows.timers import cancel_timers, handle_due, store_timer
 
 log = logging.getLogger(__name__)
+
+# Called by the rate limiter when the request of the row being sent leaves for Telegram.
+REQUEST_GOES_OUT: ContextVar[Callable[[], object] | None] = ContextVar(
+    "mend_request_goes_out", default=None)
 
 TELEGRAM_TEXT_LIMIT = 4096
 # A claim older than this is taken back: the process that made it is presumed dead.
@@ -241,6 +246,8 @@ class Runtime:
         self.stopping = False
         self._unsent: dict[int, Outbox] = {}
         self._chat_tails: dict[int, asyncio.Task[None]] = {}
+        # Set when the rate limiter calls REQUEST_GOES_OUT as a request leaves (app.py).
+        self.limiter_reports_requests = False
 
     # ---- running flows -------------------------------------------------------------
 
@@ -440,7 +447,13 @@ class Runtime:
         for row in rows:
             if self.stopping:
                 break  # given back by stop()
-            self._unsent.pop(row.id or 0, None)
+            row_id = row.id or 0
+            if self.limiter_reports_requests:
+                # Still "unsent" while it waits on a rate limit; the limiter says when the
+                # request really goes out (a stop gives back only rows not yet out).
+                token = REQUEST_GOES_OUT.set(functools.partial(self._unsent.pop, row_id, None))
+            else:
+                self._unsent.pop(row_id, None)
             try:
                 message_id = await self._send_one(row)
             except TelegramError as exc:
@@ -451,6 +464,11 @@ class Runtime:
                 await self._mark_sent(accepted)
                 log.exception("delivery of outbox row %s failed", row.id)
                 continue
+            finally:
+                if self.limiter_reports_requests:
+                    REQUEST_GOES_OUT.reset(token)
+                    if not self.stopping:
+                        self._unsent.pop(row_id, None)
             if not accepted:
                 first_accepted = loop.time()
             accepted.append((row.id or 0, message_id))

@@ -426,6 +426,8 @@ class BotApiSandbox:
         self.commands: dict[str, list[JSON]] = {}
         self.localized_commands: dict[tuple[str, str], list[JSON]] = {}
         self.webhook_deliveries = 0
+        # The latest update queued for the bot, as sent (a test can deliver it once more).
+        self.last_update: JSON | None = None
 
         self._users: dict[int, SimUser] = {}
         self._chats: dict[int, SimChat] = {}
@@ -922,6 +924,7 @@ class BotApiSandbox:
 
     def _queue_update(self, kind: str, payload: JSON) -> None:
         update = {"update_id": self._next_update_id, kind: payload}
+        self.last_update = json.loads(json.dumps(update))
         self._next_update_id += 1
         self._updates.append(update)
         self._fire_updates()
