@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import Engine, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor
@@ -105,58 +106,69 @@ class InboxStore:
             inserted = session.execute(statement.returning(Inbox.__table__.c.id))  # type: ignore[attr-defined]
             return inserted.first() is not None
 
-    def _claimable(self, now: datetime) -> Any:
-        stale = now - self.claim_timeout
-        return or_(col(Inbox.state) == "pending",
-                   and_(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale))
-
     def claim(self, skip_chats: frozenset[int] = frozenset(), max_chats: int = 32,
               per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
         """Claim the oldest rows of at most `max_chats` chats that nobody is handling.
 
         A chat is taken only while no live claim of another process is on it, so its
-        updates run in order in one process at a time (PostgreSQL: an advisory lock per
-        chat makes the check and the claim one step).
+        updates run in order in one process at a time (SQLite: the transaction holds the
+        one writer lock from its start; PostgreSQL: an advisory lock per chat, then the
+        check again).
         """
         if max_chats <= 0:
             return []
         now = self.clock.now()
-        claimable = self._claimable(now)
         stale = now - self.claim_timeout
+        inner = aliased(Inbox)
+        live_claim = exists().where(col(inner.chat_id) == col(Inbox.chat_id),
+                                    col(inner.state) == "claimed", col(inner.claimed_at) >= stale)
         with session_scope(self.db) as session:
-            query = select(col(Inbox.chat_id), func.min(col(Inbox.update_id))).where(claimable)
+            # Chats with waiting rows and no live claim, oldest first; then chats whose
+            # only claims are stale (a process died holding them).
+            waiting = (select(col(Inbox.chat_id), func.min(col(Inbox.update_id)))
+                       .where(col(Inbox.state) == "pending", ~live_claim))
+            orphaned = (select(col(Inbox.chat_id)).distinct()
+                        .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale,
+                               ~live_claim))
             if skip_chats:
-                query = query.where(col(Inbox.chat_id).not_in(skip_chats))
-            query = (query.group_by(col(Inbox.chat_id))
-                     .order_by(func.min(col(Inbox.update_id))).limit(max_chats * 2))
-            chats = [chat_id for chat_id, _first in session.execute(query)]
+                waiting = waiting.where(col(Inbox.chat_id).not_in(skip_chats))
+                orphaned = orphaned.where(col(Inbox.chat_id).not_in(skip_chats))
+            waiting = (waiting.group_by(col(Inbox.chat_id))
+                       .order_by(func.min(col(Inbox.update_id))).limit(max_chats))
+            chats = [chat_id for chat_id, _first in session.execute(waiting)]
+            if len(chats) < max_chats:
+                dead = session.execute(orphaned.limit(max_chats)).scalars()
+                chats += [chat_id for chat_id in dead if chat_id not in chats]
+                chats = chats[:max_chats]
+            if self.is_postgres:
+                chats = [chat_id for chat_id in chats if self._lock_chat(session, chat_id, stale)]
+            if not chats:
+                return []
+            rows = session.execute(
+                select(col(Inbox.id), col(Inbox.update_id), col(Inbox.chat_id),
+                       col(Inbox.payload))
+                .where(col(Inbox.chat_id).in_(chats), col(Inbox.state).in_(["pending", "claimed"]))
+                .order_by(col(Inbox.chat_id), col(Inbox.update_id)))
+            per: dict[int, int] = defaultdict(int)
             claimed: list[Claimed] = []
-            taken = 0
-            for chat_id in chats:
-                if taken >= max_chats:
-                    break
-                if self.is_postgres and not session.execute(
-                        text("SELECT pg_try_advisory_xact_lock(:key)"),
-                        {"key": chat_id}).scalar():
-                    continue
-                busy = session.execute(select(exists().where(
-                    col(Inbox.chat_id) == chat_id, col(Inbox.state) == "claimed",
-                    col(Inbox.claimed_at) >= stale))).scalar()
-                if busy:
-                    continue
-                ids = select(col(Inbox.id)).where(col(Inbox.chat_id) == chat_id, claimable) \
-                    .order_by(col(Inbox.update_id)).limit(per_chat)
-                session.execute(update(Inbox).where(col(Inbox.id).in_(ids.scalar_subquery()))
-                                .values(state="claimed", claimed_at=now))
-                rows = session.execute(
-                    select(col(Inbox.id), col(Inbox.update_id), col(Inbox.payload))
-                    .where(col(Inbox.chat_id) == chat_id, col(Inbox.state) == "claimed",
-                           col(Inbox.claimed_at) == now)
-                    .order_by(col(Inbox.update_id)))
-                claimed += [Claimed(row_id, update_id, chat_id, payload, now)
-                            for row_id, update_id, payload in rows]
-                taken += 1
+            for row_id, update_id, chat_id, payload in rows:
+                if per[chat_id] < per_chat:
+                    per[chat_id] += 1
+                    claimed.append(Claimed(row_id, update_id, chat_id, payload, now))
+            session.execute(update(Inbox).where(col(Inbox.id).in_([c.row_id for c in claimed]))
+                            .values(state="claimed", claimed_at=now))
             return claimed
+
+    @staticmethod
+    def _lock_chat(session: Session, chat_id: int, stale: datetime) -> bool:
+        """PostgreSQL: hold the chat's advisory lock until commit, and check again that no
+        other process claimed it since the candidates were read."""
+        if not session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                               {"key": chat_id}).scalar():
+            return False
+        return not session.execute(select(exists().where(
+            col(Inbox.chat_id) == chat_id, col(Inbox.state) == "claimed",
+            col(Inbox.claimed_at) >= stale))).scalar()
 
     @staticmethod
     def finish_in(session: Session, claim: Claim, now: datetime) -> None:
