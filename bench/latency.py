@@ -126,8 +126,8 @@ async def quiet_couple(sandbox: BotApiSandbox, watch: Watch, couple: Couple, unt
 
 async def busy_couple(sandbox: BotApiSandbox, couple: Couple, until: float,
                       rng: random.Random) -> None:
-    """A command every 2 s (30 a minute: more than the group's 20), and a burst of presses
-    every 10 s: the group is at its limit the whole time."""
+    """A command every 2.5 s (24 a minute: more than the group's 20), and a burst of five
+    presses every 12.5 s: the group is at its limit the whole time."""
     tick = 0
     while time.monotonic() < until:
         person = couple.people[tick % 2]
@@ -139,7 +139,7 @@ async def busy_couple(sandbox: BotApiSandbox, couple: Couple, until: float,
                     await sandbox.user_presses(couple.people[1 - tick % 2], target[-1],
                                                button_data("join", couple.couple_id, "in"))
         tick += 1
-        await asyncio.sleep(2.0 + rng.uniform(-0.1, 0.1))
+        await asyncio.sleep(2.5 + rng.uniform(-0.1, 0.1))
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--couples", type=int, default=200)
     parser.add_argument("--busy", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--every", type=float, default=4.0,
+    parser.add_argument("--every", type=float, default=5.0,
                         help="a quiet couple acts every EVERY to 2*EVERY seconds")
     parser.add_argument("--backlog", type=int, default=3000,
                         help="commands queued before the SIGTERM")

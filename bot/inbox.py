@@ -106,69 +106,77 @@ class InboxStore:
             inserted = session.execute(statement.returning(Inbox.__table__.c.id))  # type: ignore[attr-defined]
             return inserted.first() is not None
 
-    def claim(self, skip_chats: frozenset[int] = frozenset(), max_chats: int = 32,
-              per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
-        """Claim the oldest rows of at most `max_chats` chats that nobody is handling.
-
-        A chat is taken only while no live claim of another process is on it, so its
-        updates run in order in one process at a time (SQLite: the transaction holds the
-        one writer lock from its start; PostgreSQL: an advisory lock per chat, then the
-        check again).
-        """
-        if max_chats <= 0:
-            return []
+    def waiting_chats(self, skip_chats: frozenset[int] = frozenset(),
+                      limit: int = 64) -> list[int]:
+        """Chats with rows to handle and no live claim on them, oldest first; then chats
+        whose only claims are stale (a process died holding them). A scan of the waiting
+        rows: the drainer runs it about once a second, and otherwise claims the chats it
+        stored updates for itself."""
         now = self.clock.now()
         stale = now - self.claim_timeout
         inner = aliased(Inbox)
         live_claim = exists().where(col(inner.chat_id) == col(Inbox.chat_id),
                                     col(inner.state) == "claimed", col(inner.claimed_at) >= stale)
+        waiting = (select(col(Inbox.chat_id), func.min(col(Inbox.update_id)))
+                   .where(col(Inbox.state) == "pending", ~live_claim))
+        orphaned = (select(col(Inbox.chat_id)).distinct()
+                    .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale,
+                           ~live_claim))
+        if skip_chats:
+            waiting = waiting.where(col(Inbox.chat_id).not_in(skip_chats))
+            orphaned = orphaned.where(col(Inbox.chat_id).not_in(skip_chats))
+        waiting = (waiting.group_by(col(Inbox.chat_id))
+                   .order_by(func.min(col(Inbox.update_id))).limit(limit))
         with session_scope(self.db) as session:
-            # Chats with waiting rows and no live claim, oldest first; then chats whose
-            # only claims are stale (a process died holding them).
-            waiting = (select(col(Inbox.chat_id), func.min(col(Inbox.update_id)))
-                       .where(col(Inbox.state) == "pending", ~live_claim))
-            orphaned = (select(col(Inbox.chat_id)).distinct()
-                        .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale,
-                               ~live_claim))
-            if skip_chats:
-                waiting = waiting.where(col(Inbox.chat_id).not_in(skip_chats))
-                orphaned = orphaned.where(col(Inbox.chat_id).not_in(skip_chats))
-            waiting = (waiting.group_by(col(Inbox.chat_id))
-                       .order_by(func.min(col(Inbox.update_id))).limit(max_chats))
             chats = [chat_id for chat_id, _first in session.execute(waiting)]
-            if len(chats) < max_chats:
-                dead = session.execute(orphaned.limit(max_chats)).scalars()
+            if len(chats) < limit:
+                dead = session.execute(orphaned.limit(limit)).scalars()
                 chats += [chat_id for chat_id in dead if chat_id not in chats]
-                chats = chats[:max_chats]
+        return chats[:limit]
+
+    def claim_chats(self, chats: Sequence[int], per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
+        """Claim the oldest rows (at most `per_chat`) of each of `chats` that nobody else
+        is handling: a chat with a live claim of another process is left alone, so its
+        updates run in order in one process at a time (SQLite: the transaction holds the
+        one writer lock from its start; PostgreSQL: an advisory lock per chat)."""
+        if not chats:
+            return []
+        now = self.clock.now()
+        stale = now - self.claim_timeout
+        with session_scope(self.db) as session:
             if self.is_postgres:
-                chats = [chat_id for chat_id in chats if self._lock_chat(session, chat_id, stale)]
-            if not chats:
-                return []
+                chats = [chat_id for chat_id in chats if session.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}).scalar()]
+                if not chats:
+                    return []
             rows = session.execute(
                 select(col(Inbox.id), col(Inbox.update_id), col(Inbox.chat_id),
-                       col(Inbox.payload))
-                .where(col(Inbox.chat_id).in_(chats), col(Inbox.state).in_(["pending", "claimed"]))
-                .order_by(col(Inbox.chat_id), col(Inbox.update_id)))
-            per: dict[int, int] = defaultdict(int)
-            claimed: list[Claimed] = []
-            for row_id, update_id, chat_id, payload in rows:
-                if per[chat_id] < per_chat:
-                    per[chat_id] += 1
-                    claimed.append(Claimed(row_id, update_id, chat_id, payload, now))
-            session.execute(update(Inbox).where(col(Inbox.id).in_([c.row_id for c in claimed]))
+                       col(Inbox.state), col(Inbox.claimed_at))
+                .where(col(Inbox.state).in_(["pending", "claimed"]),
+                       col(Inbox.chat_id).in_(chats))
+                .order_by(col(Inbox.chat_id), col(Inbox.update_id))).all()
+            held = {chat_id for _id, _update, chat_id, state, claimed_at in rows
+                    if state == "claimed" and claimed_at is not None and claimed_at >= stale}
+            taken: dict[int, int] = defaultdict(int)
+            chosen: list[tuple[int, int, int]] = []
+            for row_id, update_id, chat_id, _state, _claimed_at in rows:
+                if chat_id not in held and taken[chat_id] < per_chat:
+                    taken[chat_id] += 1
+                    chosen.append((row_id, update_id, chat_id))
+            if not chosen:
+                return []
+            ids = [row_id for row_id, _update, _chat in chosen]
+            session.execute(update(Inbox).where(col(Inbox.id).in_(ids))
                             .values(state="claimed", claimed_at=now))
-            return claimed
+            payloads = dict(session.execute(
+                select(col(Inbox.id), col(Inbox.payload)).where(col(Inbox.id).in_(ids))).all())
+        return [Claimed(row_id, update_id, chat_id, payloads.get(row_id), now)
+                for row_id, update_id, chat_id in chosen]
 
-    @staticmethod
-    def _lock_chat(session: Session, chat_id: int, stale: datetime) -> bool:
-        """PostgreSQL: hold the chat's advisory lock until commit, and check again that no
-        other process claimed it since the candidates were read."""
-        if not session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                               {"key": chat_id}).scalar():
-            return False
-        return not session.execute(select(exists().where(
-            col(Inbox.chat_id) == chat_id, col(Inbox.state) == "claimed",
-            col(Inbox.claimed_at) >= stale))).scalar()
+    def claim(self, skip_chats: frozenset[int] = frozenset(), max_chats: int = 32,
+              per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
+        """Find waiting chats and claim them (what a second process does)."""
+        return self.claim_chats(self.waiting_chats(skip_chats, max_chats), per_chat)
 
     @staticmethod
     def finish_in(session: Session, claim: Claim, now: datetime) -> None:
@@ -244,16 +252,16 @@ class InboxQueue(asyncio.Queue[object]):
             return
         assert self.store is not None, "the inbox queue has no store"
         payload = json.dumps(item.to_dict(), separators=(",", ":"))
+        chat = chat_key(item)
         while True:
             try:
-                await asyncio.to_thread(self.store.store, item.update_id, chat_key(item),
-                                        payload)
+                await asyncio.to_thread(self.store.store, item.update_id, chat, payload)
                 break
             except Exception:
                 log.exception("could not store update %s; retrying", item.update_id)
                 await asyncio.sleep(STORE_RETRY)
         if self.on_stored is not None:
-            self.on_stored()
+            self.on_stored(chat)
 
 
 class ChatOrderedProcessor(BaseUpdateProcessor):
@@ -297,11 +305,17 @@ class InboxDrainer:
         self.handled = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._busy: dict[int, asyncio.Task[None]] = {}
+        self._busy: dict[int, asyncio.Task[bool]] = {}
         self._held: dict[int, Claimed] = {}
         self._last_purge: datetime | None = None
+        # Chats this process stored updates for (in arrival order), claimed without a scan;
+        # a scan about once a second finds the rest (other processes', left-over ones).
+        self._known: dict[int, None] = {}
+        self._next_scan = 0.0
 
-    def wake(self) -> None:
+    def wake(self, chat_id: int | None = None) -> None:
+        if chat_id is not None:
+            self._known[chat_id] = None
         self._wake.set()
 
     async def start(self) -> None:
@@ -311,15 +325,27 @@ class InboxDrainer:
         self._task = asyncio.create_task(self._loop(), name="mend-inbox")
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self.stopping:
             self._wake.clear()
             for chat_id in [chat for chat, task in self._busy.items() if task.done()]:
-                del self._busy[chat_id]
+                task = self._busy.pop(chat_id)
+                if task.cancelled() or task.exception() is not None or task.result():
+                    self._known[chat_id] = None  # a full claim (or a failure): look again
             room = self.max_chats - len(self._busy)
             rows: list[Claimed] = []
             if room > 0:
                 try:
-                    rows = await asyncio.to_thread(self.store.claim, frozenset(self._busy), room)
+                    if loop.time() >= self._next_scan:
+                        self._next_scan = loop.time() + IDLE_POLL
+                        found = await asyncio.to_thread(self.store.waiting_chats,
+                                                        frozenset(self._busy), 2 * self.max_chats)
+                        for chat_id in found:
+                            self._known.setdefault(chat_id, None)
+                    chats = [chat for chat in self._known if chat not in self._busy][:room]
+                    rows = await asyncio.to_thread(self.store.claim_chats, chats)
+                    for chat_id in chats:
+                        self._known.pop(chat_id, None)
                 except Exception:
                     log.exception("claiming stored updates failed; trying again")
                     await asyncio.sleep(STORE_RETRY)
@@ -338,13 +364,15 @@ class InboxDrainer:
             await asyncio.wait(waiters, timeout=IDLE_POLL, return_when=asyncio.FIRST_COMPLETED)
             waiters[0].cancel()
 
-    async def _handle_chat(self, rows: list[Claimed]) -> None:
+    async def _handle_chat(self, rows: list[Claimed]) -> bool:
+        """One chat's claimed rows in order; True when the claim was full (more may wait)."""
         for row in rows:
             if self.stopping:
-                return
+                return False
             await self._handle_one(row)
             self._held.pop(row.row_id, None)
             self.handled += 1
+        return len(rows) >= PER_CHAT_CLAIM
 
     async def _handle_one(self, row: Claimed) -> None:
         claim = Claim(row.row_id, row.claimed_at)
@@ -377,7 +405,8 @@ class InboxDrainer:
         back to the inbox (handled after the next start)."""
         self.stopping = True
         self._wake.set()
-        running = [task for task in self._busy.values() if not task.done()]
+        running: list[asyncio.Task[Any]] = [task for task in self._busy.values()
+                                             if not task.done()]
         if self._task is not None:
             running.append(self._task)
         if running:
