@@ -216,3 +216,23 @@ async def test_a_wake_up_missed_while_the_process_was_suspended_still_comes(
         finally:
             os.kill(process.pid, signal.SIGCONT)
         await world.expect(world.group, "Ready to come back", after=mark, timeout=8)
+
+
+async def test_two_presses_of_one_button_at_the_same_moment_give_one_result(
+        sqlite_url: str, tmp_path: Path) -> None:
+    async with scene(sqlite_url, tmp_path, **LIMITED) as world:
+        sandbox, group = world.sandbox, world.group
+        await form_couple(world, open_private=False)
+        mark = world.last_id(group)
+        await world.say(world.ana, group, "/pause 30")
+        asked = await world.expect(group, "Ana asked for a break", after=mark)
+        agree = sandbox.button(asked, "OK, that works")
+        first = await sandbox.user_presses(world.ben, asked, agree)
+        second = await sandbox.user_presses(world.ben, asked, agree)
+        answers = [await sandbox.wait_for_callback_answer(query) for query in (first, second)]
+        await world.expect(group, "Ben agreed", after=mark)
+        await asyncio.sleep(1.0)
+        agreed = [m for m in sandbox.bot_messages(group)
+                  if m.message_id > mark and "Ben agreed" in (m.text or "")]
+        assert len(agreed) == 1
+        assert "done its job" in str(answers[1].get("text"))
