@@ -9,17 +9,20 @@ the price is at-least-once delivery (see the README, "Delivery guarantee").
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, event, exists, inspect, or_, type_coerce, update
 from sqlalchemy import Text as SAText
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
@@ -35,6 +38,7 @@ from telegram.error import (
 from bot.clock import Clock
 from bot.db import session_scope
 from bot.health import HeartbeatWriter
+from bot.inbox import CURRENT_CLAIM, InboxStore
 from bot.texts import render, render_keyboard
 from flows.couples import couples_of_user
 from flows.models import Couple, Outbox, Partner, Timer
@@ -60,6 +64,10 @@ from flows.timers import cancel_timers, handle_due, store_timer
 
 log = logging.getLogger(__name__)
 
+# Called by the rate limiter when the request of the row being sent leaves for Telegram.
+REQUEST_GOES_OUT: ContextVar[Callable[[], object] | None] = ContextVar(
+    "mend_request_goes_out", default=None)
+
 TELEGRAM_TEXT_LIMIT = 4096
 # A claim older than this is taken back: the process that made it is presumed dead.
 TIMER_CLAIM_TIMEOUT = timedelta(minutes=2)
@@ -67,6 +75,8 @@ SEND_CLAIM_TIMEOUT = timedelta(minutes=5)
 BATCH = 100
 MAX_SEND_ATTEMPTS = 8
 MAX_TIMER_ATTEMPTS = 5
+# A flow's transaction is tried this often when the database is busy.
+DB_ATTEMPTS = 5
 # Accepted messages of one chat are marked sent together within this many seconds.
 MARK_SENT_WITHIN = 0.5
 # Delivery: chats sent to side by side, rows of one chat claimed at a time (a group at its
@@ -120,13 +130,21 @@ def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
 
 
 def persist(
-    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False
+    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False,
+    origin: tuple[int, int] | None = None,
 ) -> Committed:
-    """Store the timers and outbox rows a flow asked for, in the flow's transaction."""
+    """Store the timers and outbox rows a flow asked for, in the flow's transaction.
+
+    `origin` (chat id, message id) is the message whose button was pressed: an
+    `EditOrigin` becomes an outbox row that edits it, in order with the chat's messages.
+    """
     committed = Committed(effects)
     rows: list[Outbox] = []
     for effect in effects:
-        if isinstance(effect, SetTimer):
+        if isinstance(effect, EditOrigin):
+            if origin is not None:
+                rows.append(_edit_row(session, effect, origin, now, claim=claim))
+        elif isinstance(effect, SetTimer):
             store_timer(session, effect, now)
             if committed.earliest_timer is None or effect.due_at < committed.earliest_timer:
                 committed.earliest_timer = effect.due_at
@@ -138,6 +156,24 @@ def persist(
     committed.rows = [row for row in rows if row.state not in {"held", "waiting"}]
     committed.released = bool(session.info.pop(RELEASED, False))
     return committed
+
+
+def _edit_row(session: Session, edit: EditOrigin, origin: tuple[int, int], now: datetime,
+              *, claim: bool) -> Outbox:
+    language = "en"
+    markup = json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)}) \
+        if edit.buttons else None
+    row = Outbox(
+        chat_id=origin[0], message_id=origin[1],
+        kind="edit_text" if edit.body is not None else "edit_markup",
+        body=render(edit.body, language) if edit.body is not None else "",
+        markup=markup,
+        state="sending" if claim else "pending",
+        claimed_at=now if claim else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row
 
 
 def _outbox_rows(
@@ -292,43 +328,126 @@ class Runtime:
         self.refused: Counter[str] = Counter()
         self._last_purge: datetime | None = None
         self.heartbeat = HeartbeatWriter(db)
+        # A stop: no new claims, no new sends; rows in hand and not yet tried are given back.
+        self.stopping = False
+        self._unsent: dict[int, Outbox] = {}
+        self._chat_tails: dict[int, asyncio.Task[None]] = {}
+        # Set when the rate limiter calls REQUEST_GOES_OUT as a request leaves (app.py).
+        self.limiter_reports_requests = False
 
     # ---- running flows -------------------------------------------------------------
 
     async def run(
-        self, flow: Callable[[Session, datetime], Effects]
+        self, flow: Callable[[Session, datetime], Effects], *,
+        origin: tuple[int, int] | None = None,
     ) -> Committed:
-        """Run a flow in one transaction, store what it asked for, then send it."""
+        """Run a flow in one transaction, store what it asked for, and start sending it.
+
+        The transaction also marks the update's inbox row done. Sending is not awaited:
+        it goes on behind the caller, in order per chat (`deliver_soon`), so a button press
+        is answered at once, and a group waiting on its rate limit holds up no handler.
+        """
+        claim = CURRENT_CLAIM.get()
 
         def transaction() -> Committed:
             with session_scope(self.db) as session:
                 now = self.clock.now()
                 effects = flow(session, now)
-                return persist(session, effects, now, claim=True)
+                committed = persist(session, effects, now, claim=True, origin=origin)
+                if claim is not None:
+                    InboxStore.finish_in(session, claim, now)
+            if claim is not None:
+                claim.done = True
+            return committed
 
         def transaction_with_retry() -> Committed:
-            try:
-                return transaction()
-            except IntegrityError:
-                # Someone else's write won a race on a unique rule (both partners sent
-                # /pause at once): run the flow again, so it sees their row and answers
-                # as it would have if they had been a second later.
-                log.info("a concurrent change won a race; running the flow again")
-                return transaction()
+            for attempt in range(1, DB_ATTEMPTS + 1):
+                try:
+                    return transaction()
+                except IntegrityError:
+                    # Someone else's write won a race on a unique rule (both partners sent
+                    # /pause at once): run the flow again, so it sees their row and answers
+                    # as it would have if they had been a second later.
+                    if attempt >= 2:
+                        raise
+                    log.info("a concurrent change won a race; running the flow again")
+                except OperationalError as exc:
+                    # A busy database (a lock held too long, a deadlock, a dropped
+                    # connection): try again rather than fail what a person asked for.
+                    if attempt >= DB_ATTEMPTS:
+                        raise
+                    log.warning("database busy (%s); trying again", type(exc.orig).__name__)
+                    time.sleep(0.05 * 2 ** attempt)
+            raise AssertionError("unreachable")
 
         committed = await asyncio.to_thread(transaction_with_retry)
         if committed.released:
             self.kick_delivery()
         if committed.rows:
-            await self.deliver(committed.rows)
+            self.deliver_soon(committed.rows)
         if committed.earliest_timer is not None:
             self.on_new_timer(committed.earliest_timer)
         return committed
+
+    def deliver_soon(self, rows: Sequence[Outbox]) -> None:
+        """Send claimed rows behind the caller: each chat's after that chat's earlier ones."""
+        for chat_id, chat_rows in _by_chat(rows).items():
+            for row in chat_rows:
+                self._unsent[row.id or 0] = row
+            previous = self._chat_tails.get(chat_id)
+            task = asyncio.create_task(self._deliver_after(previous, chat_rows))
+            self._chat_tails[chat_id] = task
+            task.add_done_callback(functools.partial(self._forget_tail, chat_id))
+
+    async def settled(self) -> None:
+        """Wait until what `run` started sending is out (tests and benchmarks)."""
+        while self._chat_tails:
+            await asyncio.wait(list(self._chat_tails.values()))
+
+    def _forget_tail(self, chat_id: int, task: asyncio.Task[None]) -> None:
+        if self._chat_tails.get(chat_id) is task:
+            del self._chat_tails[chat_id]
+
+    async def _deliver_after(self, previous: asyncio.Task[None] | None,
+                             rows: list[Outbox]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self._deliver_chat(rows)
+
+    async def stop(self, grace: float) -> None:
+        """Claim and send nothing new; let sends under way finish within `grace` seconds;
+        give rows not yet tried back (they go out after the next start, in order)."""
+        self.stopping = True
+        running = [task for task in self._chat_tails.values() if not task.done()]
+        if self._deliver_task is not None and not self._deliver_task.done():
+            running.append(self._deliver_task)
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=0.5)
+        if self._unsent:
+            rows = list(self._unsent.values())
+            self._unsent.clear()
+            await asyncio.to_thread(self._release, rows)
+
+    def _release(self, rows: Sequence[Outbox]) -> None:
+        with session_scope(self.db) as session:
+            for row in rows:
+                session.execute(
+                    update(Outbox)
+                    .where(col(Outbox.id) == row.id, col(Outbox.state) == "sending")
+                    .values(state="pending", claimed_at=None)
+                )
+        log.info("%s messages not yet sent wait for the next start", len(rows))
 
     # ---- sending -------------------------------------------------------------------
 
     def kick_delivery(self) -> None:
         """Deliver pending outbox rows in the background (one runner at a time)."""
+        if self.stopping:
+            return
         if self._deliver_task is not None and not self._deliver_task.done():
             self._deliver_again = True
             return
@@ -342,7 +461,7 @@ class Runtime:
         its current ones are out, while every other chat goes on.
         """
         busy: dict[int, asyncio.Task[None]] = {}
-        while True:
+        while not self.stopping:
             self._deliver_again = False
             for chat_id in [chat for chat, task in busy.items() if task.done()]:
                 del busy[chat_id]
@@ -350,6 +469,7 @@ class Runtime:
             rows = (await asyncio.to_thread(self._claim_outbox, frozenset(busy), room)
                     if room > 0 else [])
             for chat_id, chat_rows in _by_chat(rows).items():
+                self._unsent.update((row.id or 0, row) for row in chat_rows)
                 busy[chat_id] = asyncio.create_task(self._deliver_chat(chat_rows))
             if rows:
                 continue
@@ -453,6 +573,15 @@ class Runtime:
         first_accepted = 0.0
         loop = asyncio.get_running_loop()
         for row in rows:
+            if self.stopping:
+                break  # given back by stop()
+            row_id = row.id or 0
+            if self.limiter_reports_requests:
+                # Still "unsent" while it waits on a rate limit; the limiter says when the
+                # request really goes out (a stop gives back only rows not yet out).
+                token = REQUEST_GOES_OUT.set(functools.partial(self._unsent.pop, row_id, None))
+            else:
+                self._unsent.pop(row_id, None)
             try:
                 message_id = await self._send_one(row)
             except TelegramError as exc:
@@ -465,6 +594,11 @@ class Runtime:
                               row.id)
                 await asyncio.to_thread(self._retry_later, row.id)
                 continue
+            finally:
+                if self.limiter_reports_requests:
+                    REQUEST_GOES_OUT.reset(token)
+                    if not self.stopping:
+                        self._unsent.pop(row_id, None)
             if not accepted:
                 first_accepted = loop.time()
             accepted.append((row.id or 0, message_id))
@@ -475,6 +609,8 @@ class Runtime:
     async def _send_one(self, row: Outbox) -> int:
         """Send one row; returns Telegram's message id (a moved group is followed)."""
         assert self.bot is not None, "the runtime has no bot yet"
+        if row.kind != "send":
+            return await self._edit_one(row)
         markup: Any = None
         if row.markup:
             raw = json.loads(row.markup)
@@ -491,6 +627,24 @@ class Runtime:
             return await self._send_one(row)
         self.delivered += 1
         return int(message.message_id)
+
+    async def _edit_one(self, row: Outbox) -> int:
+        """Edit the bot's message `row.message_id` (the one whose button was pressed)."""
+        assert self.bot is not None and row.message_id is not None
+        markup = InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) \
+            if row.markup else None
+        try:
+            if row.kind == "edit_text":
+                await self.bot.edit_message_text(row.body, chat_id=row.chat_id,
+                                                 message_id=row.message_id, reply_markup=markup)
+            else:
+                await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
+                                                         message_id=row.message_id,
+                                                         reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        return row.message_id
 
     async def _failed(self, row: Outbox, exc: TelegramError) -> None:
         refused = isinstance(exc, BadRequest)  # PTB makes BadRequest a NetworkError
@@ -675,7 +829,7 @@ class Runtime:
     async def fire_due(self) -> int:
         """Claim due timers in batches and handle each in its own transaction."""
         handled = 0
-        while True:
+        while not self.stopping:
             claims = await asyncio.to_thread(self._claim_timers)
             if not claims:
                 return handled
@@ -685,6 +839,7 @@ class Runtime:
                     self.on_new_timer(earliest)
                 handled += 1
             self.kick_delivery()
+        return handled
 
     def _claim_timers(self) -> list[tuple[int, datetime]]:
         now = self.clock.now()

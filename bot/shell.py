@@ -2,7 +2,8 @@
 
 Every handler here does the same three things: work out who acted and where
 (`Actor`), run one flow in one transaction through the engine, and show the
-immediate answers (button notices, edits, files). Rules live in `flows/`.
+immediate answers (button notices, files); edits of a pressed message are outbox
+rows. Rules live in `flows/`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
-from telegram import InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram import InputFile, Message, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackContext,
@@ -27,11 +28,11 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
-from bot.texts import render, render_keyboard
+from bot.texts import render
 from flows import buttons, choosing, inputs
 from flows.couples import Actor
 from flows.models import Outbox
-from flows.outcome import EditOrigin, Effects, SendFile, Text
+from flows.outcome import Effects, SendFile, Text
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,18 @@ async def on_button(update: Update, context: Context) -> None:
         return
     raw = query.data
     committed = await runtime_of(context).run(
-        lambda s, now: buttons.handle_press(s, actor, raw, now)
+        lambda s, now: buttons.handle_press(s, actor, raw, now), origin=origin_of(update)
     )
     await show_immediate(update, context, committed)
+
+
+def origin_of(update: Update) -> tuple[int, int] | None:
+    """The message whose button was pressed (chat id, message id), if it can be edited."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    if not isinstance(message, Message):
+        return None
+    return message.chat_id, message.message_id
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -115,7 +125,8 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
     def lookup() -> str | None:
         with session_scope(runtime.db) as session:
             query = select(Outbox.tag).where(
-                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id
+                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id,
+                col(Outbox.kind) == "send",
             )
             return session.exec(query).first()
 
@@ -127,7 +138,13 @@ async def _latest_tag(runtime: Runtime, chat_id: int) -> str | None:
 
 
 async def show_immediate(update: Update, context: Context, committed: Committed) -> None:
-    """Button notices, edits of the pressed message, and files: not worth an outbox row."""
+    """What is answered straight away: the button press, then files.
+
+    The press is answered first, right after the flow's transaction: answerCallbackQuery
+    carries no chat id, so the rate limiter puts it in no group's bucket, and nothing
+    else this chat sends (messages, the edit of the pressed message: outbox rows) waits
+    in front of it.
+    """
     effects = committed.effects
     query = update.callback_query
     language = "en"
@@ -140,8 +157,6 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
                 await query.answer()
         except TelegramError as exc:
             log.info("could not answer a button press: %s", type(exc).__name__)
-        for edit in Runtime.edits(effects):
-            await _edit_origin(update, edit, language)
     for upload in Runtime.files(effects):
         await _send_file(update, context, upload, language)
 
@@ -165,28 +180,6 @@ async def _send_file(update: Update, context: Context, upload: SendFile, languag
         await context.bot.send_message(chat.id, render(note, language))
     except TelegramError as exc:
         log.info("could not say whether a file arrived: %s", type(exc).__name__)
-
-
-async def _edit_origin(update: Update, edit: EditOrigin, language: str) -> None:
-    query = update.callback_query
-    message = query.message if query is not None else None
-    if not isinstance(message, Message):
-        return
-    markup = (
-        InlineKeyboardMarkup.de_json(
-            {"inline_keyboard": render_keyboard(edit.buttons, language)}, None
-        )
-        if edit.buttons
-        else None
-    )
-    try:
-        if edit.body is not None:
-            await message.edit_text(render(edit.body, language), reply_markup=markup)
-        else:
-            await message.edit_reply_markup(reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            log.info("could not edit a message: %s", exc)
 
 
 def text_handlers() -> list[BaseHandler[Update, Any, Any]]:

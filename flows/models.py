@@ -131,6 +131,9 @@ class Outbox(SQLModel, table=True):
     chat_id: int = big_id()
     body: str = secret_text()
     markup: str | None = None
+    # "send" a new message; "edit_text" / "edit_markup" the bot's message `message_id` (a
+    # pressed button's message), so edits wait on the chat's rate limit like any message.
+    kind: str = "send"
     tag: str | None = Field(default=None, index=True)
     # The catalogue key of the message: logs and counts name it, never the text.
     key: str | None = None
@@ -154,3 +157,25 @@ class Heartbeat(SQLModel, table=True):
 
     host: str = Field(primary_key=True)
     beat_at: datetime = utc_column()
+
+
+class Inbox(SQLModel, table=True):
+    """An update from Telegram, stored before it counts as received.
+
+    Written before the polling offset moves past it (or before the webhook answers 200);
+    marked done in the same transaction as the flow it caused, and its payload erased then.
+    Rows of one chat are handled in order, by one process at a time.
+    """
+
+    __table_args__ = (Index("ix_inbox_state_chat_update", "state", "chat_id", "update_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    update_id: int = big_id(unique=True)
+    chat_id: int = big_id()
+    # The update as Telegram sent it (JSON), encrypted with DATA_KEY; NULL once handled.
+    payload: str | None = secret_text(nullable=True)
+    # pending -> claimed -> done
+    state: str = "pending"
+    claimed_at: datetime | None = utc_column(nullable=True)
+    received_at: datetime = utc_column()
+    done_at: datetime | None = utc_column(nullable=True, index=True)

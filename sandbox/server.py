@@ -429,6 +429,8 @@ class BotApiSandbox:
         self.descriptions: dict[str, str] = {}
         self.short_descriptions: dict[str, str] = {}
         self.webhook_deliveries = 0
+        # The latest update queued for the bot, as sent (a test can deliver it once more).
+        self.last_update: JSON | None = None
 
         self._users: dict[int, SimUser] = {}
         self._chats: dict[int, SimChat] = {}
@@ -939,6 +941,7 @@ class BotApiSandbox:
 
     def _queue_update(self, kind: str, payload: JSON) -> None:
         update = {"update_id": self._next_update_id, kind: payload}
+        self.last_update = json.loads(json.dumps(update))
         self._next_update_id += 1
         self._updates.append(update)
         self._fire_updates()

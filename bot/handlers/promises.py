@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, command, runtime_of, show_immediate
+from bot.shell import Context, actor_of, command, origin_of, runtime_of, show_immediate
 from flows import buttons, choosing, promises
 
 
@@ -41,7 +41,8 @@ async def on_when(update: Update, context: Context) -> None:
     press, cap = buttons.parse(query.data), _cap(context)
     committed = await runtime_of(context).run(
         lambda s, now: promises.press_when(s, actor, press, now, cap=cap)
-        if press is not None else buttons.expired()
+        if press is not None else buttons.expired(),
+        origin=origin_of(update),
     )
     await show_immediate(update, context, committed)
 

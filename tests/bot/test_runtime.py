@@ -350,7 +350,9 @@ async def test_a_flow_that_loses_a_race_on_a_unique_rule_runs_again(engine: Engi
         return [Send(ToGroup(1), Text("onboarding.welcome_back"))]
 
     bot = FakeBot()
-    await runtime_for(engine, FixedClock(T0), bot).run(flow)
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await runtime.run(flow)
+    await runtime.settled()
     assert len(calls) == 2 and len(bot.texts(GROUP_ID)) == 1
 
 

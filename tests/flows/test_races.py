@@ -56,7 +56,8 @@ def interleave(engine: Engine, first: Work, second: Work) -> tuple[Effects, Effe
 
     def spot_writes(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if threading.current_thread() in second_thread and statement.lstrip().upper().startswith(
-                ("UPDATE", "INSERT", "DELETE")):
+                # On SQLite a transaction takes the write lock up front (BEGIN IMMEDIATE).
+                ("UPDATE", "INSERT", "DELETE", "BEGIN")):
             second_writes.set()
 
     def run_first() -> None:
