@@ -41,7 +41,7 @@ async def keyed_world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Scene]:
 
 
 async def _form_second_couple(world: Scene) -> tuple[SimChat, SimUser, SimUser]:
-    """Cleo and Dan in their own group; they never open the private chat."""
+    """Cleo and Dan in their own group, before either opened the private chat."""
     sandbox = world.sandbox
     dan = sandbox.add_user("Dan", "dan")
     group = sandbox.create_group("Cleo & Dan", [world.cleo, dan])
@@ -79,14 +79,19 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     await form_couple(world)
     other_group, cleo, _dan = await _form_second_couple(world)
 
-    # The second couple: Cleo starts a repair in the group (no private chat) and answers
-    # the first question by replying to it.
+    # The second couple: Cleo starts a repair in the group before she opened the private
+    # chat. Its steps are for her alone, so they wait; the group hears only that something
+    # waits for her. Once she opens the private chat, she answers the first question there.
     await world.say(cleo, other_group, "/repair")
-    choice = await world.expect(other_group, "Where would you like to start?")
+    await world.expect(other_group, "I have something for you in private")
+    cleo_private = world.private(cleo)
+    cleo_mark = world.last_id(cleo_private)
+    await world.say(cleo, cleo_private, "/start")
+    choice = await world.expect(cleo_private, "Where would you like to start?", after=cleo_mark)
     await world.press(cleo, choice, "I want to apologise")
-    question = await world.expect(other_group, "Step 1 of 4")
-    await world.say(cleo, other_group, THEIR_ANSWER, reply_to=question)
-    await world.expect(other_group, "Step 2 of 4")
+    await world.expect(cleo_private, "Step 1 of 4", after=cleo_mark)
+    await world.say(cleo, cleo_private, THEIR_ANSWER)
+    await world.expect(cleo_private, "Step 2 of 4", after=cleo_mark)
 
     # Ana writes a repair privately, gets the hint once, rewrites, and posts.
     private = world.private(ana)
