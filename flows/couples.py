@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
+from flows.outcome import Moment
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
 
@@ -148,14 +149,14 @@ def parse_zone(raw: str) -> str | None:
     return _zones_by_city().get(" ".join(cleaned.replace("_", " ").lower().split()))
 
 
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    """A time as a partner reads it: "19:00"."""
-    return moment.astimezone(zone).strftime("%H:%M")
+def local_time(moment: datetime, zone: ZoneInfo) -> Moment:
+    """A time as a partner reads it ("19:00"), worded in the reader's language."""
+    return Moment(moment, str(zone.key), "time")
 
 
-def local_datetime(moment: datetime, zone: ZoneInfo) -> str:
-    """A date and time as a partner reads it: "Sun 24 Nov, 19:00"."""
-    return moment.astimezone(zone).strftime("%a %d %b, %H:%M")
+def local_datetime(moment: datetime, zone: ZoneInfo) -> Moment:
+    """A date and time as a partner reads it ("Sun 24 Nov, 19:00")."""
+    return Moment(moment, str(zone.key), "datetime")
 
 
 def zone_label(zone: ZoneInfo) -> str:

@@ -15,7 +15,6 @@ return time and never names who did not answer.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -41,6 +40,8 @@ from flows.outcome import (
     EditOrigin,
     Effects,
     Keyboard,
+    Length,
+    Moment,
     Notice,
     Send,
     SetTimer,
@@ -51,6 +52,7 @@ from flows.outcome import (
     keyboard,
     text,
 )
+from flows.timeparse import parse_length
 from flows.timers import Due, timer_kind
 
 MINIMUM = timedelta(minutes=20)
@@ -126,27 +128,8 @@ def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
     return active_pause(session, couple_id) is not None
 
 
-def parse_length(raw: str) -> timedelta | None:
-    """ "60", "90m", "1h", "1h30", "1h 30m", "1:30", "2 hours" -> a length; None if not one."""
-    cleaned = " ".join(raw.strip().lower().split())
-    if not cleaned or len(cleaned) > MAX_ARGS:
-        return None
-    minutes_only = re.fullmatch(r"(\d{1,6}) ?(m|min|mins|minute|minutes)?", cleaned)
-    if minutes_only:
-        return timedelta(minutes=int(minutes_only[1]))
-    hours = re.fullmatch(
-        r"(\d{1,3}) ?(?:h|hr|hrs|hour|hours)(?: ?(\d{1,2}) ?(?:m|min|mins|minutes)?)?", cleaned
-    ) or re.fullmatch(r"(\d{1,3}):(\d{2})", cleaned)
-    if hours:
-        extra = int(hours[2] or 0)
-        if extra >= 60:
-            return None
-        return timedelta(hours=int(hours[1]), minutes=extra)
-    return None
-
-
 def _clock(moment: datetime, reader: Partner | None, couple: Couple,
-           since: datetime | None) -> str:
+           since: datetime | None) -> Moment:
     """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
     zone = zone_of(couple, reader)
     if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
@@ -172,14 +155,8 @@ def shown_time(session: Session, couple: Couple, moment: datetime, since: dateti
     )
 
 
-def _length(span: timedelta) -> Text:
-    minutes = round(span.total_seconds() / 60)
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return text("pause.length_minutes", minutes=minutes)
-    if not rest:
-        return text("pause.length_hours", hours=hours)
-    return text("pause.length_hours_minutes", hours=hours, minutes=rest)
+def _length(span: timedelta) -> Length:
+    return Length(round(span.total_seconds() / 60))
 
 
 def _name(session: Session, partner_id: int | None) -> str:
@@ -206,10 +183,11 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     if running is not None:
         return [Send(reply, _state_of(session, found.couple, running, now))]
     if not args.strip():
-        choices = [buttons.button(_length(timedelta(minutes=m)), START, found.couple_id, str(m))
+        choices = [buttons.button(text("time.length", length=_length(timedelta(minutes=m))), START,
+                                  found.couple_id, str(m))
                    for m in CHOICES_MINUTES]
         return [Send(reply, text("pause.choose"), buttons=keyboard(choices))]
-    length = parse_length(args)
+    length = parse_length(args, found.partner.language)
     if length is None or length <= timedelta() or length > ABSURD:
         return [Send(reply, text("pause.usage"))]
     if length > MAXIMUM:
