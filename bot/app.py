@@ -18,7 +18,7 @@ from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.texts import menu, set_bot_username
+from bot.texts import FALLBACK, languages, menu, set_bot_username
 from flows.features import load_all
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ HANDLER_MODULES = (
     "bot.handlers.repair",
     "bot.handlers.safety",
     "bot.handlers.data_rights",
+    "bot.handlers.language",
 )
 
 Ctx = CallbackContext[Any, Any, Any, Any]
@@ -140,14 +141,17 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
     runtime: Runtime = application.bot_data["runtime"]
     runtime.bot = application.bot
     set_bot_username(application.bot.username)
-    await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in menu("group")],
-        scope=BotCommandScopeAllGroupChats(),
-    )
-    await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in menu("private")],
-        scope=BotCommandScopeAllPrivateChats(),
-    )
+    # English is every chat's default menu; each other catalogue adds its own by language code.
+    for language in languages():
+        code = None if language == FALLBACK else language.split("_")[0]
+        await application.bot.set_my_commands(
+            [BotCommand(name, about) for name, about in menu("group", language)],
+            scope=BotCommandScopeAllGroupChats(), language_code=code,
+        )
+        await application.bot.set_my_commands(
+            [BotCommand(name, about) for name, about in menu("private", language)],
+            scope=BotCommandScopeAllPrivateChats(), language_code=code,
+        )
     application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])
     log.info("Mend is ready as @%s", application.bot.username)
 

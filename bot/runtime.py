@@ -33,7 +33,7 @@ from telegram.error import (
 from bot.clock import Clock
 from bot.db import session_scope
 from bot.texts import render, render_keyboard
-from flows.couples import couples_of_user
+from flows.couples import couples_of_user, language_of_chat
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import (
     CancelTimers,
@@ -156,6 +156,7 @@ def _outbox_rows(
                                  language))
     else:
         chat_id = send.to.chat_id
+        language = send.to.language or language_of_chat(session, chat_id) or language
     if late:
         prefix.append(render(Text("common.late_note"), language))
     body = "\n".join([*prefix, render(send.body, language)])

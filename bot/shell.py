@@ -27,9 +27,9 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
-from bot.texts import render, render_keyboard
+from bot.texts import normalize, render, render_keyboard
 from flows import buttons, inputs
-from flows.couples import Actor
+from flows.couples import Actor, language_of_chat, language_of_user
 from flows.models import Outbox
 from flows.outcome import EditOrigin, Effects, SendFile, Text
 
@@ -54,7 +54,7 @@ def actor_of(update: Update) -> Actor | None:
         chat_id=chat.id,
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
-        language=(user.language_code or "en")[:8],
+        language=normalize(user.language_code),
     )
 
 
@@ -134,7 +134,7 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
     """Button notices, edits of the pressed message, and files: not worth an outbox row."""
     effects = committed.effects
     query = update.callback_query
-    language = "en"
+    language, chat_language = await _languages(runtime_of(context), update)
     if query is not None:
         notices = Runtime.notices(effects)
         try:
@@ -145,9 +145,23 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
         except TelegramError as exc:
             log.info("could not answer a button press: %s", type(exc).__name__)
         for edit in Runtime.edits(effects):
-            await _edit_origin(update, edit, language)
+            await _edit_origin(update, edit, chat_language)
     for upload in Runtime.files(effects):
         await _send_file(update, context, upload, language)
+
+
+async def _languages(runtime: Runtime, update: Update) -> tuple[str, str]:
+    """The person's language (notices, files) and the chat's (edits of its messages)."""
+    user, chat = update.effective_user, update.effective_chat
+    own = normalize(user.language_code if user is not None else None)
+
+    def lookup() -> tuple[str, str]:
+        with session_scope(runtime.db) as session:
+            person = (language_of_user(session, user.id) if user is not None else None) or own
+            shared = language_of_chat(session, chat.id) if chat is not None else None
+            return person, shared or person
+
+    return await asyncio.to_thread(lookup)
 
 
 async def _send_file(update: Update, context: Context, upload: SendFile, language: str) -> None:

@@ -80,7 +80,7 @@ def languages() -> tuple[str, ...]:
 def normalize(code: str | None) -> str:
     """Telegram's `language_code` (an IETF tag, "pt-br") as a locale name ("pt_BR")."""
     parts = [part for part in re.split(r"[-_]", (code or "").strip()) if part]
-    if not parts or not parts[0].isalpha() or len(parts[0]) > 3:
+    if not parts or not parts[0].isalpha() or not 2 <= len(parts[0]) <= 3:
         return FALLBACK
     language = parts[0].lower()
     region = parts[1] if len(parts) > 1 and parts[1].isalpha() and len(parts[1]) == 2 else ""

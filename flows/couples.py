@@ -107,6 +107,20 @@ def membership(session: Session, actor: Actor, now: datetime) -> Membership | No
     return Membership(couple, partner)
 
 
+def language_of_user(session: Session, user_id: int) -> str | None:
+    """The language a person chose or joined with (the same in each of their couples)."""
+    found = couples_of_user(session, user_id)
+    return found[0][1].language if found else None
+
+
+def language_of_chat(session: Session, chat_id: int) -> str | None:
+    """A group is written to in its couple's language, a private chat in its person's."""
+    couple = couple_for_chat(session, chat_id)
+    if couple is not None:
+        return couple.language
+    return language_of_user(session, chat_id) if chat_id > 0 else None
+
+
 def zone_of(couple: Couple, partner: Partner | None = None) -> ZoneInfo:
     name = (partner.timezone if partner is not None else None) or couple.timezone
     try:
@@ -174,10 +188,10 @@ def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[An
     if found is not None and found.couple.formed_at is not None:
         return found
     if actor.in_private:
-        return [Send(ToChat(actor.chat_id), Text("common.no_couple_private"))]
+        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_private"))]
     couple = couple_for_chat(session, actor.chat_id)
     if couple is None or couple.formed_at is None:
-        return [Send(ToChat(actor.chat_id), Text("common.no_couple_group"))]
+        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_group"))]
     names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
     return [
         Send(ToChat(actor.chat_id),

@@ -13,6 +13,7 @@ FEATURE_MODULES = (
     "flows.repair",
     "flows.safety",
     "flows.data_rights",
+    "flows.language",
 )
 
 

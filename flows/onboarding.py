@@ -81,11 +81,12 @@ def deep_link(couple_id: int) -> str:
 
 
 def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
-                  now: datetime) -> Couple:
+                  now: datetime, language: str = "en") -> Couple:
     couple = couple_for_chat(session, chat_id)
     if couple is None:
+        # Until a partner joins, the group hears the language of whoever brought Mend in.
         couple = Couple(group_chat_id=chat_id, title=title, timezone=default_zone,
-                        created_at=now)
+                        created_at=now, language=language)
         session.add(couple)
         session.flush()
     elif title and couple.title != title:
@@ -95,12 +96,12 @@ def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
 
 
 def bot_membership(session: Session, chat_id: int, title: str, status: str, default_zone: str,
-                   now: datetime) -> Effects:
+                   now: datetime, language: str = "en") -> Effects:
     """The bot was added to, or removed from, a group."""
     if status in {"member", "administrator"}:
         couple = couple_for_chat(session, chat_id)
         returning = couple is not None
-        couple = ensure_couple(session, chat_id, title, default_zone, now)
+        couple = ensure_couple(session, chat_id, title, default_zone, now, language)
         if returning and not couple.group_reachable:
             couple.group_reachable = True
             session.add(couple)
@@ -139,7 +140,8 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
     """/start: in a group, the invitation to join; in private, linking the private chat."""
     if actor.in_private:
         return _start_private(session, actor, args, now)
-    couple = ensure_couple(session, actor.chat_id, actor.chat_title, default_zone, now)
+    couple = ensure_couple(session, actor.chat_id, actor.chat_title, default_zone, now,
+                           actor.language)
     partners = partners_of(session, couple.id or 0)
     if couple.formed_at is not None:
         names = {"a": partners[0].first_name, "b": partners[1].first_name}
@@ -157,7 +159,7 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     mine = couples_of_user(session, actor.user_id)
     if not mine:
-        return [Send(ToChat(actor.chat_id), text("onboarding.private_stranger"))]
+        return [Send(ToChat(actor.chat_id, actor.language), text("onboarding.private_stranger"))]
     # One private chat serves every couple this person is in.
     for _couple, partner in mine:
         partner.private_open = True
@@ -192,15 +194,19 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
         return [Notice(text("onboarding.couple_full"), alert=True)]
     joined = Partner(couple_id=couple.id or 0, user_id=actor.user_id,
                      first_name=actor.first_name or "Partner", joined_at=now,
-                     last_active_at=now)
+                     last_active_at=now, language=actor.language)
     # Someone who already opened the bot's private chat for another couple has it open here too.
     elsewhere = couples_of_user(session, actor.user_id)
     if elsewhere:
         joined.private_open = elsewhere[0][1].private_open
         joined.private_blocked = elsewhere[0][1].private_blocked
+        joined.language = elsewhere[0][1].language
     session.add(joined)
     session.flush()
     if not partners:
+        # The group speaks the first partner's language (changeable with /language).
+        couple.language = joined.language
+        session.add(couple)
         return [
             Notice(text("onboarding.joined_first_notice")),
             Send(ToGroup(couple.id or 0), text("onboarding.joined_first", name=joined.first_name)),

@@ -102,9 +102,13 @@ class ToPartner:
 
 @dataclass(frozen=True)
 class ToChat:
-    """A chat by id: for answers before a couple exists (a stranger, a new group)."""
+    """A chat by id: for answers before a couple exists (a stranger, a new group).
+
+    Written in `language` when given (someone Mend does not know yet), otherwise in the
+    language of the group's couple or of the person whose private chat it is."""
 
     chat_id: int
+    language: str | None = None
 
 
 Target = ToGroup | ToPartner | ToChat
