@@ -83,7 +83,6 @@ KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
 KIND_SHARE = "cis"
 KIND_TIME = "cit"  # "sunday evening": the times to choose from; target: the couple
 TAG_PREFIX = "checkin"
-SKIP_WORDS = {"skip", "pass", "-", "/skip"}
 
 OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
     "open", "snoozed", "done", "partly", "skipped", "missed", "stopped")
@@ -630,7 +629,7 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     said_text = said.text.strip()
     if len(said_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
-    given = None if said_text.lower() in SKIP_WORDS else said_text
+    given = None if is_word(said_text, "skip", partner.language) else said_text
     return record_answer(session, checkin_row, turn, partner, question, given, now,
                          reply=ToChat(actor.chat_id))
 

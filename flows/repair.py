@@ -39,16 +39,16 @@ from flows.outcome import (
     keyboard,
     text,
 )
+from flows.timeparse import is_word
 
 KIND = "rp"
 TAG = "repair"
 STEPS = ("ownership", "impact", "change", "need")
 # One answer is a sentence or two; a wall of text is not what the other partner should get.
 MAX_ANSWER = 600
-# Words that stop the repair when sent as an answer (group replies cannot carry a button).
-STOP_WORDS = {"cancel", "stop", "/cancel"}
-# Sent as the last answer: use Mend's own wording for the closing question.
-PLAIN_NEED = {"ok", "okay", "yes", "-"}
+# Words that stop the repair when sent as an answer (group replies cannot carry a button),
+# and, sent as the last answer, use Mend's own wording for the closing question: the
+# catalogue's `parse.stop` and `parse.plain_need`.
 
 
 class Repair(SQLModel, table=True):
@@ -236,7 +236,7 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
         return found
     current = active_repair(session, found.partner_id)
     here = ToChat(actor.chat_id)
-    if args.strip().lower() in STOP_WORDS:
+    if is_word(args, "stop", found.partner.language):
         if current is None:
             return [Send(here, text("repair.nothing_to_cancel"))]
         _cancel(session, current, now)
@@ -312,14 +312,14 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
 
 def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Actor,
                  answer_text: str, now: datetime) -> Effects:
-    if answer_text.lower() in STOP_WORDS:
+    if is_word(answer_text, "stop", partner.language):
         _cancel(session, repair, now)
         return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
     if not answer_text:
         return [_question(session, repair, partner)]
     if len(answer_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
-    if repair.step == "need" and answer_text.lower() in PLAIN_NEED:
+    if repair.step == "need" and is_word(answer_text, "plain_need", partner.language):
         answer_text = ""
     setattr(repair, repair.step, answer_text)
     repair.updated_at = now

@@ -418,6 +418,17 @@ def test_stop_as_a_reply_in_the_group_cancels(session: Session) -> None:
     assert _repair(session).state == "cancelled"
 
 
+def test_a_german_speaker_stops_with_their_own_word(session: Session) -> None:
+    _couple, ana_partner, _ben = make_couple(session, private_open=False)
+    ana_partner.language = "de"
+    ana = in_group(ANA_ID, "Ana")
+    start_repair(session, ana, "", T0)
+    repair = _repair(session)
+    effects = _say(session, ana, "Stopp", tag=f"repair:{repair.id}:ownership")
+    assert keys(effects) == ["repair.cancelled"]
+    assert _repair(session).state == "cancelled"
+
+
 def test_repair_cancel_as_a_command_cancels(session: Session) -> None:
     make_couple(session, private_open=False)
     start_repair(session, in_group(ANA_ID, "Ana"), "", T0)

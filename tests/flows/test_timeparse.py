@@ -179,8 +179,12 @@ def test_what_is_not_a_day_and_time_is_none(said: str) -> None:
 @pytest.mark.parametrize(("said", "key", "language", "expected"), [
     ("now", "now", "de", True), ("jetzt", "now", "de", True), ("jetzt", "now", "en", False),
     ("aus", "off", "de", True), ("off", "off", "de", True), ("an", "on", "de", True),
+    ("Stopp", "stop", "de", True), ("cancel", "stop", "de", True), ("stopp", "stop", "en", False),
+    ("überspringen", "skip", "de", True), ("skip", "skip", "de", True),
+    ("ja", "plain_need", "de", True), ("ok", "plain_need", "en", True),
+    ("ja, gern", "plain_need", "de", False),
 ])
-def test_checkin_command_words_come_from_the_catalogue_and_english(
+def test_command_and_answer_words_come_from_the_catalogue_and_english(
         said: str, key: str, language: str, expected: bool) -> None:
     assert is_word(said, key, language) is expected
 
