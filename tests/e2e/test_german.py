@@ -53,7 +53,7 @@ async def _pause_in_german(world: Scene) -> None:
     ana_chat, ben_chat = world.private(world.ana), world.private(world.ben)
     mark = world.last_id(group)
     await world.say(world.ana, group, "/pause zwei Stunden")
-    asked = await world.expect(group, "Ana braucht eine Pause, für zwei Stunden", after=mark)
+    asked = await world.expect(group, "Ana braucht eine Pause, zwei Stunden lang", after=mark)
     assert "Ben: Passt dir diese Zeit" in _text(asked)
     await world.press(world.ben, asked, "Ja, passt")
     await world.expect(group, "Ben ist einverstanden", after=mark)
