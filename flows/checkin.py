@@ -26,10 +26,10 @@ from flows.couples import (
     Actor,
     Membership,
     guard,
-    local_datetime,
     other_partner,
     partner_of_user,
     partners_of,
+    shown_when,
     zone_label,
     zone_of,
 )
@@ -962,15 +962,4 @@ def _schedule_text(schedule: CheckinSchedule) -> Text:
 def _when(session: Session, couple: Couple, moment: datetime,
           reader: Partner | None = None) -> Text:
     """A moment for the reader; in the group, each partner's own when their zones differ."""
-    if reader is not None:
-        zone = zone_of(couple, reader)
-        return text("checkin.when_one", at=local_datetime(moment, zone), zone=zone_label(zone))
-    partners = partners_of(session, couple.id or 0)
-    zones = [zone_of(couple, partner) for partner in partners] or [zone_of(couple)]
-    if len({zone.key for zone in zones}) == 1:
-        return text("checkin.when_one", at=local_datetime(moment, zones[0]),
-                    zone=zone_label(zones[0]))
-    return text("checkin.when_each", each=tuple(
-        text("checkin.when_for", name=partner.first_name, at=local_datetime(moment, zone),
-             zone=zone_label(zone))
-        for partner, zone in zip(partners, zones, strict=True)))
+    return shown_when(session, couple, moment, reader=reader, zone_named=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
-from flows.outcome import Moment
+from flows.outcome import ClockTime, Moment, Text
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
 
@@ -175,6 +175,41 @@ def local_datetime(moment: datetime, zone: ZoneInfo) -> Moment:
 
 def zone_label(zone: ZoneInfo) -> str:
     return str(zone.key).rsplit("/", 1)[-1].replace("_", " ")
+
+
+def shown_when(session: Session, couple: Couple, moment: datetime, *,
+               reader: Partner | None = None, since: datetime | None = None,
+               zone_named: bool = False) -> Text:
+    """A moment as its readers see it, worded the same for every feature.
+
+    In private the reader's own zone; in the group one time, or each partner's when their
+    zones differ ("20:00 for Ana (Berlin), 14:00 for Ben (New York)"). Only the time when
+    it falls on the same local day as `since`, otherwise date and time; the zone is named
+    when `zone_named` or when the partners' zones differ."""
+    readers = [reader] if reader is not None else partners_of(session, couple.id or 0)
+    zones = [zone_of(couple, partner) for partner in readers] or [zone_of(couple)]
+
+    def at(zone: ZoneInfo) -> Moment:
+        same_day = since is not None and (
+            moment.astimezone(zone).date() == since.astimezone(zone).date())
+        return Moment(moment, str(zone.key), "time" if same_day else "datetime")
+
+    if len({zone.key for zone in zones}) == 1:
+        return Text("time.when_zoned" if zone_named else "time.when",
+                    {"at": at(zones[0]), "zone": zone_label(zones[0])})
+    each = [Text("time.when_for", {"at": at(zone), "name": partner.first_name,
+                                   "zone": zone_label(zone)})
+            for partner, zone in zip(readers, zones, strict=True)]
+    return Text("time.when_each", {"first": each[0], "second": each[-1]})
+
+
+def shown_clock(session: Session, couple: Couple, owner: Partner, at: time) -> Text:
+    """A time of day in `owner`'s zone, the zone named when the partners' zones differ."""
+    zones = {zone_of(couple, partner).key for partner in partners_of(session, couple.id or 0)}
+    if len(zones) < 2:
+        return Text("time.when", {"at": ClockTime(at)})
+    return Text("time.when_zoned",
+                {"at": ClockTime(at), "zone": zone_label(zone_of(couple, owner))})
 
 
 def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[Any]:

@@ -29,7 +29,7 @@ from flows.couples import (
     local_time,
     partner_of_user,
     partners_of,
-    zone_label,
+    shown_when,
     zone_of,
 )
 from flows.hooks import quiet_check
@@ -141,18 +141,7 @@ def shown_time(session: Session, couple: Couple, moment: datetime, since: dateti
                reader: Partner | None = None) -> Text:
     """A time as its reader sees it: a partner's own zone in private; in the group one time,
     or each partner's when their zones differ."""
-    partners = [reader] if reader is not None else partners_of(session, couple.id or 0)
-    if len({zone_of(couple, partner).key for partner in partners}) <= 1:
-        return text("pause.time_one",
-                    time=_clock(moment, partners[0] if partners else None, couple, since))
-    first, second = partners[0], partners[1]
-    return text(
-        "pause.time_two",
-        a=first.first_name, a_time=_clock(moment, first, couple, since),
-        a_zone=zone_label(zone_of(couple, first)),
-        b=second.first_name, b_time=_clock(moment, second, couple, since),
-        b_zone=zone_label(zone_of(couple, second)),
-    )
+    return shown_when(session, couple, moment, reader=reader, since=since)
 
 
 def _length(span: timedelta) -> Length:

@@ -30,7 +30,7 @@ from flows.couples import (
     guard,
     other_partner,
     partners_of,
-    zone_label,
+    shown_clock,
     zone_of,
 )
 from flows.hooks import is_quiet, register_promise_offer
@@ -299,11 +299,7 @@ def schedule_text(promise: Promise) -> Text:
 
 def _clock(session: Session, couple: Couple, promiser: Partner, at: str) -> Text:
     """A time of day in the promiser's zone, named when the partners live in different zones."""
-    zones = {zone_of(couple, partner).key for partner in partners_of(session, couple.id or 0)}
-    shown = ClockTime(time.fromisoformat(at))
-    if len(zones) < 2:
-        return text("promises.clock", at=shown)
-    return text("promises.clock_zoned", at=shown, zone=zone_label(zone_of(couple, promiser)))
+    return shown_clock(session, couple, promiser, time.fromisoformat(at))
 
 
 @dataclass(frozen=True)

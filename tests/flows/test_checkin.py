@@ -220,8 +220,7 @@ def test_checkin_shows_the_schedule_and_next_date_for_each_zone_in_the_group(
     ben.timezone = "Asia/Tokyo"
     session.add(ben)
     shown = all_text(checkin.checkin(session, in_group(ANA_ID), "", T0))
-    assert "Ana: Sun 29 Nov, 19:00 (Berlin)" in shown
-    assert "Ben: Mon 30 Nov, 03:00 (Tokyo)" in shown
+    assert "Sun 29 Nov, 19:00 for Ana (Berlin), Mon 30 Nov, 03:00 for Ben (Tokyo)" in shown
     private = all_text(checkin.checkin(session, in_private(BEN_ID), "", T0))
     assert "Mon 30 Nov, 03:00 (Tokyo)" in private and "Berlin" not in private
 

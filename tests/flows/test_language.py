@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import time, timedelta
 
 from sqlmodel import Session, col, select
 
 from bot.runtime import persist
+from bot.texts import render
 from flows import buttons, language, onboarding
+from flows.couples import shown_clock, shown_when
 from flows.models import Couple, Outbox, Partner
 from flows.outcome import Effects, Send, ToChat, ToGroup, ToPartner, text
 from tests.helpers import (
@@ -114,3 +117,17 @@ def test_an_unknown_language_name_gets_the_buttons_and_changes_nothing(
     _couple, ana, _ben = make_couple(session)
     effects = language.choose(session, in_private(ANA_ID), "Klingon", T0)
     assert keys(effects) == ["language.choose"] and ana.language == "en"
+
+
+def test_one_wording_for_a_time_in_each_zone_whatever_the_feature(session: Session) -> None:
+    couple, ana, ben = make_couple(session, zone="Europe/Berlin")
+    ben.timezone = "America/New_York"
+    session.add(ben)
+    moment = T0 + timedelta(hours=1)  # 20:00 in Berlin, 14:00 in New York
+    both = shown_when(session, couple, moment, since=T0)
+    assert render(both) == "20:00 for Ana (Berlin), 14:00 for Ben (New York)"
+    assert render(both, "de") == "20:00 für Ana (Berlin), 14:00 für Ben (New York)"
+    assert render(shown_when(session, couple, moment, reader=ana)) == "Wed 25 Nov, 20:00"
+    assert render(shown_when(session, couple, moment, reader=ana, zone_named=True), "de") == \
+        "Mi., 25. Nov. um 20:00 (Berlin)"
+    assert render(shown_clock(session, couple, ben, time(9, 0))) == "09:00 (New York)"

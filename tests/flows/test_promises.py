@@ -154,8 +154,8 @@ def test_nudge_and_question_use_each_promisers_own_zone(session: Session) -> Non
     assert ana_timers == [utc(2026, 11, 26, 0, 0), utc(2026, 11, 26, 12, 0)]  # 09:00, 21:00 Tokyo
     assert ben_timers == [utc(2026, 11, 26, 8, 0), utc(2026, 11, 26, 20, 0)]  # Berlin
     # The two live in different zones, so times name whose zone they are in.
-    assert "09:00 (Tokyo time)" in all_text(ana_made)
-    assert "09:00 (Berlin time)" in all_text(ben_made)
+    assert "09:00 (Tokyo)" in all_text(ana_made)
+    assert "09:00 (Berlin)" in all_text(ben_made)
     assert couple.id and ben.id
 
 
