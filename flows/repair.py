@@ -39,7 +39,7 @@ from flows.outcome import (
     keyboard,
     text,
 )
-from flows.timeparse import is_word
+from flows.timeparse import is_word, pattern
 
 KIND = "rp"
 TAG = "repair"
@@ -102,11 +102,15 @@ _EXPLAINS_FIRST = re.compile(
 )
 
 
-def explains_before_owning(answer: str) -> bool:
-    """True when an apology leads with an explanation or a "but" before ownership."""
+def explains_before_owning(answer: str, language: str | None = "en") -> bool:
+    """True when an apology leads with an explanation or a "but" before ownership (English
+    above; other languages list their openings in the catalogue, `parse.explains_first`)."""
     cleaned = " ".join(answer.lower().replace("\u2019", "'").replace("\u2018", "'").split())
     cleaned = _FILLER.sub("", cleaned.lstrip(" \"'-–—,."))
-    return bool(_EXPLAINS_FIRST.match(cleaned))
+    if _EXPLAINS_FIRST.match(cleaned):
+        return True
+    unpunctuated = " ".join(cleaned.replace(",", " ").split())
+    return re.match(rf"(?:{pattern('explains_first', language)})\b", unpunctuated) is not None
 
 
 # ---- finding repairs -----------------------------------------------------------------------
@@ -323,7 +327,8 @@ def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Acto
         answer_text = ""
     setattr(repair, repair.step, answer_text)
     repair.updated_at = now
-    if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text):
+    if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text,
+                                                                          partner.language):
         repair.hinted = True
         session.add(repair)
         return [_hint(repair)]

@@ -249,6 +249,21 @@ def test_an_apology_that_owns_first_is_left_alone(answer: str) -> None:
     assert not explains_before_owning(answer)
 
 
+@pytest.mark.parametrize(("answer", "explains"), [
+    ("Tut mir leid, aber du hast auch angefangen.", True),
+    ("Sorry, aber ich war müde.", True),
+    ("Ich wollte dich nicht verletzen.", True),
+    ("Du weißt doch, dass ich das nicht so meine.", True),
+    ("Ich war einfach gestresst.", True),
+    ("Ich habe dich angeschrien, als du von deinem Tag erzählt hast.", False),
+    ("Ich habe dir nicht zugehört und bin laut geworden.", False),
+    # English openings are recognised for a German speaker too.
+    ("I didn't mean to hurt you.", True),
+])
+def test_german_apologies_that_explain_first_are_recognised(answer: str, explains: bool) -> None:
+    assert explains_before_owning(answer, "de") is explains
+
+
 def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Session) -> None:
     make_couple(session)
     start_repair(session, ANA, "", T0)
