@@ -147,4 +147,8 @@ async def test_a_german_couple_is_onboarded_pauses_and_checks_in_in_german(
     menu = world.sandbox.get_commands({"type": "all_group_chats"}, "de")
     assert {"command": "pause",
             "description": "Eine Pause machen und ausmachen, wann ihr zurückkommt"} in menu
+    private_menu = world.sandbox.get_commands({"type": "all_private_chats"}, "de")
+    english_menu = world.sandbox.get_commands({"type": "all_private_chats"})
+    assert [c["command"] for c in private_menu] == [c["command"] for c in english_menu]
+    assert {"command": "safety", "description": "Wenn du dich nicht sicher fühlst"} in private_menu
     print("\n".join(world.transcript))
