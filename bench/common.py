@@ -1,7 +1,7 @@
 """What every benchmark shares: databases, seeding, bot processes and /proc figures.
 
 Benchmarks run the real `python -m bot` (or the bare echo bot) as a subprocess against the
-local Bot API server in `bot/sandbox/`, which runs in the benchmark's own process.
+local Bot API server in `sandbox/`, which runs in the benchmark's own process.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from sqlalchemy import Engine, insert, text
 
 from bot.clock import OffsetFileClock
 from bot.db import make_engine, migrate
-from bot.sandbox import BotApiSandbox, SimChat, SimUser
-from bot.sandbox.testing import TEST_TOKEN
 from flows.models import Couple, Partner
+from sandbox import BotApiSandbox, SimChat, SimUser
+from sandbox.testing import TEST_TOKEN
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -373,5 +373,5 @@ def _fmt(value: Any) -> str:
 def quiet_sandbox_logs() -> None:
     import logging
 
-    logging.getLogger("bot.sandbox").setLevel(logging.WARNING)
+    logging.getLogger("sandbox").setLevel(logging.WARNING)
     logging.getLogger("tornado").setLevel(logging.ERROR)

@@ -52,11 +52,11 @@ from bench.common import (
     workdir,
 )
 from bot.runtime import persist
-from bot.sandbox import BotApiSandbox
 from flows.features import load_all
 from flows.models import Outbox, Timer
 from flows.onboarding import INVITE_REMINDER
 from flows.timers import TIMER_KINDS, handle_due
+from sandbox import BotApiSandbox
 
 load_all()
 

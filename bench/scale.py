@@ -47,11 +47,11 @@ from bench.common import (
 )
 from bot.clock import SystemClock
 from bot.runtime import Runtime
-from bot.sandbox import BotApiSandbox
 from flows.features import load_all
 from flows.models import Timer
 from flows.onboarding import INVITE_REMINDER
 from flows.timers import TIMER_KINDS
+from sandbox import BotApiSandbox
 
 load_all()
 

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, bindparam, text
 
 from bench.common import BotProcess, machine, quiet_sandbox_logs, table, workdir
 from bench.fanout import Plan, report, run_fanout
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 
 
 def kill_one(bots: list[BotProcess], engine: Engine, sandbox: BotApiSandbox) -> dict[str, Any]:

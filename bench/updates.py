@@ -34,8 +34,8 @@ from bench.common import (
     table,
     workdir,
 )
-from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 from flows.buttons import data as button_data
+from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 
 STEP_TIMEOUT = 60.0
 

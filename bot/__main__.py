@@ -1,5 +1,5 @@
-"""`python -m bot` runs Mend; `demo` opens the local demo; `keygen` makes a DATA_KEY;
-`rotate-key` re-encrypts stored text with the first key of DATA_KEY."""
+"""`python -m bot` (or `mend`) runs Mend; `rotate-key` re-encrypts stored text with the first
+key of DATA_KEY. The other commands and the parsing live in `bot.cli`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from flows.secret import (
     DataKeyError,
     check_data_key,
     configure_data_key,
-    generate_key,
     rotate_stored_text,
 )
 
@@ -91,22 +90,11 @@ def rotate_key() -> None:
 
 
 def main() -> None:
-    command = sys.argv[1] if len(sys.argv) > 1 else "run"
-    if command == "keygen":
-        print(generate_key())
-    elif command == "demo":
-        from bot.demo import main as demo_main
+    # The command line (run, demo, keygen, rotate-key, check, backup) is bot.cli, the
+    # `mend` command; `python -m bot` takes the same commands.
+    from bot.cli import main as cli_main
 
-        demo_main(sys.argv[2:])
-    elif command == "run":
-        run()
-    elif command == "rotate-key":
-        rotate_key()
-    else:
-        print(f"mend: unknown command {command!r}; use: python -m bot "
-              "[run|demo|keygen|rotate-key]",
-              file=sys.stderr)
-        raise SystemExit(2)
+    cli_main()
 
 
 if __name__ == "__main__":

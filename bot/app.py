@@ -18,8 +18,9 @@ from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.texts import FALLBACK, languages, menu, set_bot_username
+from bot.texts import FALLBACK, languages, menu, render, set_bot_username
 from flows.features import load_all
+from flows.outcome import Text
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,10 @@ class Wakeups:
     def start(self, every: float) -> None:
         job_queue = self.application.job_queue
         assert job_queue is not None
-        # first=0: timers that fell due while the bot was down are handled right away.
-        job_queue.run_repeating(self._sweep, interval=every, first=0, name="mend-sweep")
+        # Timers that fell due while the bot was down are handled right away. Not first=0:
+        # APScheduler then finds its start time already past and fires one interval later.
+        job_queue.run_repeating(self._sweep, interval=every, first=MIN_WAKE_DELAY,
+                                name="mend-sweep")
 
 
 def telegram_limits() -> AIORateLimiter:
@@ -152,6 +155,11 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             [BotCommand(name, about) for name, about in menu("private", language)],
             scope=BotCommandScopeAllPrivateChats(), language_code=code,
         )
+        # What a person sees before the first message (the empty chat, the profile, a link).
+        await application.bot.set_my_description(
+            render(Text("about.description"), language), language_code=code)
+        await application.bot.set_my_short_description(
+            render(Text("about.short_description"), language), language_code=code)
     application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])
     log.info("Mend is ready as @%s", application.bot.username)
 

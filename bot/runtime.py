@@ -32,6 +32,7 @@ from telegram.error import (
 
 from bot.clock import Clock
 from bot.db import session_scope
+from bot.health import HeartbeatWriter
 from bot.texts import render, render_keyboard
 from flows.couples import couples_of_user, language_of_chat
 from flows.models import Couple, Outbox, Partner, Timer
@@ -207,6 +208,7 @@ class Runtime:
         self.on_new_timer: Callable[[datetime], None] = lambda _when: None
         self.delivered = 0
         self._last_purge: datetime | None = None
+        self.heartbeat = HeartbeatWriter(db)
 
     # ---- running flows -------------------------------------------------------------
 
@@ -468,6 +470,7 @@ class Runtime:
                 self.kick_delivery()
                 if not handled and not self._sweep_again:
                     break
+            await asyncio.to_thread(self.heartbeat.beat)
             now = self.clock.now()
             if self._last_purge is None or now - self._last_purge >= PURGE_EVERY:
                 self._last_purge = now

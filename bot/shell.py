@@ -94,13 +94,14 @@ async def on_text(update: Update, context: Context) -> None:
     runtime = runtime_of(context)
     reply_tag: str | None = None
     replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None and replied.from_user.is_bot:
+    to_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
+    if replied is not None and to_bot:
         reply_tag = await _tag_of(runtime, replied.chat_id, replied.message_id)
     elif replied is None and actor.in_private:
         # In private, people just type: what they write answers the latest question the
         # bot asked there, whichever feature asked it.
         reply_tag = await _latest_tag(runtime, actor.chat_id)
-    said = inputs.Said(text=message.text, reply_to_tag=reply_tag)
+    said = inputs.Said(text=message.text, reply_to_tag=reply_tag, is_reply=to_bot)
     committed = await runtime.run(lambda s, now: inputs.handle_text(s, actor, said, now))
     await show_immediate(update, context, committed)
 

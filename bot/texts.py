@@ -39,6 +39,11 @@ PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
 
 Plural = Mapping[str, str]
 Entry = str | Plural | tuple[str, ...]
+# A "/word" at the start of a word becomes a tappable command in Telegram. Values a person
+# wrote (a promise, an answer, a name) are repeated with a word joiner (U+2060, invisible)
+# after the slash, so a "/pause" inside a posted repair is text, not a button that acts.
+_COMMAND_START = re.compile(r"(?<![^\s(\[\"'“‘«])/(?=[A-Za-z0-9_])")
+WORD_JOINER = "\u2060"
 
 
 def is_plural(table: Mapping[str, Any]) -> bool:
@@ -178,6 +183,8 @@ def _value(value: Any, language: str | None) -> Any:
         return "\n".join(str(_value(item, language)) for item in value)
     if isinstance(value, Moment | ClockTime | Day | Weekday | Length):
         return format_value(value, language)
+    if isinstance(value, str):
+        return inert(value)
     return value
 
 
@@ -239,6 +246,11 @@ def _length(minutes: int, language: str | None) -> str:
                   language)
 
 
+def inert(value: str) -> str:
+    """`value` with no "/command" Telegram would make tappable (templates keep theirs)."""
+    return _COMMAND_START.sub("/" + WORD_JOINER, value)
+
+
 def render_keyboard(buttons: Keyboard,
                     language: str | None = FALLBACK) -> list[list[dict[str, str]]]:
     rows: list[list[dict[str, str]]] = []
@@ -266,6 +278,9 @@ def _button(button: Button, language: str | None) -> dict[str, str]:
     label = render(button.label, language)
     if button.url and button.url.startswith("start:"):
         return {"text": label, "url": f"https://t.me/{BOT.username}?start={button.url[6:]}"}
+    if button.url and button.url.startswith("startgroup:"):
+        payload = button.url.removeprefix("startgroup:")
+        return {"text": label, "url": f"https://t.me/{BOT.username}?startgroup={payload}"}
     if button.url:
         return {"text": label, "url": button.url}
     return {"text": label, "callback_data": button.data or ""}

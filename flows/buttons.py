@@ -2,7 +2,8 @@
 
 `v1|<kind>|<id>|<action>` stays well under Telegram's 64-byte limit. A press whose
 payload does not parse, names an unknown kind, or points at something no longer
-pending gets a kind "this button has expired" and changes nothing.
+pending gets a kind "this button has expired" and changes nothing; someone outside the
+couple pressing one of its buttons in the group is told whose it is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from flows.couples import Actor
+from flows.couples import Actor, couple_for_chat, partner_of_user, partners_of
 from flows.outcome import Button, Effects, Notice, Text
 
 VERSION = "v1"
@@ -74,4 +75,27 @@ def handle_press(session: Session, actor: Actor, raw: str | None, now: datetime)
     press = parse(raw)
     if press is None or press.kind not in BUTTON_KINDS:
         return expired()
+    if not actor.in_private and press.kind not in OPEN_TO_ALL:
+        stranger = _for_the_couple(session, actor)
+        if stranger is not None:
+            return stranger
     return BUTTON_KINDS[press.kind](session, actor, press, now)
+
+
+# Button kinds anyone in the group may press ("I'm in", before there is a couple).
+OPEN_TO_ALL: set[str] = set()
+
+
+def _for_the_couple(session: Session, actor: Actor) -> Effects | None:
+    """Someone who is not one of the couple pressed one of their buttons in the group: it is
+    still live for the two of them, so say whose it is (not that it has expired)."""
+    couple = couple_for_chat(session, actor.chat_id)
+    if couple is None or couple.formed_at is None:
+        return None
+    if partner_of_user(session, couple.id or 0, actor.user_id) is not None:
+        return None
+    names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
+    if len(names) < 2:
+        return None
+    return [Notice(Text("common.button_for_couple", {"a": names[0], "b": names[1]}),
+                   alert=True)]

@@ -26,6 +26,7 @@ from flows.couples import (
     Actor,
     Membership,
     guard,
+    language_of_user,
     other_partner,
     partner_of_user,
     partners_of,
@@ -35,7 +36,7 @@ from flows.couples import (
 )
 from flows.inputs import Said, on_text
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
-from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, settings_line
+from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, local_time_kind, settings_line
 from flows.outcome import (
     CancelTimers,
     ClockTime,
@@ -82,6 +83,9 @@ KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
 # Sharing one's own answers after a check-in closed with only one partner's answers.
 KIND_SHARE = "cis"
 KIND_TIME = "cit"  # "sunday evening": the times to choose from; target: the couple
+# The buttons under a bare /checkin: start now, move (asks for a day and time), off / on.
+KIND_MENU = "cim"
+MOVE_TAG = "checkin-move"
 TAG_PREFIX = "checkin"
 
 OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
@@ -188,7 +192,8 @@ def plan_next(schedule: CheckinSchedule, couple: Couple, after: datetime) -> Eff
     """Replace the couple's scheduled start with the next one (none while switched off)."""
     ref = _schedule_ref(couple.id or 0)
     effects: Effects = [CancelTimers(couple.id or 0, ref=ref)]
-    if schedule.active:
+    # A new couple's zone waits for a partner's word: nothing is planned in a zone nobody chose.
+    if schedule.active and not couple.zone_pending:
         due = next_occurrence(schedule, couple, after)
         effects.append(SetTimer(START, couple.id or 0, due,
                                 {"weekday": schedule.weekday, "at": schedule.at}, ref=ref))
@@ -217,6 +222,8 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
 ON_FORMED.append(_on_formed)
 ON_LEAVE.append(_on_leave)
 ON_ZONE_CHANGE.append(_on_zone_change)
+# "Tomorrow, same time" is a local time in the couple's zone (the weekly start is re-planned).
+local_time_kind(RESUME)
 
 
 @settings_line
@@ -245,7 +252,7 @@ def checkin(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     wanted = " ".join(args.lower().split())
     language = found.partner.language
     if not wanted or is_word(wanted, "status", language):
-        return planned + _status(session, actor, found, schedule, now)
+        return planned + _status(session, actor, found, schedule, now, menu=not wanted)
     if is_word(wanted, "now", language):
         return planned + _start_now(session, actor, found, now)
     if is_word(wanted, "off", language):
@@ -311,7 +318,7 @@ def press_time(session: Session, actor: Actor, press: Press, now: datetime) -> E
 
 
 def _status(session: Session, actor: Actor, found: Membership, schedule: CheckinSchedule,
-            now: datetime) -> Effects:
+            now: datetime, *, menu: bool = False) -> Effects:
     couple = found.couple
     reader = found.partner if actor.in_private else None
     if not schedule.active:
@@ -320,6 +327,8 @@ def _status(session: Session, actor: Actor, found: Membership, schedule: Checkin
         lines = [text("checkin.status_on", schedule=_schedule_text(schedule),
                       next=_when(session, couple, next_occurrence(schedule, couple, now),
                                  reader))]
+        if couple.zone_pending:
+            lines.append(text("onboarding.status_zone_pending"))
     current = _unfinished(session, found.couple_id)
     effects: Effects = []
     if current:
@@ -327,8 +336,50 @@ def _status(session: Session, actor: Actor, found: Membership, schedule: Checkin
         turn = _turn(session, current[0].id or 0, found.partner_id)
         if turn is not None and turn.asking:
             effects.append(_ask(current[0], turn, found.partner, turn.asking, now))
+    if menu:
+        return [Send(ToChat(actor.chat_id), text("checkin.status", lines=tuple(lines)),
+                     buttons=_menu(found.couple_id, schedule)), *effects]
     lines.append(text("checkin.status_how"))
     return [Send(ToChat(actor.chat_id), text("checkin.status", lines=tuple(lines))), *effects]
+
+
+def _menu(couple_id: int, schedule: CheckinSchedule) -> Keyboard:
+    switch = "off" if schedule.active else "on"
+    return keyboard([buttons.button(text("checkin.button_start_now"), KIND_MENU, couple_id, "now"),
+                     buttons.button(text("checkin.button_move"), KIND_MENU, couple_id, "move"),
+                     buttons.button(text(f"checkin.button_{switch}"), KIND_MENU, couple_id,
+                                    switch)])
+
+
+@on_press(KIND_MENU)
+def press_menu(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """[Start now] [Move] [Off]/[On] under a bare /checkin: the same as typing them."""
+    couple = session.get(Couple, press.target_id)
+    partner = partner_of_user(session, press.target_id, actor.user_id) if couple else None
+    if couple is None or partner is None or press.action not in {"now", "move", "off", "on"} \
+            or not (actor.in_private or actor.chat_id == couple.group_chat_id):
+        return buttons.expired()
+    if press.action == "move":
+        return [EditOrigin(buttons=()),
+                Send(ToChat(actor.chat_id), text("checkin.ask_move", name=partner.first_name),
+                     force_reply=True, tag=f"{MOVE_TAG}:{couple.id}")]
+    return [EditOrigin(buttons=()), *checkin(session, actor, press.action, now)]
+
+
+@on_text
+def move_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
+    """A day and time given in reply to "When suits you?" after [Move]."""
+    kind, _, target = (said.reply_to_tag or "").partition(":")
+    if kind != MOVE_TAG or not target.isdigit():
+        return None
+    wanted = " ".join(said.text.lower().split())
+    language = language_of_user(session, actor.user_id) or actor.language
+    if len(wanted) > 40 or parse_weekly(wanted, language) is None:
+        if not said.is_reply:
+            return None  # typed later in private about something else
+        return [Send(ToChat(actor.chat_id), text("checkin.not_understood_move"),
+                     force_reply=True, tag=said.reply_to_tag)]
+    return checkin(session, actor, wanted, now)
 
 
 def _start_now(session: Session, actor: Actor, found: Membership, now: datetime) -> Effects:
@@ -546,12 +597,16 @@ def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -
 def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Not tonight": tomorrow at the same time (once), or skip this week."""
     checkin_row = session.get(Checkin, press.target_id)
-    if checkin_row is None or checkin_row.state not in ANSWERABLE:
+    if checkin_row is None:
         return buttons.expired()
     couple = session.get(Couple, checkin_row.couple_id)
     partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
     if couple is None or partner is None or actor.chat_id != couple.group_chat_id:
         return buttons.expired()
+    if checkin_row.state not in ANSWERABLE:
+        # Its week is over: the opening becomes one line of how it went, without buttons.
+        return [*buttons.expired(), EditOrigin(body=text(
+            "checkin.opening_line", outcome=text(f"checkin.outcome_{checkin_row.state}")))]
     if press.action == "skip":
         _finish(session, checkin_row, SKIPPED, now)
         schedule = schedule_of(session, couple.id or 0)
@@ -720,7 +775,8 @@ def press_question(session: Session, actor: Actor, press: Press, now: datetime) 
         return buttons.expired()
     question = int(number)
     if checkin_row.state in SHARED:
-        return [Notice(text("checkin.too_late_to_edit"), alert=True)]
+        return [Notice(text("checkin.too_late_to_edit"), alert=True),
+                EditOrigin(body=text("checkin.shared_line"))]
     if checkin_row.state not in ANSWERABLE:
         return buttons.expired()
     if action == "pass":

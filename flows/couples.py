@@ -14,6 +14,8 @@ from flows.models import Couple, Partner
 from flows.outcome import ClockTime, Moment, Text
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
+# Where "Add Mend to your group" leads (the shell makes it t.me/<bot>?startgroup=mend).
+ADD_TO_GROUP = "startgroup:mend"
 
 
 @dataclass(frozen=True)
@@ -217,13 +219,15 @@ def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[An
 
     Returns effects (a list) when the actor cannot act here: nothing has changed.
     """
-    from flows.outcome import Send, Text, ToChat
+    from flows.outcome import Button, Send, Text, ToChat
 
     found = membership(session, actor, now)
     if found is not None and found.couple.formed_at is not None:
         return found
     if actor.in_private:
-        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_private"))]
+        add = Button(label=Text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
+        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_private"),
+                     buttons=((add,),))]
     couple = couple_for_chat(session, actor.chat_id)
     if couple is None or couple.formed_at is None:
         return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_group"))]

@@ -27,10 +27,16 @@ class Said:
 
     text: str
     reply_to_tag: str | None = None
+    # True when the person used Telegram's reply on one of the bot's messages (in private,
+    # plain typing gets the latest question's tag, but is not a reply to it).
+    is_reply: bool = False
 
 
 InputHandler = Callable[[Session, Actor, Said, datetime], Effects | None]
 INPUT_HANDLERS: list[InputHandler] = []
+# What is said when no feature took the text: (session, actor, said, now) -> effects.
+# Onboarding sets it (it knows couples and where each person's questions go).
+UNPLACED: list[InputHandler] = []
 
 
 def on_text(handler: InputHandler) -> InputHandler:
@@ -39,7 +45,7 @@ def on_text(handler: InputHandler) -> InputHandler:
 
 
 def handle_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects:
-    for handler in INPUT_HANDLERS:
+    for handler in INPUT_HANDLERS + UNPLACED:
         effects = handler(session, actor, said, now)
         if effects is not None:
             return effects

@@ -60,6 +60,9 @@ class Couple(SQLModel, table=True):
     group_reachable: bool = True
     created_at: datetime = utc_column()
     formed_at: datetime | None = utc_column(nullable=True)
+    # True from forming until a partner confirms or changes the zone: nothing weekly is
+    # planned in a zone nobody chose.
+    zone_pending: bool = False
 
 
 class Partner(SQLModel, table=True):
@@ -124,3 +127,10 @@ class Outbox(SQLModel, table=True):
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
     message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a running bot's sweep last came round, one row per host (`mend check --running`)."""
+
+    host: str = Field(primary_key=True)
+    beat_at: datetime = utc_column()

@@ -5,8 +5,11 @@ Also the couple's settings (time zones), `/help`, `/settings` and `/leave`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
@@ -14,18 +17,22 @@ from sqlmodel import Session, col
 from flows import buttons
 from flows.buttons import Press, on_press
 from flows.couples import (
+    ADD_TO_GROUP,
     Actor,
     Membership,
     couple_for_chat,
     couples_of_user,
     guard,
     local_datetime,
+    local_time,
     other_partner,
     parse_zone,
+    partner_of_user,
     partners_of,
     zone_label,
     zone_of,
 )
+from flows.inputs import UNPLACED, Said, on_text
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import (
     Button,
@@ -41,7 +48,8 @@ from flows.outcome import (
     keyboard,
     text,
 )
-from flows.timers import Due, timer_kind
+from flows.recurrence import local_to_utc
+from flows.timers import Due, pending_timers, timer_kind
 
 JOIN = "join"
 LEAVE = "leave"
@@ -49,6 +57,14 @@ DEEP_LINK_PREFIX = "c"
 INVITE_REMINDER = "onboarding.invite_reminder"
 # A day after forming, one reminder for whoever has not opened the private chat yet.
 INVITE_REMINDER_AFTER = timedelta(days=1)
+# The time-zone question when the couple forms: [That's right] [Change]; asked again once a
+# day later while nobody has answered.
+ZONE = "tz"
+ZONE_REMINDER = "onboarding.zone_reminder"
+ZONE_REMINDER_AFTER = timedelta(days=1)
+# Reply tags of "Which city are you in?": the couple's zone, or one partner's own.
+ZONE_TAG = "zone"
+MY_ZONE_TAG = "myzone"
 
 # Lines other features add to /settings: (session, couple, reader) -> texts.
 SettingsLines = Callable[[Session, Couple, Partner], list[Text]]
@@ -68,6 +84,17 @@ ON_FORMED: list[FormedHooks] = []
 # What other features re-plan when the couple's time zone changes (local-time schedules).
 ZoneHooks = Callable[[Session, Couple, datetime], Effects]
 ON_ZONE_CHANGE: list[ZoneHooks] = []
+
+# Timer kinds that stand for a local wall-clock time ("19:00 on Sunday"), with whose zone
+# they follow: payload -> the partner id, or None for the couple's zone. When that zone
+# changes they move to the same local time in the new zone. Durations ("back in an hour",
+# "close after 48 hours") are not listed: they stay the moment they were agreed to be.
+ZoneOwner = Callable[[Session, Mapping[str, Any]], int | None]
+LOCAL_TIME_KINDS: dict[str, ZoneOwner] = {}
+
+
+def local_time_kind(kind: str, owner: ZoneOwner = lambda _session, _payload: None) -> None:
+    LOCAL_TIME_KINDS[kind] = owner
 
 
 def settings_line(provider: SettingsLines) -> SettingsLines:
@@ -156,10 +183,17 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
     ]
 
 
+def stranger_in_private(actor: Actor) -> Effects:
+    """Someone with no couple writes privately: how to begin, with one tap to add Mend."""
+    add = Button(label=text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
+    return [Send(ToChat(actor.chat_id, actor.language), text("onboarding.private_stranger"),
+                 buttons=keyboard([add]))]
+
+
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     mine = couples_of_user(session, actor.user_id)
     if not mine:
-        return [Send(ToChat(actor.chat_id, actor.language), text("onboarding.private_stranger"))]
+        return stranger_in_private(actor)
     # One private chat serves every couple this person is in.
     for _couple, partner in mine:
         partner.private_open = True
@@ -179,6 +213,9 @@ def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> 
             text("onboarding.private_linked", name=partner.first_name, title=couple.title),
         )
     ]
+
+
+buttons.OPEN_TO_ALL.add(JOIN)
 
 
 @on_press(JOIN)
@@ -213,6 +250,8 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
         ]
     first = partners[0]
     couple.formed_at = now
+    # Nothing weekly is planned until one of them says the zone is right (or changes it).
+    couple.zone_pending = True
     session.add(couple)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(couple.id or 0))
     formed: Effects = []
@@ -227,8 +266,10 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
             text("onboarding.formed", a=first.first_name, b=joined.first_name),
             buttons=keyboard([link]),
         ),
+        zone_question(couple, now),
         SetTimer(INVITE_REMINDER, couple.id or 0, now + INVITE_REMINDER_AFTER,
                  ref=f"couple:{couple.id}:invite"),
+        SetTimer(ZONE_REMINDER, couple.id or 0, now + ZONE_REMINDER_AFTER, ref=_zone_ref(couple)),
     ]
 
 
@@ -247,49 +288,245 @@ def remind_to_open_private(session: Session, due: Due) -> Effects:
                  buttons=keyboard([link]))]
 
 
+def _zone_ref(couple: Couple) -> str:
+    return f"couple:{couple.id}:zone"
+
+
+def zone_question(couple: Couple, now: datetime, key: str = "onboarding.zone_question") -> Send:
+    """ "Times are in Berlin: it's 19:05 there now." [That's right] [Change]"""
+    zone = zone_of(couple)
+    return Send(
+        ToGroup(couple.id or 0),
+        text(key, zone=zone_label(zone), local=local_time(now, zone)),
+        buttons=keyboard([buttons.button(text("onboarding.button_zone_ok"), ZONE,
+                                          couple.id or 0, "ok"),
+                          buttons.button(text("onboarding.button_zone_change"), ZONE,
+                                         couple.id or 0, "change")]),
+        # A city given in reply to this question is taken as the answer too.
+        tag=f"{ZONE_TAG}:{couple.id}",
+    )
+
+
+def ask_city(couple: Couple, partner: Partner | None, to: ToChat | ToGroup,
+             now: datetime) -> Send:
+    """ "Which city are you in?" as a reply prompt, for the couple's zone or one partner's."""
+    zone = zone_of(couple, partner)
+    if partner is None:
+        return Send(to, text("onboarding.ask_city", zone=zone_label(zone),
+                             local=local_time(now, zone)),
+                    force_reply=True, tag=f"{ZONE_TAG}:{couple.id}")
+    return Send(to, text("onboarding.ask_my_city", name=partner.first_name,
+                         zone=zone_label(zone), local=local_time(now, zone)),
+                force_reply=True, tag=f"{MY_ZONE_TAG}:{partner.id}")
+
+
+def move_local_timers(session: Session, couple: Couple, old: ZoneInfo, new: ZoneInfo,
+                      partner: Partner | None = None) -> Effects:
+    """Every pending wall-clock timer that follows the changed zone, at the same local time
+    in the new one (a Sunday 19:00 in Berlin becomes Sunday 19:00 in New York, whatever
+    either side's daylight saving does). `partner` None: the couple's zone changed, which
+    moves what follows it (not a partner's own zone); otherwise that partner's own zone.
+
+    Effects, not row edits: the timers of a group are cancelled by ref and set again."""
+    if old.key == new.key:
+        return []
+    by_ref: dict[str, list[Timer]] = {}
+    for timer in pending_timers(session, couple.id or 0):
+        if timer.ref is not None:
+            by_ref.setdefault(timer.ref, []).append(timer)
+    own_zone = {p.id for p in partners_of(session, couple.id or 0) if p.timezone}
+    effects: Effects = []
+    for ref, rows in by_ref.items():
+        moving: set[int] = set()
+        for timer in rows:
+            owner_of = LOCAL_TIME_KINDS.get(timer.kind)
+            if owner_of is None:
+                continue
+            owner = owner_of(session, json.loads(timer.payload or "{}"))
+            follows = (owner == partner.id) if partner is not None else (
+                owner is None or owner not in own_zone)
+            if follows:
+                moving.add(timer.id or 0)
+        if not moving:
+            continue
+        effects.append(CancelTimers(couple.id or 0, ref=ref))
+        for timer in rows:
+            due = timer.due_at
+            if timer.id in moving:
+                wall = due.astimezone(old).replace(tzinfo=None)
+                due = local_to_utc(wall.date(), wall.time(), new)
+            effects.append(SetTimer(timer.kind, couple.id or 0, due,
+                                    json.loads(timer.payload or "{}"), ref=ref))
+    return effects
+
+
+def change_couple_zone(session: Session, couple: Couple, zone: str, now: datetime) -> Effects:
+    """The couple's zone is set (or confirmed): timers follow, weekly plans are made."""
+    old = zone_of(couple)
+    couple.timezone = zone
+    was_pending = couple.zone_pending
+    couple.zone_pending = False
+    session.add(couple)
+    effects = move_local_timers(session, couple, old, zone_of(couple))
+    for hook in ON_ZONE_CHANGE:
+        effects.extend(hook(session, couple, now))
+    if was_pending:
+        effects.append(CancelTimers(couple.id or 0, ref=_zone_ref(couple)))
+    return effects
+
+
 def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
-    """/timezone <zone or city>: the couple's zone, used for schedules and times shown."""
+    """/timezone <zone or city>: the couple's zone, used for schedules and times shown.
+    Bare, it says which zone is set and asks for a city as a reply."""
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
         return found
     reply = ToChat(actor.chat_id)
     if not args.strip():
-        return [Send(reply, text("onboarding.timezone_current",
-                                 zone=found.couple.timezone))]
+        return [ask_city(found.couple, None, reply, now)]
     zone = parse_zone(args)
     if zone is None:
         return [Send(reply, text("onboarding.timezone_unknown", given=args.strip()[:40]))]
-    found.couple.timezone = zone
-    session.add(found.couple)
-    replanned: Effects = []
-    for hook in ON_ZONE_CHANGE:
-        replanned.extend(hook(session, found.couple, now))
-    return [*replanned,
-            Send(ToGroup(found.couple_id), text("onboarding.timezone_set", zone=zone,
-                                                local=local_datetime(now, zone_of(found.couple))))]
+    return _zone_set(session, found.couple, zone, now)
+
+
+def _zone_set(session: Session, couple: Couple, zone: str, now: datetime) -> Effects:
+    return [*change_couple_zone(session, couple, zone, now),
+            Send(ToGroup(couple.id or 0), text("onboarding.timezone_set", zone=zone,
+                                               local=local_datetime(now, zone_of(couple))))]
 
 
 def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
-    """/mytimezone <zone>: one partner's own zone (long-distance couples); `off` clears it."""
+    """/mytimezone <zone>: one partner's own zone (long-distance couples); `off` clears it.
+    Bare, it asks for a city as a reply."""
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
         return found
     reply = ToChat(actor.chat_id)
     raw = args.strip()
     if not raw:
-        own = found.partner.timezone or found.couple.timezone
-        return [Send(reply, text("onboarding.mytimezone_current", zone=own))]
+        return [ask_city(found.couple, found.partner, reply, now)]
     if raw.lower() in {"off", "reset", "none"}:
-        found.partner.timezone = None
-        session.add(found.partner)
-        return [Send(reply, text("onboarding.mytimezone_cleared", zone=found.couple.timezone))]
+        return _my_zone_set(session, found.couple, found.partner, None, reply)
     zone = parse_zone(raw)
     if zone is None:
         return [Send(reply, text("onboarding.timezone_unknown", given=raw[:40]))]
-    found.partner.timezone = zone
-    session.add(found.partner)
-    return [Send(reply, text("onboarding.mytimezone_set", name=found.partner.first_name,
-                             zone=zone))]
+    return _my_zone_set(session, found.couple, found.partner, zone, reply)
+
+
+def _my_zone_set(session: Session, couple: Couple, partner: Partner, zone: str | None,
+                 reply: ToChat) -> Effects:
+    old = zone_of(couple, partner)
+    partner.timezone = zone
+    session.add(partner)
+    moved = move_local_timers(session, couple, old, zone_of(couple, partner), partner)
+    if zone is None:
+        return [*moved, Send(reply, text("onboarding.mytimezone_cleared",
+                                         zone=couple.timezone))]
+    return [*moved, Send(reply, text("onboarding.mytimezone_set", name=partner.first_name,
+                                     zone=zone))]
+
+
+@on_press(ZONE)
+def press_zone(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """[That's right]: the zone is settled and the weekly plans are made. [Change]: which city?"""
+    couple = session.get(Couple, press.target_id)
+    if couple is None or couple.group_chat_id != actor.chat_id or couple.formed_at is None \
+            or press.action not in {"ok", "change"}:
+        return buttons.expired()
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if partner is None:
+        return buttons.expired()
+    if press.action == "change":
+        return [Notice(text("onboarding.zone_change_notice")),
+                ask_city(couple, None, ToGroup(couple.id or 0), now)]
+    if not couple.zone_pending:
+        return [Notice(text("onboarding.zone_confirmed_notice")),
+                EditOrigin(body=text("onboarding.zone_settled", zone=zone_label(zone_of(couple))))]
+    return [*change_couple_zone(session, couple, couple.timezone, now),
+            Notice(text("onboarding.zone_confirmed_notice")),
+            EditOrigin(body=text("onboarding.zone_confirmed", name=partner.first_name,
+                                 zone=zone_label(zone_of(couple))))]
+
+
+@timer_kind(ZONE_REMINDER, useful_for=timedelta(days=3))
+def remind_zone(session: Session, due: Due) -> Effects:
+    """Once, a day after forming: the zone question again, if nobody answered it."""
+    couple = session.get(Couple, due.couple_id)
+    if couple is None or couple.formed_at is None or not couple.zone_pending:
+        return []
+    return [zone_question(couple, due.now, "onboarding.zone_reminder")]
+
+
+@on_text
+def city_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
+    """A city (or zone name) given in reply to "Which city are you in?"."""
+    tag = said.reply_to_tag or ""
+    kind, _, target = tag.partition(":")
+    if kind not in {ZONE_TAG, MY_ZONE_TAG} or not target.isdigit():
+        return None
+    cleared = kind == MY_ZONE_TAG and said.text.strip().lower() in {"off", "reset", "none"}
+    zone = parse_zone(said.text)
+    if zone is None and not cleared and not said.is_reply:
+        return None  # typed later in private about something else: not an answer to this
+    reply = ToChat(actor.chat_id)
+    if kind == ZONE_TAG:
+        couple = session.get(Couple, int(target))
+        if couple is None or couple.formed_at is None:
+            return None
+        partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    else:
+        owner = session.get(Partner, int(target))
+        couple = session.get(Couple, owner.couple_id) if owner is not None else None
+        if owner is None or couple is None:
+            return None
+        partner = owner if owner.user_id == actor.user_id else None
+        if partner is None and partner_of_user(session, couple.id or 0, actor.user_id):
+            return [Send(reply, text("onboarding.zone_not_yours", name=owner.first_name))]
+    if partner is None:
+        refusal = guard(session, actor, now)
+        return refusal if isinstance(refusal, list) else []
+    if cleared:
+        return _my_zone_set(session, couple, partner, None, reply)
+    if zone is None:
+        asked = ask_city(couple, partner if kind == MY_ZONE_TAG else None, reply, now)
+        return [Send(reply, text("onboarding.timezone_unknown", given=said.text.strip()[:40])),
+                asked]
+    if kind == ZONE_TAG:
+        return _zone_set(session, couple, zone, now)
+    return _my_zone_set(session, couple, partner, zone, reply)
+
+
+def unplaced(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
+    """Text no feature took: say where it belongs, so nothing anyone writes goes unanswered.
+
+    In private, a partner hears that their partner did not get it; in the group, a reply to
+    one of Mend's messages hears where their questions are (and that both can read it)."""
+    if actor.in_private:
+        mine = couples_of_user(session, actor.user_id)
+        if not mine:
+            return stranger_in_private(actor)
+        other = other_partner(session, mine[0][1])
+        if other is None:
+            return None
+        return [Send(ToChat(actor.chat_id), text("common.private_only_me",
+                                                 other=other.first_name))]
+    if not said.is_reply:
+        return None
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership):
+        return found
+    other = other_partner(session, found.partner)
+    names = {"name": found.partner.first_name, "other": other.first_name if other else ""}
+    if found.partner.private_open and not found.partner.private_blocked:
+        link = Button(label=text("onboarding.button_open_private"),
+                      url=deep_link(found.couple_id))
+        return [Send(ToChat(actor.chat_id), text("common.reply_in_private", **names),
+                     buttons=keyboard([link]))]
+    return [Send(ToChat(actor.chat_id), text("common.reply_unplaced", **names))]
+
+
+UNPLACED.append(unplaced)
 
 
 def show_settings(session: Session, actor: Actor, args: str, now: datetime) -> Effects:

@@ -33,6 +33,7 @@ from flows.couples import (
     zone_of,
 )
 from flows.hooks import quiet_check
+from flows.inputs import Said, on_text
 from flows.models import Couple, Partner, utc_column
 from flows.onboarding import ON_LEAVE, settings_line
 from flows.outcome import (
@@ -69,6 +70,8 @@ MAX_ARGS = 20
 START = "pzs"  # the duration buttons of a bare /pause; target: the couple
 PAUSE = "pz"  # everything pressed about one pause; target: the pause
 
+# Reply tag of the duration question, so a length typed in reply starts the break.
+LENGTH_TAG = "pause-length"
 RETURN_KIND = "pause.return"
 NO_ANSWER_KIND = "pause.no_answer"
 
@@ -172,16 +175,35 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     if running is not None:
         return [Send(reply, _state_of(session, found.couple, running, now))]
     if not args.strip():
-        choices = [buttons.button(text("time.length", length=_length(timedelta(minutes=m))), START,
-                                  found.couple_id, str(m))
-                   for m in CHOICES_MINUTES]
-        return [Send(reply, text("pause.choose"), buttons=keyboard(choices))]
+        return [_choose(found.couple_id, reply)]
     length = parse_length(args, found.partner.language)
     if length is None or length <= timedelta() or length > ABSURD:
-        return [Send(reply, text("pause.usage"))]
+        # The buttons, not a syntax lesson: someone asking for a break is upset already.
+        return [_choose(found.couple_id, reply, text("pause.choose_unclear"))]
     if length > MAXIMUM:
         return [Send(reply, text("pause.too_long", given=_length(length)))]
     return _start(session, found, length, now)
+
+
+def _choose(couple_id: int, reply: ToChat, body: Text | None = None) -> Send:
+    """How long? 20 / 30 / 60 / 120 min, or a length given in reply to this message."""
+    choices = [buttons.button(text("time.length", length=_length(timedelta(minutes=m))), START,
+                              couple_id, str(m))
+               for m in CHOICES_MINUTES]
+    return Send(reply, body or text("pause.choose"), buttons=keyboard(choices),
+                tag=f"{LENGTH_TAG}:{couple_id}")
+
+
+@on_text
+def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
+    """ "45" (or "45 minutes") in reply to "How long a break?": the same as /pause 45."""
+    kind, _, target = (said.reply_to_tag or "").partition(":")
+    if kind != LENGTH_TAG or not target.isdigit() or not said.is_reply:
+        return None
+    couple = session.get(Couple, int(target))
+    if couple is None or couple.group_chat_id != actor.chat_id:
+        return None
+    return pause(session, actor, said.text, now)
 
 
 @on_press(START)
@@ -295,7 +317,9 @@ def _settled(session: Session, row: Pause, couple: Couple, partner: Partner,
     session.add(row)
     return [
         Notice(text("pause.agreed_notice")),
-        EditOrigin(buttons=()),
+        # The question is answered: one line of what was agreed, without buttons.
+        EditOrigin(body=text("pause.settled_line", name=_name(session, row.asked_by),
+                             when=shown_time(session, couple, row.return_at, now))),
         Send(ToGroup(couple.id or 0), text(
             "pause.agreed", name=partner.first_name,
             when=shown_time(session, couple, row.return_at, now))),

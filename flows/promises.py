@@ -14,9 +14,10 @@ every part of this flow is about making the small thing easy to do and easy to n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import UniqueConstraint
@@ -36,7 +37,7 @@ from flows.couples import (
 from flows.hooks import is_quiet, register_promise_offer
 from flows.inputs import Said, on_text
 from flows.models import Couple, Partner, secret_text, utc_column
-from flows.onboarding import ON_LEAVE, settings_line
+from flows.onboarding import ON_LEAVE, local_time_kind, settings_line
 from flows.outcome import (
     Button,
     CancelTimers,
@@ -87,6 +88,8 @@ ANSWER = "pk"  # kept?: target check, action kept | not | change
 NOTICED = "pn"  # "I noticed": target check
 CHANGE = "pc"  # change menu: target promise, action words | when | keep | drop
 
+# Reply tag of "What will you promise?" (a bare /promise): promise-new:<partner>:<cap>.
+NEW_TAG = "promise-new"
 NUDGE_KIND = "promise.nudge"
 ASK_KIND = "promise.ask"
 
@@ -477,6 +480,11 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
     if not isinstance(found, Membership):
         return found
     reply = ToChat(actor.chat_id)
+    if not args.strip():
+        # Tapped bare from the menu: ask for it; the answer goes on into "when?".
+        return [Send(reply, text("promises.ask_what", name=found.partner.first_name),
+                     force_reply=True,
+                     tag=f"{NEW_TAG}:{found.partner_id}:{cap}:{int(now.timestamp())}")]
     parsed = parse_promise(args, found.partner.language)
     if not parsed.what:
         return [Send(reply, text("promises.usage"))]
@@ -494,6 +502,33 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
     if actor.in_private:
         effects.extend(_tell_other(session, found.partner, draft))
     return effects
+
+
+@on_text
+def promise_answer(session: Session, actor: Actor, said: Said,
+                   now: datetime) -> Effects | None:
+    """What someone will promise, in reply to "What will you promise?" (a bare /promise).
+    The tag carries who was asked, the cap at that moment and when."""
+    parts = (said.reply_to_tag or "").split(":")
+    if len(parts) != 4 or parts[0] != NEW_TAG or not all(p.isdigit() for p in parts[1:]):
+        return None
+    partner_id, cap = parts[1], parts[2]
+    asked_at = datetime.fromtimestamp(int(parts[3]), UTC)
+    asked = session.get(Partner, int(partner_id))
+    if asked is None:
+        return None
+    if asked.user_id != actor.user_id:
+        if not said.is_reply:
+            return None
+        return [Send(ToChat(actor.chat_id), text("promises.ask_what_not_yours",
+                                                 name=asked.first_name))]
+    if not said.is_reply:
+        # Typed in private after the question: an answer only soon after, and only once.
+        answered = session.exec(select(Promise).where(
+            Promise.partner_id == asked.id, col(Promise.created_at) >= asked_at)).first()
+        if not actor.in_private or answered is not None or now - asked_at > WORDS_WINDOW:
+            return None
+    return make_promise(session, actor, said.text, now, cap=int(cap))
 
 
 @register_promise_offer
@@ -861,6 +896,11 @@ def new_words(session: Session, actor: Actor, said: Said, now: datetime) -> Effe
                              what=_quoted(promise)))]
 
 
+def _short(what: str, limit: int = 32) -> str:
+    """A promise's words on a button: Telegram cuts long labels, so cut them kindly."""
+    return what if len(what) <= limit else what[:limit - 1].rstrip() + "…"
+
+
 def _not_yours_text(session: Session, promise: Promise) -> Text:
     owner = session.get(Partner, promise.partner_id)
     return text("promises.not_yours", name=owner.first_name if owner else "")
@@ -873,6 +913,14 @@ def drop(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return found
     reply = ToChat(actor.chat_id)
     raw = args.strip().lstrip("#")
+    if not raw:
+        own = _active(session, found.couple_id, found.partner_id)
+        if not own:
+            return [Send(reply, text("promises.drop_none"))]
+        choices = [[buttons.button(text("promises.button_drop_number", number=promise.number,
+                                        what=_short(promise.what)),
+                                   CHANGE, promise.id or 0, "drop")] for promise in own]
+        return [Send(reply, text("promises.drop_choose"), buttons=keyboard(*choices))]
     if not raw.isdigit():
         return [Send(reply, text("promises.drop_usage"))]
     promise = session.exec(select(Promise).where(
@@ -943,3 +991,13 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
 
 
 ON_LEAVE.append(_on_leave)
+
+
+def _promiser_of(session: Session, payload: Mapping[str, Any]) -> int | None:
+    """Nudges and "kept?" follow the promiser's own zone when they set one."""
+    promise = session.get(Promise, int(payload.get("promise") or 0))
+    return promise.partner_id if promise is not None else None
+
+
+local_time_kind(NUDGE_KIND, _promiser_of)
+local_time_kind(ASK_KIND, _promiser_of)

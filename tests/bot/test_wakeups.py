@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
+from telegram.ext import Application
 
 from bot.app import MIN_WAKE_DELAY, Wakeups
 from bot.clock import FixedClock
@@ -79,3 +81,21 @@ def test_an_overdue_row_never_makes_a_busy_loop() -> None:
     alarm, queue, _runtime = wakeups()
     alarm.schedule(T0 - timedelta(minutes=5))
     assert queue.scheduled[-1][0] == MIN_WAKE_DELAY
+
+
+async def test_the_first_sweep_runs_at_start_not_one_interval_later() -> None:
+    """Timers that fell due while the bot was down, and the first heartbeat, come at once."""
+    application = Application.builder().token("123456789:AAwakeups-test").build()
+    runtime = FakeRuntime()
+    alarm = Wakeups(application, runtime, FixedClock(T0))  # type: ignore[arg-type]
+    assert application.job_queue is not None
+    await application.job_queue.start()
+    try:
+        alarm.start(every=30)
+        for _ in range(40):
+            if runtime.sweeps:
+                break
+            await asyncio.sleep(0.1)
+        assert runtime.sweeps == 1
+    finally:
+        await application.job_queue.stop()

@@ -16,11 +16,11 @@ import tornado.httpserver
 from sqlmodel import Session
 
 from bot.db import make_engine, migrate
-from bot.demo.server import make_app
-from bot.demo.world import PAST_DUE, DemoClock, World
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.server import Params
+from demo.server import make_app
+from demo.world import PAST_DUE, DemoClock, World
 from flows.models import Couple, Timer
+from sandbox import BotApiSandbox
+from sandbox.server import Params
 
 GROUP_ID = -4000000001
 

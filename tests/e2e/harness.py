@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.clock import OffsetFileClock
-from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
-from bot.sandbox.testing import TEST_TOKEN
+from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
+from sandbox.testing import TEST_TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sandbox import SimMessage
 from flows.recurrence import next_weekly
+from sandbox import SimMessage
 from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e

@@ -117,6 +117,12 @@ async def test_couple_forms_pauses_and_both_are_asked_back_in_the_browser(
     await expect(bot_says(page, "group", "only they can use it")).to_be_visible()
     await act_as(page, "ana")
 
+    # Mend says which time zone it will use; Ana confirms it, and the question becomes one line.
+    zone = bot_says(page, "group", "Is that where you are?")
+    await expect(zone).to_be_visible()
+    await zone.get_by_role("button", name="That's right").click()
+    await expect(bot_says(page, "group", "confirmed by Ana")).to_be_visible()
+
     if not pause_is_built():
         await page.screenshot(path=str(tmp_path / "demo.png"))
         pytest.skip("/pause is not on this branch yet: the couple formed; "

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.sandbox import SimMessage
+from sandbox import SimMessage
 from tests.e2e.harness import Scene
 
 pytestmark = pytest.mark.e2e
@@ -151,4 +151,6 @@ async def test_a_german_couple_is_onboarded_pauses_and_checks_in_in_german(
     english_menu = world.sandbox.get_commands({"type": "all_private_chats"})
     assert [c["command"] for c in private_menu] == [c["command"] for c in english_menu]
     assert {"command": "safety", "description": "Wenn du dich nicht sicher fühlst"} in private_menu
+    assert "Paaren" in world.sandbox.descriptions["de"]
+    assert world.sandbox.short_descriptions["de"].startswith("Für Paare")
     print("\n".join(world.transcript))

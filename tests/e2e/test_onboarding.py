@@ -28,7 +28,7 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
     # A third person pressing "I'm in" (the button is gone, the payload forged) is refused
     # kindly and changes nothing.
     invite = next(m for m in sandbox.bot_messages(group) if "tap \"I'm in\"" in (m.text or "")
-                  or "both in" in (m.text or ""))
+                  or "/help shows how" in (m.text or ""))
     answer = await world.press_data(world.cleo, invite, "v1|join|1|in")
     assert "exactly two" in str(answer.get("text"))
 
@@ -67,7 +67,7 @@ async def test_plain_group_chat_never_reaches_the_bot(world: Scene) -> None:
 
 
 async def test_the_token_never_reaches_the_log(world: Scene) -> None:
-    from bot.sandbox.testing import TEST_TOKEN
+    from sandbox.testing import TEST_TOKEN
 
     await form_couple(world)
     await world.bot.stop()

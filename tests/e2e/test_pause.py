@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import SimMessage
+from sandbox import SimMessage
 from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 
-from bot.sandbox import SimMessage
+from sandbox import SimMessage
 from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e

@@ -17,11 +17,11 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from bot.db import make_engine
-from bot.sandbox import SimChat, SimUser
-from bot.sandbox.testing import TEST_TOKEN
 from flows.data_rights import couple_rows
 from flows.features import load_all
 from flows.secret import generate_key
+from sandbox import SimChat, SimUser
+from sandbox.testing import TEST_TOKEN
 from tests.e2e.harness import Scene, form_couple, scene
 
 pytestmark = pytest.mark.e2e

@@ -78,7 +78,7 @@ async def test_two_webhook_processes_on_postgres_deliver_500_timers_once(
 ) -> None:
     if not POSTGRES_URL:
         pytest.skip(NO_POSTGRES)
-    from bot.sandbox import BotApiSandbox
+    from sandbox import BotApiSandbox
     from tests.conftest import drop_postgres_database, fresh_postgres_database
 
     url = fresh_postgres_database()

@@ -105,7 +105,7 @@ def test_only_partners_change_the_groups_language_and_bad_buttons_change_nothing
     offered = language.choose(session, in_group(ANA_ID), "", T0)
     german_button = button_data(sends(offered)[0])[1]
     stranger = buttons.handle_press(session, in_group(STRANGER_ID), german_button, T0)
-    assert [n.body.key for n in notices(stranger)] == ["language.not_partner"]
+    assert [n.body.key for n in notices(stranger)] == ["common.button_for_couple"]
     forged = buttons.data(language.KIND, couple.id or 0, "xx")
     assert keys(buttons.handle_press(session, in_group(ANA_ID), forged, T0)) == [
         "common.button_expired"]

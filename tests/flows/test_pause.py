@@ -166,12 +166,13 @@ def test_pause_over_24_hours_is_refused_with_the_reason(session: Session) -> Non
     "0", "-5", "-1h", "abc", "99999", "1h99", "0h", "0m", "1.5h", "60 60",
     "x" * 300, "1h30x", "'; drop table pause; --",
 ])
-def test_malformed_pause_gets_a_kind_usage_line_and_changes_nothing(
+def test_malformed_pause_gets_the_duration_buttons_and_changes_nothing(
         session: Session, nonsense: str) -> None:
-    make_couple(session)
+    couple, _ana, _ben = make_couple(session)
     effects = start(session, ANA_ID, nonsense)
-    assert keys(effects) == ["pause.usage"]
-    assert "/pause 60" in all_text(effects)
+    assert keys(effects) == ["pause.choose_unclear"]
+    assert button_data(sends(effects)[0]) == [
+        buttons.data(flow.START, couple.id or 0, str(m)) for m in flow.CHOICES_MINUTES]
     assert session.exec(select(Pause)).first() is None
     assert pending(session) == []
 
@@ -186,7 +187,8 @@ def test_only_partners_may_pause(session: Session) -> None:
 def test_a_stranger_cannot_start_a_break_with_the_choice_buttons(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
     effects = press(session, STRANGER_ID, buttons.data(flow.START, couple.id or 0, "30"), T0)
-    assert keys(effects) == ["pause.not_yours"]
+    assert keys(effects) == ["common.button_for_couple"]
+    assert "This is for Ana and Ben" in all_text(effects)
     assert session.exec(select(Pause)).first() is None
 
 
@@ -528,7 +530,8 @@ def test_stale_and_forged_pause_buttons_change_nothing(session: Session) -> None
     ]
     for _user, data, actor in attempts:
         effects = run(session, buttons.handle_press(session, actor, data, T0 + MIN), T0 + MIN)
-        assert keys(effects) in (["common.button_expired"], ["pause.not_yours"]), data
+        assert keys(effects) in (["common.button_expired"], ["pause.not_yours"],
+                                 ["common.button_for_couple"]), data
         assert (row.state, row.return_at, row.asker_ready, row.other_ready,
                 row.extensions) == before
     assert len(session.exec(select(Pause)).all()) == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,12 +44,12 @@ def test_sunday_1900_stays_sunday_1900_local_across_dst(
 
 
 def test_a_time_in_the_spring_forward_gap_moves_past_the_gap() -> None:
-    moment = local_to_utc(datetime(2026, 3, 29).date(), time(2, 30), BERLIN)
+    moment = local_to_utc(date(2026, 3, 29), time(2, 30), BERLIN)
     assert moment.astimezone(BERLIN).hour == 3
 
 
 def test_an_ambiguous_autumn_time_takes_the_first_occurrence() -> None:
-    moment = local_to_utc(datetime(2026, 10, 25).date(), time(2, 30), BERLIN)
+    moment = local_to_utc(date(2026, 10, 25), time(2, 30), BERLIN)
     assert moment == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
 
 

@@ -215,7 +215,7 @@ def test_an_answer_over_the_limit_is_refused_kindly_and_kept_out(session: Sessio
 
 def test_private_text_without_a_repair_in_progress_is_not_taken(session: Session) -> None:
     make_couple(session)
-    assert keys(_say(session, ANA, "hello")) == ["common.private_text_unexpected"]
+    assert keys(_say(session, ANA, "hello")) == ["common.private_only_me"]
 
 
 # ---- the ownership hint ---------------------------------------------------------------------

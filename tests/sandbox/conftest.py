@@ -18,8 +18,8 @@ from telegram.ext import (
     filters,
 )
 
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.testing import TEST_TOKEN, running_sandbox
+from sandbox import BotApiSandbox
+from sandbox.testing import TEST_TOKEN, running_sandbox
 
 
 @dataclass

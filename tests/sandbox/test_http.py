@@ -14,9 +14,9 @@ import tornado.netutil
 import tornado.web
 from telegram.error import Conflict
 
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.spec import find_spec_path
-from bot.sandbox.testing import TEST_TOKEN
+from sandbox import BotApiSandbox
+from sandbox.spec import find_spec_path
+from sandbox.testing import TEST_TOKEN
 from tests.sandbox.conftest import make_bot
 
 
@@ -208,12 +208,13 @@ async def test_spec_unknown_method_and_missing_param(sb: BotApiSandbox) -> None:
     status, body = await call(sb, "sendMessage", form={"chat_id": "1"})
     assert status == 400
     assert body == {"ok": False, "error_code": 400, "description": "Bad Request: text is required"}
-    status, body = await call(sb, "setMyDescription", form={"description": "hi"})
+    status, body = await call(sb, "setPassportDataErrors", form={"user_id": "1",
+                                                                "errors": "[]"})
     assert status == 200 and body == {"ok": True, "result": True}
     assert sb.violations == [
         "unknown method 'sendMesage'",
         "sendMessage: missing required parameter 'text'",
-        "unimplemented method setMyDescription",
+        "unimplemented method setPassportDataErrors",
     ]
     sb.violations.clear()
 
@@ -240,3 +241,17 @@ async def test_without_spec_known_methods_still_work() -> None:
         assert status == 404
     finally:
         await sandbox.stop()
+
+
+async def test_bot_description_and_short_description_are_kept(sb: BotApiSandbox) -> None:
+    status, body = await call(sb, "setMyDescription", form={"description": "For couples."})
+    assert status == 200 and body == {"ok": True, "result": True}
+    await call(sb, "setMyShortDescription", form={"short_description": "Repair, weekly."})
+    _, body = await call(sb, "getMyDescription", form={})
+    assert body["result"] == {"description": "For couples."}
+    _, body = await call(sb, "getMyShortDescription", form={"language_code": "de"})
+    assert body["result"] == {"short_description": "Repair, weekly."}
+    status, body = await call(sb, "setMyShortDescription", form={"short_description": "x" * 121})
+    assert status == 400
+    assert sb.descriptions == {"": "For couples."}
+    assert sb.short_descriptions == {"": "Repair, weekly."}

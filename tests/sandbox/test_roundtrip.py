@@ -9,7 +9,7 @@ import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter
 
-from bot.sandbox import BotApiSandbox
+from sandbox import BotApiSandbox
 from tests.sandbox.conftest import EchoBot
 
 

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.entities import (
+from sandbox import BotApiSandbox
+from sandbox.entities import (
     EntityParseError,
     leading_command,
     parse_html,
     user_entities,
     utf16_len,
 )
-from bot.sandbox.spec import ENV_VAR, find_spec_path, load_spec
-from bot.sandbox.testing import running_sandbox
+from sandbox.spec import ENV_VAR, find_spec_path, load_spec
+from sandbox.testing import running_sandbox
 
 
 def test_parse_html_entities_and_offsets() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ENV_VAR = "TELEGRAM_API_SPEC"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC_PATH = REPO_ROOT.parent / "shared" / "telegram-bot-api" / "api.json"
 
 _logged_missing = False

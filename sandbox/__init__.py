@@ -1,6 +1,6 @@
-"""A local Telegram Bot API server for tests and the demo (see :mod:`bot.sandbox.server`)."""
+"""A local Telegram Bot API server for tests and the demo (see :mod:`sandbox.server`)."""
 
-from bot.sandbox.server import (
+from sandbox.server import (
     ApiError,
     BotApiSandbox,
     SentRecord,
@@ -10,7 +10,7 @@ from bot.sandbox.server import (
     SimUser,
     scope_key,
 )
-from bot.sandbox.spec import ApiSpec, MethodSpec, load_spec
+from sandbox.spec import ApiSpec, MethodSpec, load_spec
 
 __all__ = [
     "ApiError",

@@ -1,4 +1,4 @@
-"""Run the sandbox standalone: ``python -m bot.sandbox --port 8081``."""
+"""Run the sandbox standalone: ``python -m sandbox --port 8081``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 
-from bot.sandbox.server import BotApiSandbox
+from sandbox.server import BotApiSandbox
 
 
 def _print_event(event: dict[str, object]) -> None:

@@ -1,4 +1,4 @@
-"""`python -m bot demo`: try Mend in a browser, without Telegram and without a token.
+"""`mend demo`: try Mend in a browser, without Telegram and without a token.
 
 It runs the local Bot API server the tests use, the real bot against it, and a page on
 http://127.0.0.1:8080 that shows the couple's group and both private chats with Mend.
@@ -16,7 +16,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot demo",
+        prog="mend demo",
         description="Try Mend in your browser: a pretend Telegram with Ana, Ben and Cleo, "
                     "and the real bot.",
     )
@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    from bot.demo.server import Options, run
+    from demo.server import Options, run
 
     args = _parser().parse_args(argv)
     if not 0 < args.port < 65536:

@@ -15,8 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import OffsetFileClock
-from bot.sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 from bot.texts import languages, name_of
+from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 
 JSON = dict[str, Any]
 

@@ -29,15 +29,15 @@ import tornado.iostream
 import tornado.netutil
 import tornado.web
 
-from bot.demo.world import MAX_TEXT, DemoClock, World
-from bot.sandbox import BotApiSandbox
-from bot.sandbox.testing import TEST_TOKEN
+from demo.world import MAX_TEXT, DemoClock, World
+from sandbox import BotApiSandbox
+from sandbox.testing import TEST_TOKEN
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 STATIC = Path(__file__).resolve().parent / "static"
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds `bot/`
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the folder that holds `bot/`
 BOT_USERNAME = "mend_demo_bot"
 SWEEP_SECONDS = "0.5"
 MAX_ADVANCE = timedelta(days=31)

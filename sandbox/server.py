@@ -29,7 +29,7 @@ import tornado.iostream
 import tornado.netutil
 import tornado.web
 
-from bot.sandbox.entities import (
+from sandbox.entities import (
     EntityParseError,
     leading_command,
     mentions,
@@ -37,7 +37,7 @@ from bot.sandbox.entities import (
     user_entities,
     utf16_len,
 )
-from bot.sandbox.spec import ApiSpec, load_spec
+from sandbox.spec import ApiSpec, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -425,6 +425,9 @@ class BotApiSandbox:
         self.sent_log: list[SentRecord] = []
         self.commands: dict[str, list[JSON]] = {}
         self.localized_commands: dict[tuple[str, str], list[JSON]] = {}
+        # setMyDescription / setMyShortDescription, by language code ("" = the default).
+        self.descriptions: dict[str, str] = {}
+        self.short_descriptions: dict[str, str] = {}
         self.webhook_deliveries = 0
 
         self._users: dict[int, SimUser] = {}
@@ -474,6 +477,10 @@ class BotApiSandbox:
             "setmycommands": self._m_set_my_commands,
             "deletemycommands": self._m_delete_my_commands,
             "getmycommands": self._m_get_my_commands,
+            "setmydescription": self._m_set_my_description,
+            "getmydescription": self._m_get_my_description,
+            "setmyshortdescription": self._m_set_my_short_description,
+            "getmyshortdescription": self._m_get_my_short_description,
             "getchatmember": self._m_get_chat_member,
             "getchat": self._m_get_chat,
             "senddocument": self._m_send_document,
@@ -490,6 +497,9 @@ class BotApiSandbox:
             "editmessagereplymarkup": "editMessageReplyMarkup", "deletemessage": "deleteMessage",
             "answercallbackquery": "answerCallbackQuery", "setmycommands": "setMyCommands",
             "deletemycommands": "deleteMyCommands", "getmycommands": "getMyCommands",
+            "setmydescription": "setMyDescription", "getmydescription": "getMyDescription",
+            "setmyshortdescription": "setMyShortDescription",
+            "getmyshortdescription": "getMyShortDescription",
             "getchatmember": "getChatMember", "getchat": "getChat", "senddocument": "sendDocument",
             "sendchataction": "sendChatAction", "leavechat": "leaveChat", "getfile": "getFile",
             "close": "close", "logout": "logOut",
@@ -1497,6 +1507,34 @@ class BotApiSandbox:
         if lang:
             return self.localized_commands.get((key, lang), [])
         return self.commands.get(key, [])
+
+    def _set_text(self, params: Params, field: str, limit: int,
+                  store: dict[str, str]) -> bool:
+        """Telegram's rule: 0..limit characters; an empty one removes that language's text."""
+        value = params.get_str(field) or ""
+        if len(value) > limit:
+            raise _bad(f"{field} is too long")
+        lang = params.get_str("language_code") or ""
+        if value:
+            store[lang] = value
+        else:
+            store.pop(lang, None)
+        return True
+
+    def _m_set_my_description(self, params: Params) -> bool:
+        return self._set_text(params, "description", 512, self.descriptions)
+
+    def _m_get_my_description(self, params: Params) -> JSON:
+        lang = params.get_str("language_code") or ""
+        return {"description": self.descriptions.get(lang, self.descriptions.get("", ""))}
+
+    def _m_set_my_short_description(self, params: Params) -> bool:
+        return self._set_text(params, "short_description", 120, self.short_descriptions)
+
+    def _m_get_my_short_description(self, params: Params) -> JSON:
+        lang = params.get_str("language_code") or ""
+        return {"short_description": self.short_descriptions.get(
+            lang, self.short_descriptions.get("", ""))}
 
     def _m_get_chat_member(self, params: Params) -> JSON:
         chat = self._existing_chat(params.chat_id())
