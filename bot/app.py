@@ -31,6 +31,7 @@ HANDLER_MODULES = (
     "bot.handlers.promises",
     "bot.handlers.checkin",
     "bot.handlers.repair",
+    "bot.handlers.thanks",
     "bot.handlers.safety",
     "bot.handlers.data_rights",
     "bot.handlers.language",

@@ -403,8 +403,11 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     query = (select(Checkin).where(Checkin.couple_id == found.couple_id)
              .order_by(col(Checkin.planned_at).desc()).limit(HISTORY_SHOWN))
     shown = list(session.exec(query))
+    extra = hooks.checkins_lines(session, found.couple_id, now)
     if not shown:
-        return [Send(ToChat(actor.chat_id), text("checkin.history_empty"))]
+        empty = text("checkin.history_empty")
+        return [Send(ToChat(actor.chat_id), text("checkin.history_empty_with", empty=empty,
+                                                 extra=extra) if extra else empty)]
     lines = tuple(
         text("checkin.history_line", date=Day(item.planned_at.astimezone(zone).date()),
              outcome=text(f"checkin.outcome_{item.state}"))
@@ -412,7 +415,7 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     )
     weeks = streak(session, couple, now)
     return [Send(ToChat(actor.chat_id), text(
-        "checkin.history", lines=lines,
+        "checkin.history", lines=lines, extra=extra,
         streak=text("checkin.streak", count=weeks) if weeks else text("checkin.streak_none")))]
 
 

@@ -11,6 +11,8 @@ FEATURE_MODULES = (
     "flows.checkin",
     "flows.promises",
     "flows.repair",
+    "flows.thanks",
+    "flows.restart",
     "flows.safety",
     "flows.data_rights",
     "flows.language",

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from flows.models import Partner
-from flows.outcome import Effects
+from flows.outcome import Effects, Text
 
 # (session, couple_id, now) -> True while the couple should not be nudged (a pause).
 QuietCheck = Callable[[Session, int, datetime], bool]
@@ -28,6 +28,21 @@ class _Offers:
 
 
 _offers = _Offers()
+
+
+# (session, couple_id, now) -> lines /checkins shows below the streak (the couple's, never
+# one partner's: nothing there compares the two).
+CheckinsLine = Callable[[Session, int, datetime], list[Text]]
+CHECKINS_LINES: list[CheckinsLine] = []
+
+
+def checkins_line(line: CheckinsLine) -> CheckinsLine:
+    CHECKINS_LINES.append(line)
+    return line
+
+
+def checkins_lines(session: Session, couple_id: int, now: datetime) -> tuple[Text, ...]:
+    return tuple(found for line in CHECKINS_LINES for found in line(session, couple_id, now))
 
 
 def is_quiet(session: Session, couple_id: int, now: datetime) -> bool:

@@ -6,6 +6,9 @@ another one, which goes back to the first partner to accept. At the return time 
 partner is asked once whether they are ready; "I need 20 more minutes" moves the return
 while the whole break stays within a day. Both ready: the break ends and /repair is
 suggested. Nobody answers within an hour: one gentle line, closed as "not returned".
+/back from one partner does not end the break for both: the other is asked whether they
+are ready early too. Whoever said "I'm ready" hears privately what happens next (the
+other asked for more time, both are back), so nobody waits without news.
 
 Product rules (guide "Pause"; Gottman via the seeds): the body needs about 20 minutes to
 settle, so shorter breaks are raised to 20; a break over 24 hours starts to feel like
@@ -66,9 +69,14 @@ CHOICES_MINUTES = (20, 30, 60, 120)
 PROPOSAL_MINUTES = (30, 60, 120, 240)
 HISTORY_SIZE = 10
 MAX_ARGS = 20
+# The same fight keeps coming back: after this many breaks not returned from within
+# COUNSEL_WINDOW, each partner hears once, privately, that a counsellor can help.
+COUNSEL_AFTER = 3
+COUNSEL_WINDOW = timedelta(days=30)
 
 START = "pzs"  # the duration buttons of a bare /pause; target: the couple
 PAUSE = "pz"  # everything pressed about one pause; target: the pause
+SOFT_RESTART = "sr"  # "a soft restart" under "you're both back" (flows/restart.py)
 
 # Reply tag of the duration question, so a length typed in reply starts the break.
 LENGTH_TAG = "pause-length"
@@ -116,6 +124,8 @@ class Pause(SQLModel, table=True):
     ended_at: datetime | None = utc_column(nullable=True)
     ended_by: int | None = None
     outcome: str | None = None
+    # The counselling pointer went out with this break's close (at most once a month).
+    counsel_offered: bool = False
 
 
 # ---- reading ------------------------------------------------------------------------
@@ -169,8 +179,6 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     if not isinstance(found, Membership):
         return found
     reply = ToChat(actor.chat_id)
-    if actor.in_private:
-        return [Send(reply, text("pause.group_only"))]
     running = active_pause(session, found.couple_id)
     if running is not None:
         return [Send(reply, _state_of(session, found.couple, running, now))]
@@ -182,15 +190,26 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return [_choose(found.couple_id, reply, text("pause.choose_unclear"))]
     if length > MAXIMUM:
         return [Send(reply, text("pause.too_long", given=_length(length)))]
-    return _start(session, found, length, now)
+    return [*_start(session, found, length, now), *_told_from_private(actor)]
+
+
+def duration_buttons(couple_id: int) -> Keyboard:
+    """20 / 30 / 60 / 120 minutes: whoever taps one asks for the break (group or private)."""
+    return keyboard([buttons.button(text("time.length", length=_length(timedelta(minutes=m))),
+                                    START, couple_id, str(m))
+                     for m in CHOICES_MINUTES])
+
+
+def _told_from_private(actor: Actor) -> Effects:
+    """A break asked for in private is still announced in the group; the asker hears so."""
+    if not actor.in_private:
+        return []
+    return [Send(ToChat(actor.chat_id), text("pause.started_from_private"))]
 
 
 def _choose(couple_id: int, reply: ToChat, body: Text | None = None) -> Send:
     """How long? 20 / 30 / 60 / 120 min, or a length given in reply to this message."""
-    choices = [buttons.button(text("time.length", length=_length(timedelta(minutes=m))), START,
-                              couple_id, str(m))
-               for m in CHOICES_MINUTES]
-    return Send(reply, body or text("pause.choose"), buttons=keyboard(choices),
+    return Send(reply, body or text("pause.choose"), buttons=duration_buttons(couple_id),
                 tag=f"{LENGTH_TAG}:{couple_id}")
 
 
@@ -210,18 +229,21 @@ def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> 
 def press_start(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """A duration button under a bare /pause: whoever taps it is the one asking."""
     couple = session.get(Couple, press.target_id)
-    if couple is None or couple.group_chat_id != actor.chat_id or couple.formed_at is None:
+    if couple is None or couple.formed_at is None \
+            or not (actor.in_private or couple.group_chat_id == actor.chat_id):
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
     if not press.action.isdigit() or int(press.action) not in CHOICES_MINUTES:
         return buttons.expired()
     if partner is None:
-        return [Notice(text("pause.not_yours"))]
+        return buttons.expired() if actor.in_private else [Notice(text("pause.not_yours"))]
     if active_pause(session, couple.id or 0) is not None:
         return [EditOrigin(buttons=()), Notice(text("pause.already_on_notice"))]
     found = Membership(couple, partner)
-    return [EditOrigin(buttons=()), *_start(session, found, timedelta(minutes=int(press.action)),
-                                            now)]
+    started = _start(session, found, timedelta(minutes=int(press.action)), now)
+    if actor.in_private:
+        return [EditOrigin(body=text("pause.started_from_private")), *started]
+    return [EditOrigin(buttons=()), *started]
 
 
 def _start(session: Session, found: Membership, length: timedelta, now: datetime) -> Effects:
@@ -241,6 +263,7 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
         lines.append(text("pause.raised"))
     lines.append(text("pause.asked", name=found.partner.first_name, length=_length(length),
                       when=when))
+    lines.append(text("pause.coming_back", name=found.partner.first_name))
     lines.append(text("pause.use_the_time"))
     lines.append(text("pause.ask_other", other=other.first_name))
     agree = buttons.button(text("pause.button_agree"), PAUSE, row.id or 0, "ok")
@@ -297,6 +320,8 @@ def press_pause(session: Session, actor: Actor, press: Press, now: datetime) -> 
         return _ready(session, row, couple, partner, now)
     if action == "more":
         return _more(session, row, couple, partner, now)
+    if action in ("early", "notyet"):
+        return _answer_early(session, row, couple, partner, action == "early", now)
     return buttons.expired()
 
 
@@ -433,14 +458,33 @@ def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
     session.add(row)
     if not (row.asker_ready and row.other_ready):
         return [Notice(text("pause.ready_notice")),
-                EditOrigin(body=text("pause.ready_waiting"), buttons=())]
+                EditOrigin(body=text("pause.ready_waiting",
+                                     other=_name(session, _other_of(row, partner))),
+                           buttons=())]
     _end(row, LATER if row.extensions else ON_TIME, partner.id, now)
     return [
         Notice(text("pause.ready_notice")),
         EditOrigin(body=text("pause.ready_done"), buttons=()),
         CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text("pause.both_back")),
+        Send(ToGroup(couple.id or 0), text("pause.both_back"), buttons=_soft_restart(row)),
+        _tell_the_one_waiting(row, partner),
     ]
+
+
+def _soft_restart(row: Pause) -> Keyboard:
+    """Optional: one feeling and one need each, shown together (flows/restart.py)."""
+    return keyboard([buttons.button(text("pause.button_soft_restart"), SOFT_RESTART,
+                                    row.id or 0, "go")])
+
+
+def _other_of(row: Pause, partner: Partner) -> int:
+    return row.other_id if partner.id == row.asked_by else row.asked_by
+
+
+def _tell_the_one_waiting(row: Pause, partner: Partner) -> Send:
+    """The partner who was ready first hears privately that the other is back too."""
+    return Send(ToPartner(_other_of(row, partner)),
+                text("pause.both_back_private", name=partner.first_name))
 
 
 def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
@@ -449,7 +493,8 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
         return buttons.expired()
     new_return = max(now, row.return_at) + EXTENSION
     if new_return - row.started_at > MAXIMUM:
-        return [Notice(text("pause.more_refused"), alert=True)]
+        return [Notice(text("pause.more_refused", other=_name(session, _other_of(row, partner))),
+                       alert=True)]
     if partner.id == row.asked_by:
         row.asker_ready = False
     else:
@@ -458,7 +503,14 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
     row.extensions += 1
     row.state = AGREED
     session.add(row)
+    waiting: Effects = []
+    if _is_ready(row, _other_of(row, partner)):
+        other = session.get(Partner, _other_of(row, partner))
+        waiting.append(Send(ToPartner(_other_of(row, partner)), text(
+            "pause.more_told_ready", name=partner.first_name,
+            time=_clock(new_return, other, couple, now))))
     return [
+        *waiting,
         Notice(text("pause.more_notice")),
         EditOrigin(body=text("pause.more_private", time=_clock(new_return, partner, couple, now)),
                    buttons=()),
@@ -481,7 +533,29 @@ def no_answer(session: Session, due: Due) -> Effects:
         return []
     _end(row, NOT_RETURNED, None, due.now)
     session.add(row)
-    return [Send(ToGroup(row.couple_id), text("pause.not_returned"))]
+    return [Send(ToGroup(row.couple_id), text("pause.not_returned")),
+            *_counsel_once_a_month(session, row, due.now)]
+
+
+def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effects:
+    """The third break in a month nobody came back from: a private word about counselling.
+
+    The repeated pattern is the signal (the seeds), and a counsellor is the kind answer to
+    a fight that keeps coming back. Said privately to each, never in the group, at most
+    once in any 30 days.
+    """
+    recent = list(session.exec(select(Pause).where(
+        Pause.couple_id == row.couple_id, col(Pause.started_at) >= now - COUNSEL_WINDOW)))
+    not_returned = [item for item in recent if item.outcome == NOT_RETURNED]
+    offered = session.exec(select(Pause).where(
+        Pause.couple_id == row.couple_id, col(Pause.counsel_offered),
+        col(Pause.ended_at) >= now - COUNSEL_WINDOW)).first()
+    if len(not_returned) < COUNSEL_AFTER or offered is not None:
+        return []
+    row.counsel_offered = True
+    session.add(row)
+    return [Send(ToPartner(partner_id), text("pause.counsel"))
+            for partner_id in (row.asked_by, row.other_id)]
 
 
 def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
@@ -494,23 +568,77 @@ def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
 
 
 def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
-    """/back: either partner ends the break early."""
+    """/back: one partner is ready early. The break ends only when the other is too, so
+    the one who needed it is never pulled back by the other's tap."""
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
         return found
     reply = ToChat(actor.chat_id)
-    if actor.in_private:
-        return [Send(reply, text("pause.group_only"))]
     row = active_pause(session, found.couple_id)
     if row is None:
         return [Send(reply, text("pause.none_on"))]
+    partner = found.partner
+    other_id = _other_of(row, partner)
+    if _is_ready(row, other_id):
+        return _both_back_early(session, row, found.couple, partner, now)
+    if _is_ready(row, partner.id or 0):
+        return [Send(reply, text("pause.back_already_asked", other=_name(session, other_id)))]
+    _set_ready(row, partner.id or 0, True)
+    session.add(row)
+    question = keyboard(
+        [buttons.button(text("pause.button_ready"), PAUSE, row.id or 0, "early")],
+        [buttons.button(text("pause.button_not_yet"), PAUSE, row.id or 0, "notyet")])
+    effects: Effects = [Send(ToGroup(found.couple_id), text(
+        "pause.back_asks_other", name=partner.first_name, other=_name(session, other_id)),
+        buttons=question)]
+    if actor.in_private:
+        effects.append(Send(reply, text("pause.back_asked_private",
+                                        other=_name(session, other_id))))
+    return effects
+
+
+def _set_ready(row: Pause, partner_id: int, ready: bool) -> None:
+    if partner_id == row.asked_by:
+        row.asker_ready = ready
+    else:
+        row.other_ready = ready
+
+
+def _answer_early(session: Session, row: Pause, couple: Couple, partner: Partner,
+                  ready: bool, now: datetime) -> Effects:
+    """The other's answer to "{name} is ready early. Are you?"."""
+    if row.state == ENDED:
+        return buttons.expired()
+    other_id = _other_of(row, partner)
+    if not _is_ready(row, other_id) or _is_ready(row, partner.id or 0):
+        # Only the one who was asked answers; the one who asked waits.
+        return [Notice(text("pause.early_is_for_other", other=_name(session, other_id)))]
+    if ready:
+        return [EditOrigin(buttons=()), *_both_back_early(session, row, couple, partner, now)]
+    when = shown_time(session, couple, row.return_at, now)
+    waiting = session.get(Partner, other_id)
+    return [
+        Notice(text("pause.not_yet_notice")),
+        EditOrigin(buttons=()),
+        Send(ToGroup(couple.id or 0), text("pause.not_yet", name=partner.first_name,
+                                           when=when)),
+        Send(ToPartner(other_id), text(
+            "pause.not_yet_private", name=partner.first_name,
+            time=_clock(row.return_at, waiting, couple, now))),
+    ]
+
+
+def _both_back_early(session: Session, row: Pause, couple: Couple, partner: Partner,
+                     now: datetime) -> Effects:
     before_return = now < row.return_at and row.state != ASKING
     _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME),
-         found.partner_id, now)
+         partner.id, now)
     session.add(row)
     return [
-        CancelTimers(found.couple_id, ref=_ref(row)),
-        Send(ToGroup(found.couple_id), text("pause.back", name=found.partner.first_name)),
+        CancelTimers(couple.id or 0, ref=_ref(row)),
+        Send(ToGroup(couple.id or 0), text("pause.back", name=partner.first_name),
+             buttons=_soft_restart(row)),
+        _tell_the_one_waiting(row, partner),
     ]
 
 

@@ -1,10 +1,20 @@
-"""/repair: one partner writes a repair message step by step, reads it, and posts it.
+"""/repair: either partner starts; an apology is written step by step and can be answered.
 
-The four steps (product.md, "Repair"): what I take responsibility for, the impact I
-think it had, what I'll do differently next time, and one thing my partner needs from
-me tonight. Ownership comes before explanation: a first answer that opens with an
-explanation or a "sorry, but" gets one gentle hint and the chance to rewrite, never a
-refusal. Nothing reaches the group until the author taps Post.
+/repair first asks, privately, which side you start from: to apologise, or to say what
+hurt (the hurt partner's note, `flows/hurt.py`). Repair takes two people, so both sides
+have a way in (product.md, "Repair").
+
+The apology has four steps: what I take responsibility for, the impact I think it had
+(with the other's note beside the question when they chose to share one), what I'll do
+differently next time, and one question for my partner about tonight. Ownership comes
+before explanation: a first answer that opens with an explanation or a "sorry, but" gets
+one gentle hint and the chance to rewrite, never a refusal. The answers are put together
+as prose in the author's own voice, with an "I'm sorry" the author can keep or remove,
+and nothing reaches the group until the author taps Post.
+
+Under the posted message the receiver can answer with one tap (thank you / I need some
+time / can we talk tonight?); the author hears which, privately. No answer is ever asked
+for again or counted.
 
 The steps are asked in the author's private chat when they opened it; otherwise in the
 group as force-reply questions (the author is told their partner can read along). The
@@ -18,9 +28,16 @@ from datetime import datetime
 
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from flows import buttons, hooks
+from flows import buttons, hooks, hurt, pause
 from flows.buttons import Press, on_press
-from flows.couples import Actor, Membership, couples_of_user, guard, other_partner
+from flows.couples import (
+    Actor,
+    Membership,
+    couples_of_user,
+    guard,
+    other_partner,
+    partner_of_user,
+)
 from flows.inputs import Said, on_text
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.onboarding import ON_LEAVE, deep_link
@@ -42,6 +59,9 @@ from flows.outcome import (
 from flows.timeparse import is_word, pattern
 
 KIND = "rp"
+CHOOSE = "rpc"  # apologise or say what hurt; target: the partner who sent /repair
+ANSWER = "rpa"  # the receiver's answer under a posted repair; target: the repair
+ANSWERS = ("thanks", "time", "talk")
 TAG = "repair"
 STEPS = ("ownership", "impact", "change", "need")
 # One answer is a sentence or two; a wall of text is not what the other partner should get.
@@ -76,6 +96,13 @@ class Repair(SQLModel, table=True):
     started_at: datetime = utc_column()
     updated_at: datetime = utc_column()
     posted_at: datetime | None = utc_column(nullable=True)
+    # The message opens with "I'm sorry." unless the author removes it (or wrote their own).
+    with_sorry: bool = True
+    # The other partner's note, shown at the impact step when they chose to share it.
+    hurt_note_id: int | None = None
+    # The receiver's one-tap answer (one of ANSWERS), if they gave one.
+    answer: str | None = None
+    answered_at: datetime | None = utc_column(nullable=True)
 
     @property
     def active(self) -> bool:
@@ -100,6 +127,14 @@ _EXPLAINS_FIRST = re.compile(
     )""",
     re.VERBOSE,
 )
+
+
+_SAYS_SORRY = re.compile(r"\b(?:sorry|apologi[sz]e)\b", re.IGNORECASE)
+
+
+def says_sorry(answer: str) -> bool:
+    """The author already wrote their own "sorry": Mend does not add a second one."""
+    return bool(_SAYS_SORRY.search(answer))
 
 
 def explains_before_owning(answer: str, language: str | None = "en") -> bool:
@@ -168,8 +203,18 @@ def _button(repair: Repair, label: str, action: str) -> Button:
 
 def _question(session: Session, repair: Repair, partner: Partner) -> Send:
     number = STEPS.index(repair.step) + 1
-    body = text(f"repair.ask_{repair.step}", other=_other_name(session, partner),
-                number=number, total=len(STEPS), plain=text("repair.need_plain"))
+    other = _other_name(session, partner)
+    key = f"repair.ask_{repair.step}"
+    if repair.step == "need" and not repair.private:
+        key = "repair.ask_need_group"
+    body = text(key, other=other, number=number, total=len(STEPS),
+                plain=text("repair.need_plain"))
+    note = session.get(hurt.HurtNote, repair.hurt_note_id) if repair.hurt_note_id else None
+    if repair.step == "impact" and note is not None and note.state == hurt.SHARED:
+        # Shown beside the question, privately; the posted message never quotes it.
+        body = (text("repair.ask_impact_with_note", other=other, note=hurt.note_text(note),
+                     question=body) if repair.private
+                else text("repair.ask_impact_note_in_private", other=other, question=body))
     if not repair.private:
         # A question in the group can only be answered by replying to it.
         return Send(ToGroup(repair.couple_id), text("repair.ask_in_group", question=body),
@@ -182,11 +227,16 @@ def _question(session: Session, repair: Repair, partner: Partner) -> Send:
 
 
 def composed(session: Session, repair: Repair, partner: Partner) -> Text:
-    """The message as the other partner will read it."""
+    """The message as the other partner will read it: the author's own sentences, in order,
+    as one letter with no labels (a form reads like a form, not like a person)."""
     need: Text | str = repair.need or text("repair.need_plain")
+    ownership: Text | str = repair.ownership or ""
+    if repair.with_sorry:
+        ownership = text("repair.sorry_then", ownership=ownership)
     return text("repair.composed", author=partner.first_name,
-                other=_other_name(session, partner), ownership=repair.ownership or "",
-                impact=repair.impact or "", change=repair.change or "", need=need)
+                other=_other_name(session, partner), ownership=ownership,
+                impact=repair.impact or "",
+                change=repair.change or "", need=need)
 
 
 def _can_offer_promise(repair: Repair) -> bool:
@@ -194,7 +244,8 @@ def _can_offer_promise(repair: Repair) -> bool:
 
 
 def _review_buttons(repair: Repair) -> Keyboard:
-    rows = [[_button(repair, "post", "post")],
+    sorry = _button(repair, "sorry_remove" if repair.with_sorry else "sorry_add", "sorry")
+    rows = [[_button(repair, "post", "post")], [sorry],
             [_button(repair, "edit", "edit"), _button(repair, "cancel", "cancel")]]
     if _can_offer_promise(repair):
         rows.append([_button(repair, "promise", "promise")])
@@ -225,6 +276,7 @@ def _next_question_or_review(session: Session, repair: Repair, partner: Partner,
 def _cancel(session: Session, repair: Repair, now: datetime) -> None:
     # A dropped draft is not kept: nothing of it was meant to be read.
     repair.state = "cancelled"
+    repair.hurt_note_id = None
     repair.ownership = repair.impact = repair.change = repair.need = None
     repair.updated_at = now
     session.add(repair)
@@ -234,31 +286,86 @@ def _cancel(session: Session, repair: Repair, now: datetime) -> None:
 
 
 def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
-    """/repair: start writing a repair message, or pick up the one in progress."""
+    """/repair: ask which side to start from, or pick up what is in progress."""
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
         return found
     current = active_repair(session, found.partner_id)
+    note = hurt.active_note(session, found.partner_id)
     here = ToChat(actor.chat_id)
     if is_word(args, "stop", found.partner.language):
-        if current is None:
+        if current is None and note is None:
             return [Send(here, text("repair.nothing_to_cancel"))]
-        _cancel(session, current, now)
+        if current is not None:
+            _cancel(session, current, now)
+        if note is not None:
+            hurt.cancel(session, note, now)
         return [Send(here, text("repair.cancelled"))]
+    if note is not None:
+        return [*_pointer_to_private(found.partner, actor), *hurt.resume(session, note,
+                                                                          found.partner)]
     if current is not None:
         step = STEPS.index(current.step) + 1 if current.state == "writing" else len(STEPS)
         return [Send(here, text("repair.in_progress", number=step, total=len(STEPS)),
                      buttons=keyboard([_button(current, "continue", "continue")],
                                       [_button(current, "start_over", "over"),
                                        _button(current, "cancel", "cancel")]))]
-    return _opening(session, _new_repair(session, found.partner, now), found.partner, actor)
+    return _choose(session, found.partner, actor)
+
+
+def _private_open(partner: Partner) -> bool:
+    return partner.private_open and not partner.private_blocked
+
+
+def _pointer_to_private(partner: Partner, actor: Actor) -> Effects:
+    """Started in the group, continued in private: the group hears only where to go."""
+    if actor.in_private or not _private_open(partner):
+        return []
+    return [Send(ToChat(actor.chat_id), text("repair.started_private", name=partner.first_name))]
+
+
+def _choose(session: Session, partner: Partner, actor: Actor) -> Effects:
+    """Apologise, or say what hurt: asked privately (in the group only without a private chat)."""
+    other = _other_name(session, partner)
+    choices = keyboard(
+        [buttons.button(text("repair.button_choose_apology"), CHOOSE, partner.id or 0, "apology")],
+        [buttons.button(text("repair.button_choose_hurt"), CHOOSE, partner.id or 0, "hurt")])
+    shared = hurt.shared_note_for(session, partner) is not None
+    body = text("repair.choose_with_note" if shared else "repair.choose", other=other)
+    return [*_pointer_to_private(partner, actor),
+            Send(ToPartner(partner.id or 0), body, buttons=choices)]
+
+
+@on_press(CHOOSE)
+def press_choose(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
+    """The side chosen after /repair: start the apology, or the note about what hurt."""
+    partner = session.get(Partner, pressed.target_id)
+    couple = session.get(Couple, partner.couple_id) if partner is not None else None
+    if partner is None or couple is None or partner.user_id != actor.user_id \
+            or actor.chat_id not in {couple.group_chat_id, partner.user_id} \
+            or pressed.action not in {"apology", "hurt"}:
+        return buttons.expired()
+    if active_repair(session, partner.id or 0) or hurt.active_note(session, partner.id or 0):
+        return buttons.expired()  # something is in progress already; /repair picks it up
+    if pressed.action == "hurt":
+        if not _private_open(partner):
+            link = Button(label=text("repair.button_open_private"),
+                          url=deep_link(partner.couple_id))
+            return [EditOrigin(body=text("repair.hurt_needs_private", name=partner.first_name),
+                               buttons=keyboard([link]))]
+        return [EditOrigin(body=text("repair.chose_hurt")), *hurt.start_note(session, partner,
+                                                                              now)]
+    repair = _new_repair(session, partner, now)
+    return [EditOrigin(body=text("repair.chose_apology")),
+            *_opening(session, repair, partner, actor)]
 
 
 def _new_repair(session: Session, partner: Partner, now: datetime) -> Repair:
     """A fresh draft, asked privately when the author's private chat is open."""
+    note = hurt.shared_note_for(session, partner)
     repair = Repair(couple_id=partner.couple_id, partner_id=partner.id or 0,
-                    private=partner.private_open and not partner.private_blocked,
-                    started_at=now, updated_at=now)
+                    private=_private_open(partner), started_at=now, updated_at=now,
+                    hurt_note_id=note.id if note is not None else None)
     session.add(repair)
     session.flush()
     return repair
@@ -267,9 +374,6 @@ def _new_repair(session: Session, partner: Partner, now: datetime) -> Repair:
 def _opening(session: Session, repair: Repair, partner: Partner, actor: Actor) -> Effects:
     effects: Effects = []
     if repair.private:
-        if not actor.in_private:
-            effects.append(Send(ToChat(actor.chat_id),
-                                text("repair.started_private", name=partner.first_name)))
         effects.append(Send(ToPartner(repair.partner_id), text("repair.intro_private",
                                                                other=_other_name(session,
                                                                                  partner))))
@@ -326,6 +430,8 @@ def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Acto
     if repair.step == "need" and is_word(answer_text, "plain_need", partner.language):
         answer_text = ""
     setattr(repair, repair.step, answer_text)
+    if repair.step == "ownership":
+        repair.with_sorry = not says_sorry(answer_text)
     repair.updated_at = now
     if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text,
                                                                           partner.language):
@@ -372,9 +478,8 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
         return [EditOrigin(body=text("repair.continuing")), resume]
     if action == "over":
         _cancel(session, repair, now)
-        fresh = _new_repair(session, partner, now)
         return [EditOrigin(body=text("repair.starting_over")),
-                *_opening(session, fresh, partner, actor)]
+                *_choose(session, partner, actor)]
     if repair.state == "writing":
         return _press_while_writing(session, repair, partner, action, now)
     return _press_in_review(session, repair, partner, action, now)
@@ -396,6 +501,14 @@ def _press_in_review(session: Session, repair: Repair, partner: Partner, action:
                      now: datetime) -> Effects:
     if action == "post":
         return _post(session, repair, partner, now)
+    if action == "sorry":
+        repair.with_sorry = not repair.with_sorry
+        repair.updated_at = now
+        session.add(repair)
+        review = _review(session, repair, partner)
+        return [Notice(text("repair.sorry_kept_notice" if repair.with_sorry
+                            else "repair.sorry_removed_notice")),
+                EditOrigin(body=review.body, buttons=review.buttons)]
     if action == "edit":
         parts = [[_button(repair, f"edit_{step}", f"e_{step}")] for step in STEPS]
         parts.append([_button(repair, "back", "back")])
@@ -417,6 +530,7 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
         return [Notice(text("repair.nobody_to_post"), alert=True)]
     repair.state, repair.posted_at, repair.updated_at = "posted", now, now
     session.add(repair)
+    hurt.mark_answered(session, repair.hurt_note_id, now)
     done: Keyboard = ()
     key = "repair.posted_author"
     if _can_offer_promise(repair):
@@ -426,8 +540,54 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
         Notice(text("repair.posted_notice")),
         EditOrigin(body=text(key, other=other.first_name), buttons=done),
         Send(ToGroup(repair.couple_id), text("repair.posted_group", other=other.first_name,
-                                             message=composed(session, repair, partner))),
+                                             message=composed(session, repair, partner)),
+             buttons=_answer_buttons(repair)),
     ]
+
+
+# ---- the receiver's answer ---------------------------------------------------------------
+
+
+def _answer_buttons(repair: Repair) -> Keyboard:
+    return keyboard(*[[buttons.button(text(f"repair.button_answer_{choice}"), ANSWER,
+                                       repair.id or 0, choice)] for choice in ANSWERS])
+
+
+@on_press(ANSWER)
+def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
+    """Thank you / I need some time / can we talk tonight?: the author hears it privately.
+
+    Answering is a choice, never a duty: nothing reminds the receiver, nothing counts it.
+    """
+    repair = session.get(Repair, pressed.target_id)
+    couple = session.get(Couple, repair.couple_id) if repair is not None else None
+    if repair is None or couple is None or repair.state != "posted" \
+            or actor.chat_id != couple.group_chat_id or pressed.action not in ANSWERS:
+        return buttons.expired()
+    receiver = partner_of_user(session, couple.id or 0, actor.user_id)
+    author = session.get(Partner, repair.partner_id)
+    if receiver is None or author is None:
+        return buttons.expired()
+    if receiver.id == author.id:
+        other = other_partner(session, author)
+        return [Notice(text("repair.answer_is_for_other",
+                            other=other.first_name if other else ""))]
+    if repair.answer is not None:
+        return [EditOrigin(buttons=()), *buttons.expired()]
+    repair.answer, repair.answered_at, repair.updated_at = pressed.action, now, now
+    session.add(repair)
+    effects: Effects = [
+        Notice(text("repair.answer_sent_notice", name=author.first_name)),
+        EditOrigin(buttons=()),
+        Send(ToPartner(author.id or 0), text(f"repair.answered_{pressed.action}",
+                                             name=receiver.first_name)),
+    ]
+    if pressed.action == "time" and pause.active_pause(session, couple.id or 0) is None:
+        # Time is easier to give with a return time: the usual pause, agreed as usual.
+        effects.append(Send(ToPartner(receiver.id or 0),
+                            text("repair.time_offer_pause", name=author.first_name),
+                            buttons=pause.duration_buttons(couple.id or 0)))
+    return effects
 
 
 def _press_promise(session: Session, repair: Repair, partner: Partner,

@@ -94,6 +94,6 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     ana_mark = world.last_id(ana_chat)
     await _to_next_sunday_evening(world)
     again = await world.expect(ana_chat, "Question 1 of 4", after=ana_mark)
-    assert f"\"{ANA_SAYS[0]}\". Does it still?" in _text(again)
+    assert f"\"{ANA_SAYS[0]}\". Is it still?" in _text(again)
 
     print("\n".join(world.transcript))

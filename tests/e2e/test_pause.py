@@ -49,15 +49,19 @@ async def _both_come_back(world: Scene, until_return: timedelta) -> None:
     mark = world.last_id(world.group)
     await world.press(world.ana, ana_ask, "I'm ready")
     # Her question turns into a quiet confirmation; nothing is said to Ben yet.
-    await world.expect(ana_chat, "as soon as you're both back", after=ana_mark)
+    await world.expect(ana_chat, "as soon as Ben is too", after=ana_mark)
     await world.press(world.ben, ben_ask, "I'm ready")
     back = await world.expect(world.group, "You're both back", after=mark)
     assert "/repair" in (back.text or "")
-    # Asked once each, even across a restart: one message each (the question, since
-    # edited into its confirmation), no second question.
+    # Ana, who was waiting, hears privately that Ben is back too.
+    await world.expect(ana_chat, "Ben is back too", after=ana_mark)
+    # Asked once each, even across a restart: the question (since edited into its
+    # confirmation) and no second question.
     for chat, chat_mark in ((ana_chat, ana_mark), (ben_chat, ben_mark)):
         since = [m for m in world.sandbox.bot_messages(chat) if m.message_id > chat_mark]
-        assert len(since) == 1, [m.text for m in since]
+        assert sum("Ready to come back" in (m.text or "") or "You're ready" in (m.text or "")
+                   or "You're both ready" in (m.text or "") for m in since) == 1, [
+            m.text for m in since]
     # The pause is over: the old button, pressed anyway, changes nothing.
     answer = await world.press_data(world.ben, ben_ask, stale)
     assert "done its job" in str(answer.get("text"))

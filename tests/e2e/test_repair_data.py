@@ -82,6 +82,8 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     # The second couple: Cleo starts a repair in the group (no private chat) and answers
     # the first question by replying to it.
     await world.say(cleo, other_group, "/repair")
+    choice = await world.expect(other_group, "Where would you like to start?")
+    await world.press(cleo, choice, "I want to apologise")
     question = await world.expect(other_group, "Step 1 of 4")
     await world.say(cleo, other_group, THEIR_ANSWER, reply_to=question)
     await world.expect(other_group, "Step 2 of 4")
@@ -90,7 +92,9 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     private = world.private(ana)
     mark = world.last_id(private)
     await world.say(ana, group, "/repair")
-    await world.expect(group, "first question in our private chat")
+    await world.expect(group, "let's go on in our private chat")
+    choice = await world.expect(private, "Where would you like to start?", after=mark)
+    await world.press(ana, choice, "I want to apologise")
     await world.expect(private, "Step 1 of 4", after=mark)
     await world.say(ana, private, OWNERSHIP_FIRST)
     await world.expect(private, "your part comes first", after=mark)
@@ -107,7 +111,7 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     # Nothing in the group before Ana taps Post.
     assert world.last_id(group) == group_mark
     await world.press(ana, review, "Post it")
-    posted = await world.expect(group, "From Ana, for Ben", after=group_mark)
+    posted = await world.expect(group, "Ben,\n\nI'm sorry. ", after=group_mark)
     for answer in (OWNERSHIP, IMPACT, CHANGE, NEED):
         assert answer in (posted.text or "")
 
@@ -163,7 +167,7 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     logs = world.bot.logs()
     assert "Mend is ready" in logs
     secrets = [TEST_TOKEN, TEST_TOKEN.split(":")[1], OWNERSHIP_FIRST, OWNERSHIP, IMPACT,
-               CHANGE, NEED, THEIR_ANSWER, "From Ana, for Ben", "has been deleted",
+               CHANGE, NEED, THEIR_ANSWER, "I'm sorry", "has been deleted",
                "Step 1 of 4"]
     for secret in secrets:
         assert secret not in logs, secret

@@ -662,7 +662,7 @@ def test_last_weeks_still_needs_care_comes_back_at_the_next_checkin(
     _finished_week(session, T0)
     next_week = start_now(session, T0 + timedelta(days=7))
     hers = render(question_to(next_week, ana).body)
-    assert f"\"{ANA_SAYS[0]}\". Does it still?" in hers
+    assert f"\"{ANA_SAYS[0]}\". Is it still?" in hers
     assert "Question 1 of 4" in hers
     his = render(question_to(next_week, ben).body)
     assert BEN_SAYS[0] in his and ANA_SAYS[0] not in his
@@ -749,6 +749,8 @@ def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
     (waiting,) = pending(session, checkin.START)
     assert waiting.due_at == sunday + checkin.QUIET_RETRY
     run(session, pause.back(session, in_group(BEN_ID, "Ben"), "", sunday + timedelta(minutes=20)),
+        sunday + timedelta(minutes=20))
+    run(session, pause.back(session, in_group(ANA_ID, "Ana"), "", sunday + timedelta(minutes=20)),
         sunday + timedelta(minutes=20))
     opened = fire(session, checkin.START, waiting.due_at)
     assert any(send.to == ToGroup(couple.id or 0) for send in sends(opened))

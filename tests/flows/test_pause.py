@@ -192,11 +192,14 @@ def test_a_stranger_cannot_start_a_break_with_the_choice_buttons(session: Sessio
     assert session.exec(select(Pause)).first() is None
 
 
-def test_pause_in_private_points_to_the_group(session: Session) -> None:
-    make_couple(session)
+def test_pause_in_private_posts_the_same_break_in_the_group(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
     effects = run(session, flow.pause(session, in_private(ANA_ID), "60", T0), T0)
-    assert keys(effects) == ["pause.group_only"]
-    assert session.exec(select(Pause)).first() is None
+    group = [s for s in sends(effects) if s.to == ToGroup(couple.id or 0)]
+    assert [s.body.key for s in group] == ["pause.started"]
+    assert "Ana asked for a break of an hour" in shown(group[0].body)
+    assert keys(effects)[-1] == "pause.started_from_private"
+    assert only_pause(session).asked_by == ana.id
 
 
 # ---- agreeing and proposing -----------------------------------------------------------
@@ -346,7 +349,7 @@ def test_more_time_is_allowed_up_to_24_hours_and_refused_past_that(session: Sess
     assert row.return_at - row.started_at == timedelta(hours=24)
     refused = press(session, BEN_ID, pz(row, "more"), now, private=True)
     assert keys(refused) == ["pause.more_refused"] and notices(refused)[0].alert
-    assert "close to a day" in all_text(refused)
+    assert "reached a day" in all_text(refused) and "tell Ana when" in all_text(refused)
     assert row.return_at - row.started_at == timedelta(hours=24)
     assert row.extensions == 3 and row.state == flow.ASKING
 
@@ -375,13 +378,15 @@ def test_an_extension_cancels_the_old_no_answer_close(session: Session) -> None:
     assert row.state == flow.AGREED
 
 
-def test_back_ends_the_pause_early_for_either_partner(session: Session) -> None:
-    couple, _ana, ben = make_couple(session)
+def test_back_ends_the_pause_early_once_the_other_is_ready_too(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
     row = agreed_pause(session)
-    effects = run(session, flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
-                  T0 + timedelta(minutes=10))
-    assert keys(effects) == ["pause.back"] and "/repair" in all_text(effects)
-    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ben.id)
+    asked = run(session, flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
+                T0 + timedelta(minutes=10))
+    assert keys(asked) == ["pause.back_asks_other"] and row.state == flow.AGREED
+    effects = press(session, ANA_ID, pz(row, "early"), T0 + timedelta(minutes=10))
+    assert "pause.back" in keys(effects) and "/repair" in all_text(effects)
+    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ana.id)
     assert pending(session) == []
     assert fire(session, T0 + timedelta(hours=3)) == []
     assert keys(press(session, BEN_ID, pz(row, "ok"), T0 + timedelta(minutes=11))) == [
@@ -478,6 +483,7 @@ def test_pauses_shows_when_who_agreed_return_and_how_each_ended(session: Session
     fire(session, T0 + day + timedelta(minutes=90))
     start(session, ANA_ID, "2h", T0 + 2 * day)  # 3: ended early with /back
     run(session, flow.back(session, in_group(BEN_ID), "", T0 + 2 * day + MIN), T0 + 2 * day)
+    run(session, flow.back(session, in_group(ANA_ID), "", T0 + 2 * day + MIN), T0 + 2 * day)
     start(session, ANA_ID, "20", T0 + 3 * day)  # 4: still on
     text = all_text(run(session, flow.history(session, in_group(ANA_ID), "",
                                               T0 + 3 * day + MIN), T0))

@@ -733,6 +733,7 @@ def test_a_real_pause_quiets_nudges_until_back(session: Session) -> None:
     assert pause.active_pause(session, 1) is not None
     assert sends(fire(session, "promise.nudge", nine)) == []
     run(session, pause.back(session, in_group(BEN_ID), "", nine + timedelta(minutes=10)))
+    run(session, pause.back(session, in_group(ANA_ID), "", nine + timedelta(minutes=10)))
     assert pause.active_pause(session, 1) is None
     assert keys(fire(session, "promise.nudge", nine + timedelta(minutes=15))) == [
         "promises.nudge"]

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from flows import buttons, hooks, inputs, onboarding
+from flows.couples import Actor
 from flows.models import Partner
 from flows.outcome import EditOrigin, Effect, Send, Text, ToChat, ToGroup, ToPartner
 from flows.repair import MAX_ANSWER, Repair, explains_before_owning, start_repair
@@ -46,12 +47,30 @@ def _press(session: Session, actor: object, repair: Repair, action: str) -> list
     return list(buttons.handle_press(session, actor, data, T0))  # type: ignore[arg-type]
 
 
+def _apologise(session: Session, actor: Actor) -> list[Effect]:
+    """/repair, then "I want to apologise": what the apology's start shows (the choice
+    itself left out)."""
+    chosen = list(start_repair(session, actor, "", T0))
+    partner = session.exec(select(Partner).where(Partner.user_id == actor.user_id)).first()
+    if partner is None:
+        return chosen
+    pressed = list(buttons.handle_press(
+        session, actor, buttons.data("rpc", partner.id or 0, "apology"), T0))
+    return [effect for effect in chosen + pressed if not _is_choice(effect)]
+
+
+def _is_choice(effect: Effect) -> bool:
+    body = getattr(effect, "body", None)
+    return body is not None and body.key in {"repair.choose", "repair.choose_with_note",
+                                             "repair.chose_apology"}
+
+
 def _repair(session: Session) -> Repair:
     return session.exec(select(Repair)).one()
 
 
 def _to_review(session: Session, actor: object = ANA) -> Repair:
-    start_repair(session, actor, "", T0)  # type: ignore[arg-type]
+    _apologise(session, actor)  # type: ignore[arg-type]
     for step in ("ownership", "impact", "change"):
         _say(session, actor, ANSWERS[step])
     _say(session, actor, "Can I make you tea and just sit with you?")
@@ -93,13 +112,13 @@ def offered() -> Iterator[list[str]]:
 
 def test_repair_asks_the_four_steps_in_order_in_the_private_chat(session: Session) -> None:
     make_couple(session)
-    started = start_repair(session, ANA, "", T0)
+    started = _apologise(session, ANA)
     assert keys(started) == ["repair.intro_private", "repair.ask_ownership"]
     assert all(isinstance(s.to, ToPartner) for s in sends(started))
     asked = [_say(session, ANA, ANSWERS[step]) for step in ("ownership", "impact", "change")]
     assert [keys(effects) for effects in asked] == [
         ["repair.ask_impact"], ["repair.ask_change"], ["repair.ask_need"]]
-    assert "how do you think it affected Ben" in all_text(asked[0])
+    assert "how do you think it felt for Ben" in all_text(asked[0])
     review = _say(session, ANA, "Can I make you tea and just sit with you?")
     assert keys(review) == ["repair.review"]
     repair = _repair(session)
@@ -111,7 +130,7 @@ def test_repair_asks_the_four_steps_in_order_in_the_private_chat(session: Sessio
 def test_the_review_shows_the_whole_message_with_post_edit_and_cancel(
         session: Session, no_promises: None) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     for step in ("ownership", "impact", "change"):
         _say(session, ANA, ANSWERS[step])
     review = sends(_say(session, ANA, "Can I make you tea?"))[0]
@@ -119,15 +138,16 @@ def test_the_review_shows_the_whole_message_with_post_edit_and_cancel(
     shown = all_text([review])
     for answer in ANSWERS.values():
         assert answer in shown
-    assert "From Ana, for Ben" in shown
+    assert "Ben,\n\nI'm sorry. " + ANSWERS["ownership"] in shown
+    assert shown.count("Ana") == 1 and "My part" not in shown
     repair = _repair(session)
     assert button_data(review) == [buttons.data("rp", repair.id or 0, action)
-                                   for action in ("post", "edit", "cancel")]
+                                   for action in ("post", "sorry", "edit", "cancel")]
 
 
 def test_nothing_reaches_the_group_before_the_author_taps_post(session: Session) -> None:
     make_couple(session)
-    effects = list(start_repair(session, ANA, "", T0))
+    effects = list(_apologise(session, ANA))
     for step in ("ownership", "impact", "change"):
         effects += _say(session, ANA, ANSWERS[step])
     effects += _say(session, ANA, "ok")
@@ -141,7 +161,7 @@ def test_nothing_reaches_the_group_before_the_author_taps_post(session: Session)
 
 def test_ok_as_the_last_answer_uses_menders_own_closing_question(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     for step in ("ownership", "impact", "change"):
         _say(session, ANA, ANSWERS[step])
     review = _say(session, ANA, "ok")
@@ -150,7 +170,7 @@ def test_ok_as_the_last_answer_uses_menders_own_closing_question(session: Sessio
 
 def test_the_plain_question_button_skips_writing_the_last_step(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     for step in ("ownership", "impact", "change"):
         _say(session, ANA, ANSWERS[step])
     effects = _press(session, ANA, _repair(session), "plain")
@@ -161,7 +181,7 @@ def test_the_plain_question_button_skips_writing_the_last_step(session: Session)
 def test_started_in_the_group_the_questions_go_privately_with_a_pointer_in_the_group(
         session: Session) -> None:
     make_couple(session)
-    effects = start_repair(session, in_group(ANA_ID, "Ana"), "", T0)
+    effects = _apologise(session, in_group(ANA_ID, "Ana"))
     assert _group_keys(effects) == ["repair.started_private"]
     assert [s.body.key for s in sends(effects) if isinstance(s.to, ToPartner)] == [
         "repair.intro_private", "repair.ask_ownership"]
@@ -171,7 +191,7 @@ def test_without_a_private_chat_the_questions_are_force_replies_in_the_group(
         session: Session) -> None:
     make_couple(session, private_open=False)
     ana = in_group(ANA_ID, "Ana")
-    started = sends(start_repair(session, ana, "", T0))
+    started = sends(_apologise(session, ana))
     assert [s.body.key for s in started] == ["repair.intro_group", "repair.ask_in_group"]
     assert "Ben can read along" in all_text(started)
     question = started[1]
@@ -187,7 +207,7 @@ def test_without_a_private_chat_the_questions_are_force_replies_in_the_group(
 def test_the_other_partner_replying_to_a_repair_question_changes_nothing(
         session: Session) -> None:
     make_couple(session, private_open=False)
-    start_repair(session, in_group(ANA_ID, "Ana"), "", T0)
+    _apologise(session, in_group(ANA_ID, "Ana"))
     repair = _repair(session)
     effects = _say(session, in_group(BEN_ID, "Ben"), "hi", tag=f"repair:{repair.id}:ownership")
     assert effects == []
@@ -197,7 +217,7 @@ def test_the_other_partner_replying_to_a_repair_question_changes_nothing(
 def test_a_reply_to_an_earlier_question_asks_the_current_one_again(session: Session) -> None:
     make_couple(session, private_open=False)
     ana = in_group(ANA_ID, "Ana")
-    start_repair(session, ana, "", T0)
+    _apologise(session, ana)
     repair = _repair(session)
     _say(session, ana, ANSWERS["ownership"], tag=f"repair:{repair.id}:ownership")
     again = _say(session, ana, "something else", tag=f"repair:{repair.id}:ownership")
@@ -207,7 +227,7 @@ def test_a_reply_to_an_earlier_question_asks_the_current_one_again(session: Sess
 
 def test_an_answer_over_the_limit_is_refused_kindly_and_kept_out(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     effects = _say(session, ANA, "x" * (MAX_ANSWER + 1))
     assert keys(effects) == ["common.too_long"]
     assert _repair(session).ownership is None and _repair(session).step == "ownership"
@@ -266,7 +286,7 @@ def test_german_apologies_that_explain_first_are_recognised(answer: str, explain
 
 def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     effects = _say(session, ANA, "Sorry, but I was exhausted.")
     assert keys(effects) == ["repair.hint_private"]
     hint = sends(effects)[0]
@@ -279,7 +299,7 @@ def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Se
 
 def test_a_rewrite_after_the_hint_replaces_the_answer_and_moves_on(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, "I didn't mean it that way.")
     effects = _say(session, ANA, "I dismissed what you said in front of my friends.")
     assert keys(effects) == ["repair.ask_impact"]
@@ -288,7 +308,7 @@ def test_a_rewrite_after_the_hint_replaces_the_answer_and_moves_on(session: Sess
 
 def test_the_hint_is_given_only_once(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, "I didn't mean it that way.")
     effects = _say(session, ANA, "You know I get like this when I'm tired.")
     assert keys(effects) == ["repair.ask_impact"]
@@ -297,7 +317,7 @@ def test_the_hint_is_given_only_once(session: Session) -> None:
 
 def test_keep_it_as_it_is_moves_on_with_the_first_answer(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, "Sorry, but I was exhausted.")
     effects = _press(session, ANA, _repair(session), "keep")
     assert keys(effects) == ["repair.kept", "repair.ask_impact"]
@@ -308,7 +328,7 @@ def test_keep_it_as_it_is_moves_on_with_the_first_answer(session: Session) -> No
 def test_in_the_group_the_hint_asks_for_a_reply_and_the_reply_counts(session: Session) -> None:
     make_couple(session, private_open=False)
     ana = in_group(ANA_ID, "Ana")
-    start_repair(session, ana, "", T0)
+    _apologise(session, ana)
     repair = _repair(session)
     hint = sends(_say(session, ana, "I didn't mean to.", tag=f"repair:{repair.id}:ownership"))
     assert [s.body.key for s in hint] == ["repair.hint_group"]
@@ -411,7 +431,7 @@ def _review_buttons(session: Session, repair: Repair) -> list[str]:
 def test_cancel_at_any_step_posts_nothing_and_deletes_the_draft(
         session: Session, answered: int) -> None:
     make_couple(session)
-    effects = list(start_repair(session, ANA, "", T0))
+    effects = list(_apologise(session, ANA))
     for step in ("ownership", "impact", "change", "need")[:answered]:
         effects += _say(session, ANA, ANSWERS.get(step, "ok"))
     cancelled = _press(session, ANA, _repair(session), "cancel")
@@ -426,7 +446,7 @@ def test_cancel_at_any_step_posts_nothing_and_deletes_the_draft(
 def test_stop_as_a_reply_in_the_group_cancels(session: Session) -> None:
     make_couple(session, private_open=False)
     ana = in_group(ANA_ID, "Ana")
-    start_repair(session, ana, "", T0)
+    _apologise(session, ana)
     repair = _repair(session)
     effects = _say(session, ana, "stop", tag=f"repair:{repair.id}:ownership")
     assert keys(effects) == ["repair.cancelled"]
@@ -437,7 +457,7 @@ def test_a_german_speaker_stops_with_their_own_word(session: Session) -> None:
     _couple, ana_partner, _ben = make_couple(session, private_open=False)
     ana_partner.language = "de"
     ana = in_group(ANA_ID, "Ana")
-    start_repair(session, ana, "", T0)
+    _apologise(session, ana)
     repair = _repair(session)
     effects = _say(session, ana, "Stopp", tag=f"repair:{repair.id}:ownership")
     assert keys(effects) == ["repair.cancelled"]
@@ -446,7 +466,7 @@ def test_a_german_speaker_stops_with_their_own_word(session: Session) -> None:
 
 def test_repair_cancel_as_a_command_cancels(session: Session) -> None:
     make_couple(session, private_open=False)
-    start_repair(session, in_group(ANA_ID, "Ana"), "", T0)
+    _apologise(session, in_group(ANA_ID, "Ana"))
     effects = start_repair(session, in_group(ANA_ID, "Ana"), "cancel", T0)
     assert keys(effects) == ["repair.cancelled"]
     assert keys(start_repair(session, ANA, "cancel", T0)) == ["repair.nothing_to_cancel"]
@@ -455,7 +475,7 @@ def test_repair_cancel_as_a_command_cancels(session: Session) -> None:
 def test_a_half_finished_repair_survives_a_restart(engine: Engine) -> None:
     with Session(engine) as first:
         make_couple(first)
-        start_repair(first, ANA, "", T0)
+        _apologise(first, ANA)
         _say(first, ANA, ANSWERS["ownership"])
         first.commit()
     # A new process: nothing in memory, only the database.
@@ -471,7 +491,7 @@ def test_a_half_finished_repair_survives_a_restart(engine: Engine) -> None:
 
 def test_repair_again_while_one_is_in_progress_offers_to_continue(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, ANSWERS["ownership"])
     again = start_repair(session, ANA, "", T0 + timedelta(hours=3))
     assert keys(again) == ["repair.in_progress"]
@@ -484,22 +504,21 @@ def test_repair_again_while_one_is_in_progress_offers_to_continue(session: Sessi
     assert len(session.exec(select(Repair)).all()) == 1
 
 
-def test_start_over_drops_the_draft_and_asks_from_the_first_step(session: Session) -> None:
+def test_start_over_drops_the_draft_and_asks_again_where_to_start(session: Session) -> None:
     make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, ANSWERS["ownership"])
     old = _repair(session)
     effects = _press(session, ANA, old, "over")
-    assert keys(effects) == ["repair.starting_over", "repair.intro_private",
-                             "repair.ask_ownership"]
+    assert keys(effects) == ["repair.starting_over", "repair.choose"]
     rows = session.exec(select(Repair).order_by(Repair.id)).all()  # type: ignore[arg-type]
-    assert [r.state for r in rows] == ["cancelled", "writing"]
+    assert [r.state for r in rows] == ["cancelled"]
     assert rows[0].ownership is None
 
 
 def test_leaving_drops_an_unposted_draft(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
-    start_repair(session, ANA, "", T0)
+    _apologise(session, ANA)
     _say(session, ANA, ANSWERS["ownership"])
     buttons.handle_press(session, ANA, buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0)
     repair = _repair(session)
@@ -507,7 +526,7 @@ def test_leaving_drops_an_unposted_draft(session: Session) -> None:
 
 
 def test_repair_needs_a_formed_couple(session: Session) -> None:
-    assert keys(start_repair(session, ANA, "", T0)) == ["common.no_couple_private"]
+    assert keys(_apologise(session, ANA)) == ["common.no_couple_private"]
 
 
 def test_with_the_real_promises_feature_the_tap_asks_when(session: Session) -> None:
