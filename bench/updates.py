@@ -49,6 +49,9 @@ class Step:
     who: int
     say: str | None = None
     press: Callable[[SimMessage | None, Couple], str] | None = None
+    # The press also makes the bot write in the group: wait for that too (the press itself
+    # is answered first, the message follows through the outbox).
+    writes: bool = False
 
 
 @dataclass
@@ -104,8 +107,8 @@ def workloads() -> dict[str, Workload]:
         return found
     found["pause"] = Workload(
         "pause",
-        [Step(0, say="/pause"), Step(0, press=_button("v1|pzs|")),
-         Step(1, press=_button("v1|pz|")), Step(0, say="/back")],
+        [Step(0, say="/pause"), Step(0, press=_button("v1|pzs|"), writes=True),
+         Step(1, press=_button("v1|pz|"), writes=True), Step(0, say="/back")],
         "/pause, a length button, the other partner's agree button, /back",
     )
     return found
@@ -165,8 +168,12 @@ async def act(sandbox: BotApiSandbox, replies: Replies, couple: Couple, step: St
     target = latest[-1] if latest else couple.last_bot_message
     assert target is not None, "a press needs a message to press on"
     payload = step.press(target, couple)
+    written = replies.expect_message(couple.group.id) if step.writes else None
     query_id = await sandbox.user_presses(person, target, payload)
     await asyncio.wait_for(replies.expect_answer(query_id), STEP_TIMEOUT)
+    if written is not None:
+        message_id = await asyncio.wait_for(written, STEP_TIMEOUT)
+        couple.last_bot_message = sandbox.message(couple.group, message_id)
 
 
 @dataclass
@@ -196,7 +203,8 @@ class Figures:
 
 
 async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, updates: int,
-                  warmup: int, where: Path, profile: bool = False) -> Figures:
+                  warmup: int, where: Path, profile: bool = False,
+                  limiter: str = "off") -> Figures:
     """One bot, one backend: start it, warm it up, feed `updates` updates, take figures."""
     steps_per_couple = max(1, updates // couples)
     sandbox = BotApiSandbox()
@@ -216,7 +224,8 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
         else:
             command = [PYTHON, "-m", "bench.echo_bot"]
         process = BotProcess(sandbox, where, command=command, database_url=url,
-                             name=f"{bot}-{backend}", MEND_RATE_LIMIT="off",
+                             name=f"{bot}-{backend}",
+                             MEND_RATE_LIMIT=limiter if bot == "mend" else "off",
                              MEND_SWEEP_SECONDS="30")
         await process.start()
         if profile:
@@ -275,7 +284,8 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"machine: {machine()}")
     print(f"workload: Mend {workload.about}; bare bot: {ECHO.about}")
     print(f"{args.updates} updates from {args.couples} couples (after {args.warmup} warm-up "
-          f"updates per couple), rate limiter off in both; logs in {where}\n")
+          f"updates per couple), Mend's rate limiter {args.limiter}, the bare bot's off; "
+          f"logs in {where}\n")
     results: list[tuple[Figures, Figures]] = []
     for backend in args.backends:
         for _round in range(args.rounds):
@@ -284,7 +294,7 @@ async def main_async(args: argparse.Namespace) -> None:
                                  profile=args.profile)
             mend = await run_bot("mend", backend, workload, couples=args.couples,
                                  updates=args.updates, warmup=args.warmup, where=where,
-                                 profile=args.profile)
+                                 profile=args.profile, limiter=args.limiter)
             results.append((bare, mend))
             for figures in (bare, mend):
                 for line in figures.errors[:5]:
@@ -322,6 +332,8 @@ def main() -> None:
     parser.add_argument("--workload", default=None, help="pause (default once it exists) or "
                         "settings")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--limiter", choices=["off", "on"], default="off",
+                        help="Mend's rate limiter (the bare bot never has one)")
     parser.add_argument("--profile", action="store_true", help="sample both bots with py-spy "
                         "(figures are then not comparable); summarise with bench.profile")
     asyncio.run(main_async(parser.parse_args()))

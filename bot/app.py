@@ -17,7 +17,8 @@ from telegram.ext import AIORateLimiter, Application, CallbackContext, Defaults,
 from bot import shell
 from bot.clock import Clock
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
+from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.texts import FALLBACK, languages, menu, render, set_bot_username
 from flows.features import load_all
 from flows.outcome import Text
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Each feature's Telegram handlers; a feature is one line here.
 HANDLER_MODULES = (
     "bot.handlers.onboarding",
+    "bot.handlers.members",
     "bot.handlers.pause",
     "bot.handlers.promises",
     "bot.handlers.checkin",
@@ -39,6 +41,13 @@ HANDLER_MODULES = (
 
 Ctx = CallbackContext[Any, Any, Any, Any]
 MIN_WAKE_DELAY = 0.5
+# A stop: running handlers may finish within this many seconds, sends under way within
+# the second figure; the process is gone well within 10 s even with a long backlog.
+HANDLERS_GRACE = 5.0
+SENDING_GRACE = 2.0
+# A wake-up or sweep that could not run on time (the process was suspended, the clock
+# stepped) runs as soon as it can, once, instead of being dropped as "missed".
+ALWAYS_RUN: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
 
 
 class Wakeups:
@@ -79,16 +88,38 @@ class Wakeups:
         delay = max(MIN_WAKE_DELAY, (when - self.clock.now()).total_seconds())
         job_queue = self.application.job_queue
         assert job_queue is not None
-        self.job = job_queue.run_once(self._wake, when=delay, name="mend-next-timer")
+        self.job = job_queue.run_once(self._wake, when=delay, name="mend-next-timer",
+                                      job_kwargs=ALWAYS_RUN)
         self.at = when
 
     def start(self, every: float) -> None:
+        """The periodic sweep. Timers that fell due while the bot was down are handled by
+        the sweep at start-up (`sweep_now`), before updates are fetched."""
         job_queue = self.application.job_queue
         assert job_queue is not None
-        # Timers that fell due while the bot was down are handled right away. Not first=0:
-        # APScheduler then finds its start time already past and fires one interval later.
-        job_queue.run_repeating(self._sweep, interval=every, first=MIN_WAKE_DELAY,
-                                name="mend-sweep")
+        job_queue.run_repeating(self._sweep, interval=every, first=every, name="mend-sweep",
+                                job_kwargs=ALWAYS_RUN)
+
+    async def sweep_now(self) -> None:
+        await self.runtime.sweep()
+        self.schedule(await asyncio.to_thread(self.runtime.earliest_pending), replace=True)
+
+
+class TelegramLimits(AIORateLimiter):
+    """AIORateLimiter that also says when a request actually leaves (after its waits), so a
+    stop can give back a message that was still waiting on a limit instead of losing it."""
+
+    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
+                              endpoint: str, data: dict[str, Any],
+                              rate_limit_args: int | None) -> Any:
+        async def goes_out(*call_args: Any, **call_kwargs: Any) -> Any:
+            report = REQUEST_GOES_OUT.get()
+            if report is not None:
+                report()
+            return await callback(*call_args, **call_kwargs)
+
+        return await super().process_request(goes_out, args, kwargs, endpoint, data,
+                                              rate_limit_args)
 
 
 def telegram_limits() -> AIORateLimiter:
@@ -100,7 +131,7 @@ def telegram_limits() -> AIORateLimiter:
     most 10 + 10 = 20 in any 60 s, and still lets a burst of 10 through at once (a pause
     being agreed, a check-in opening), which is more than two people need in a minute.
     """
-    return AIORateLimiter(max_retries=3, group_max_rate=10, group_time_period=60)
+    return TelegramLimits(max_retries=3, group_max_rate=10, group_time_period=60)
 
 
 def build_application(settings: Settings, database: Database,
@@ -111,20 +142,31 @@ def build_application(settings: Settings, database: Database,
     runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS,
                       claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
     api = settings.TELEGRAM_API_URL
+    queue = InboxQueue()
     builder = (
         Application.builder()
         .token(settings.token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .defaults(Defaults(tzinfo=UTC))
-        .post_init(_post_init)
+        # Polling and the webhook write to the inbox; the drainer hands updates to the
+        # handlers, chats side by side, one chat's in order.
+        .update_queue(queue)
+        .concurrent_updates(ChatOrderedProcessor(settings.CONCURRENT_UPDATES))
     )
     application: Application[Any, Any, Any, Any, Any, Any]
     if settings.MEND_RATE_LIMIT:
         application = builder.rate_limiter(telegram_limits()).build()
+        runtime.limiter_reports_requests = True
     else:
         log.warning("MEND_RATE_LIMIT=off: no rate limiter (benchmarks against a local server only)")
         application = builder.build()
+    store = InboxStore(database, clock,
+                       claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
+    drainer = InboxDrainer(application, store, settings.CONCURRENT_UPDATES)
+    queue.store = store
+    queue.on_stored = drainer.wake
+    application.bot_data["inbox"] = drainer
     application.bot_data["runtime"] = runtime
     application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
     application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
@@ -141,7 +183,9 @@ def build_application(settings: Settings, database: Database,
     return application
 
 
-async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """After `initialize` and `start`, before updates are fetched: the command menus, a
+    sweep for timers that fell due while the bot was down, then what waits in the inbox."""
     runtime: Runtime = application.bot_data["runtime"]
     runtime.bot = application.bot
     set_bot_username(application.bot.username)
@@ -161,8 +205,22 @@ async def _post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> 
             render(Text("about.description"), language), language_code=code)
         await application.bot.set_my_short_description(
             render(Text("about.short_description"), language), language_code=code)
-    application.bot_data["wakeups"].start(application.bot_data["sweep_seconds"])
+    wakeups: Wakeups = application.bot_data["wakeups"]
+    await wakeups.sweep_now()
+    wakeups.start(application.bot_data["sweep_seconds"])
+    await application.bot_data["inbox"].start()
     log.info("Mend is ready as @%s", application.bot.username)
+
+
+async def shut_down(application: Application[Any, Any, Any, Any, Any, Any],
+                    *, handlers_grace: float = HANDLERS_GRACE,
+                    sending_grace: float = SENDING_GRACE) -> None:
+    """After fetching stopped: running handlers get `handlers_grace` seconds, sends under
+    way `sending_grace`; whatever is left waits in the inbox and the outbox."""
+    drainer: InboxDrainer = application.bot_data["inbox"]
+    runtime: Runtime = application.bot_data["runtime"]
+    await drainer.stop(handlers_grace)
+    await runtime.stop(sending_grace)
 
 
 async def _on_error(update: object, context: Ctx) -> None:

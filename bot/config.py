@@ -26,6 +26,7 @@ HOW_TO_FIX = {
     "DATA_KEY": "generate one with: python -m bot keygen",
     "LOG_LEVEL": "use one of DEBUG, INFO, WARNING, ERROR",
     "PROMISE_CAP": "use a whole number from 1 to 10",
+    "CONCURRENT_UPDATES": "use a whole number from 1 to 256",
     "MEND_RATE_LIMIT": "use on or off (off only against a local Bot API server)",
     "MEND_CLAIM_TIMEOUT_SECONDS": "use a positive number of seconds, or leave it unset",
 }
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     DATA_KEY: SecretStr | None = None
     LOG_LEVEL: str = "INFO"
     PROMISE_CAP: int = Field(default=3, ge=1, le=10)
+    # Updates handled at once (each of a different chat; one chat's run one after another).
+    CONCURRENT_UPDATES: int = Field(default=16, ge=1, le=256)
     # Knobs for tests and the local demo, not for production: a file holding a clock offset
     # in seconds (so time can be moved forward) and how often the safety-net sweep runs.
     MEND_CLOCK_FILE: Path | None = None

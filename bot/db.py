@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,14 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for SQLite (WAL, waits on locks) or PostgreSQL.
+def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
+    """An engine for SQLite (WAL, one writer, waits on locks) or PostgreSQL (a pool of
+    `pool_size` connections: one per thread that does database work).
+
+    SQLite has one writer at a time. Each transaction starts with `BEGIN IMMEDIATE`, so
+    it waits for the writer lock up front (busy timeout 30 s) instead of failing half-way
+    when a read turns into a write; within a process, transactions also take turns on a
+    lock (`session_scope`), which is quicker than SQLite's sleeping busy handler.
 
     `hide_parameters`: a database error must not carry what a partner wrote into the log.
     """
@@ -33,6 +41,8 @@ def make_engine(url: str, **options: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own transaction handling off: `begin` below says when.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -40,9 +50,18 @@ def make_engine(url: str, **options: Any) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        _writers[engine] = threading.RLock()
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5,
                          hide_parameters=True, **options)
+
+
+# SQLite engines: the lock their transactions take turns on, within this process.
+_writers: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def alembic_config(url: str) -> Config:
@@ -64,7 +83,9 @@ def migrate(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    writer = _writers.get(engine)
+    with writer if writer is not None else nullcontext(), \
+            Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -9,16 +9,21 @@ the price is at-least-once delivery (see the README, "Delivery guarantee").
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, or_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, event, exists, inspect, or_, type_coerce, update
+from sqlalchemy import Text as SAText
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 from telegram import Bot, ForceReply, InlineKeyboardMarkup
 from telegram.error import (
@@ -33,10 +38,13 @@ from telegram.error import (
 from bot.clock import Clock
 from bot.db import session_scope
 from bot.health import HeartbeatWriter
+from bot.inbox import CURRENT_CLAIM, InboxStore
 from bot.texts import render, render_keyboard
 from flows.couples import couples_of_user, language_of_chat
 from flows.models import Couple, Outbox, Partner, Timer
+from flows.onboarding import deep_link, migrate_chat
 from flows.outcome import (
+    Button,
     CancelTimers,
     EditOrigin,
     Effects,
@@ -47,10 +55,18 @@ from flows.outcome import (
     Text,
     ToGroup,
     ToPartner,
+    fallback_for,
+    keyboard,
+    private_only,
 )
+from flows.secret import DataKeyError, unseal
 from flows.timers import cancel_timers, handle_due, store_timer
 
 log = logging.getLogger(__name__)
+
+# Called by the rate limiter when the request of the row being sent leaves for Telegram.
+REQUEST_GOES_OUT: ContextVar[Callable[[], object] | None] = ContextVar(
+    "mend_request_goes_out", default=None)
 
 TELEGRAM_TEXT_LIMIT = 4096
 # A claim older than this is taken back: the process that made it is presumed dead.
@@ -59,6 +75,8 @@ SEND_CLAIM_TIMEOUT = timedelta(minutes=5)
 BATCH = 100
 MAX_SEND_ATTEMPTS = 8
 MAX_TIMER_ATTEMPTS = 5
+# A flow's transaction is tried this often when the database is busy.
+DB_ATTEMPTS = 5
 # Accepted messages of one chat are marked sent together within this many seconds.
 MARK_SENT_WITHIN = 0.5
 # Delivery: chats sent to side by side, rows of one chat claimed at a time (a group at its
@@ -71,6 +89,9 @@ BUSY_POLL = 0.2
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
 DELETE_SENT_AFTER = timedelta(days=30)
+# A message waiting for a private chat that is not opened within this long is dropped: a
+# nudge or "kept?" from last week is noise when the chat finally opens.
+WAIT_FOR_PRIVATE_CHAT = timedelta(days=3)
 PURGE_EVERY = timedelta(hours=1)
 
 
@@ -82,6 +103,8 @@ class Committed:
     # The messages to send now, as written (not read back: that would cost a query).
     rows: list[Outbox] = field(default_factory=list)
     earliest_timer: datetime | None = None
+    # A private chat opened: messages that waited for it can go now.
+    released: bool = False
 
 
 def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
@@ -107,13 +130,21 @@ def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
 
 
 def persist(
-    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False
+    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False,
+    origin: tuple[int, int] | None = None,
 ) -> Committed:
-    """Store the timers and outbox rows a flow asked for, in the flow's transaction."""
+    """Store the timers and outbox rows a flow asked for, in the flow's transaction.
+
+    `origin` (chat id, message id) is the message whose button was pressed: an
+    `EditOrigin` becomes an outbox row that edits it, in order with the chat's messages.
+    """
     committed = Committed(effects)
     rows: list[Outbox] = []
     for effect in effects:
-        if isinstance(effect, SetTimer):
+        if isinstance(effect, EditOrigin):
+            if origin is not None:
+                rows.append(_edit_row(session, effect, origin, now, claim=claim))
+        elif isinstance(effect, SetTimer):
             store_timer(session, effect, now)
             if committed.earliest_timer is None or effect.due_at < committed.earliest_timer:
                 committed.earliest_timer = effect.due_at
@@ -122,8 +153,29 @@ def persist(
         elif isinstance(effect, Send):
             rows.extend(_outbox_rows(session, effect, now, claim=claim, late=late))
     session.flush()
-    committed.rows = [row for row in rows if row.state != "held"]
+    committed.rows = [row for row in rows if row.state not in {"held", "waiting"}]
+    committed.released = bool(session.info.pop(RELEASED, False))
     return committed
+
+
+def _edit_row(session: Session, edit: EditOrigin, origin: tuple[int, int], now: datetime,
+              *, claim: bool) -> Outbox:
+    # The pressed message is in its chat's language (read after the flow: /language's own
+    # button edits its message in the language just chosen).
+    language = language_of_chat(session, origin[0]) or "en"
+    markup = json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)}) \
+        if edit.buttons else None
+    row = Outbox(
+        chat_id=origin[0], message_id=origin[1],
+        kind="edit_text" if edit.body is not None else "edit_markup",
+        body=render(edit.body, language) if edit.body is not None else "",
+        markup=markup,
+        state="sending" if claim else "pending",
+        claimed_at=now if claim else None,
+        created_at=now,
+    )
+    session.add(row)
+    return row
 
 
 def _outbox_rows(
@@ -133,6 +185,7 @@ def _outbox_rows(
     partner: Partner | None = None
     language = "en"
     prefix: list[str] = []
+    waiting = False
     if isinstance(send.to, ToGroup):
         couple = session.get(Couple, send.to.couple_id)
         if couple is None:
@@ -146,7 +199,9 @@ def _outbox_rows(
         if couple is None:
             return []
         language = partner.language
-        if partner.private_open and not partner.private_blocked:
+        reachable = partner.private_open and not partner.private_blocked
+        waiting = not reachable and private_only(send)
+        if reachable or waiting:
             chat_id = partner.user_id
             if len(couples_of_user(session, partner.user_id)) > 1:
                 prefix.append(render(Text("common.about_couple", {"title": couple.title}),
@@ -168,6 +223,10 @@ def _outbox_rows(
         markup = json.dumps({"force_reply": True})
     held = couple is not None and not couple.group_reachable and chat_id == couple.group_chat_id
     rows: list[Outbox] = []
+    if waiting and couple is not None and partner is not None:
+        rows.extend(_tell_group_something_waits(session, couple, partner, now, claim=claim))
+    fallback = fallback_for(send)
+    state = "waiting" if waiting else "held" if held else "sending" if claim else "pending"
     parts = split_long(body)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
@@ -178,13 +237,73 @@ def _outbox_rows(
             body=part,
             markup=markup if last else None,
             tag=send.tag if last else None,
-            state="held" if held else ("sending" if claim else "pending"),
-            claimed_at=now if claim and not held else None,
+            key=send.body.key,
+            private_only=waiting or (partner is not None and private_only(send)),
+            fallback=render(fallback, language) if fallback is not None and last else None,
+            state=state,
+            claimed_at=now if state == "sending" else None,
+            attempts=1 if state == "sending" else 0,
             created_at=now,
         )
         session.add(row)
         rows.append(row)
     return rows
+
+
+def _tell_group_something_waits(session: Session, couple: Couple, partner: Partner,
+                                now: datetime, *, claim: bool) -> list[Outbox]:
+    """One neutral line in the group while a partner's private messages wait, not one per
+    message: the group learns that something waits, never what."""
+    already = session.exec(
+        select(Outbox.id).where(col(Outbox.partner_id) == partner.id,
+                                col(Outbox.state) == "waiting").limit(1)
+    ).first()
+    if already is not None:
+        return []
+    language = couple.language
+    link = Button(label=Text("delivery.button_open_private"), url=deep_link(couple.id or 0))
+    state = "held" if not couple.group_reachable else "sending" if claim else "pending"
+    row = Outbox(
+        couple_id=couple.id,
+        partner_id=partner.id,
+        chat_id=couple.group_chat_id,
+        body=render(Text("delivery.private_waiting", {"name": partner.first_name}), language),
+        markup=json.dumps({"inline_keyboard": render_keyboard(keyboard([link]), language)}),
+        key="delivery.private_waiting",
+        state=state,
+        claimed_at=now if state == "sending" else None,
+        attempts=1 if state == "sending" else 0,
+        created_at=now,
+    )
+    session.add(row)
+    return [row]
+
+
+# Set in a session's `info` when a flush opened a partner's private chat.
+RELEASED = "mend_released_waiting"
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _release_waiting(session: OrmSession, _context: Any, _instances: Any) -> None:
+    """A partner opened (or unblocked) their private chat: what waited for it goes out.
+
+    Watching the flush rather than asking each flow to say so keeps the outbox the
+    delivery layer's own (architecture.md): onboarding only marks the chat open.
+    """
+    for obj in session.dirty:
+        if not isinstance(obj, Partner) or not obj.private_open or obj.private_blocked:
+            continue
+        attrs = inspect(obj).attrs
+        if not (attrs.private_open.history.has_changes()
+                or attrs.private_blocked.history.has_changes()):
+            continue
+        result = session.connection().execute(
+            update(Outbox)
+            .where(col(Outbox.partner_id) == obj.id, col(Outbox.state) == "waiting")
+            .values(state="pending", claimed_at=None)
+        )
+        if result.rowcount:
+            session.info[RELEASED] = True
 
 
 class Runtime:
@@ -207,43 +326,131 @@ class Runtime:
         # Set by the shell: called with the earliest due time a commit added.
         self.on_new_timer: Callable[[datetime], None] = lambda _when: None
         self.delivered = 0
+        # Messages Telegram refused, by catalogue key (a 400 is a bug on our side, not
+        # the couple's: counted so it shows up, logged by key, never by text).
+        self.refused: Counter[str] = Counter()
         self._last_purge: datetime | None = None
         self.heartbeat = HeartbeatWriter(db)
+        # A stop: no new claims, no new sends; rows in hand and not yet tried are given back.
+        self.stopping = False
+        self._unsent: dict[int, Outbox] = {}
+        self._chat_tails: dict[int, asyncio.Task[None]] = {}
+        # Set when the rate limiter calls REQUEST_GOES_OUT as a request leaves (app.py).
+        self.limiter_reports_requests = False
 
     # ---- running flows -------------------------------------------------------------
 
     async def run(
-        self, flow: Callable[[Session, datetime], Effects]
+        self, flow: Callable[[Session, datetime], Effects], *,
+        origin: tuple[int, int] | None = None,
     ) -> Committed:
-        """Run a flow in one transaction, store what it asked for, then send it."""
+        """Run a flow in one transaction, store what it asked for, and start sending it.
+
+        The transaction also marks the update's inbox row done. Sending is not awaited:
+        it goes on behind the caller, in order per chat (`deliver_soon`), so a button press
+        is answered at once, and a group waiting on its rate limit holds up no handler.
+        """
+        claim = CURRENT_CLAIM.get()
 
         def transaction() -> Committed:
             with session_scope(self.db) as session:
                 now = self.clock.now()
                 effects = flow(session, now)
-                return persist(session, effects, now, claim=True)
+                committed = persist(session, effects, now, claim=True, origin=origin)
+                if claim is not None:
+                    InboxStore.finish_in(session, claim, now)
+            if claim is not None:
+                claim.done = True
+            return committed
 
         def transaction_with_retry() -> Committed:
-            try:
-                return transaction()
-            except IntegrityError:
-                # Someone else's write won a race on a unique rule (both partners sent
-                # /pause at once): run the flow again, so it sees their row and answers
-                # as it would have if they had been a second later.
-                log.info("a concurrent change won a race; running the flow again")
-                return transaction()
+            for attempt in range(1, DB_ATTEMPTS + 1):
+                try:
+                    return transaction()
+                except IntegrityError:
+                    # Someone else's write won a race on a unique rule (both partners sent
+                    # /pause at once): run the flow again, so it sees their row and answers
+                    # as it would have if they had been a second later.
+                    if attempt >= 2:
+                        raise
+                    log.info("a concurrent change won a race; running the flow again")
+                except OperationalError as exc:
+                    # A busy database (a lock held too long, a deadlock, a dropped
+                    # connection): try again rather than fail what a person asked for.
+                    if attempt >= DB_ATTEMPTS:
+                        raise
+                    log.warning("database busy (%s); trying again", type(exc.orig).__name__)
+                    time.sleep(0.05 * 2 ** attempt)
+            raise AssertionError("unreachable")
 
         committed = await asyncio.to_thread(transaction_with_retry)
+        if committed.released:
+            self.kick_delivery()
         if committed.rows:
-            await self.deliver(committed.rows)
+            self.deliver_soon(committed.rows)
         if committed.earliest_timer is not None:
             self.on_new_timer(committed.earliest_timer)
         return committed
+
+    def deliver_soon(self, rows: Sequence[Outbox]) -> None:
+        """Send claimed rows behind the caller: each chat's after that chat's earlier ones."""
+        for chat_id, chat_rows in _by_chat(rows).items():
+            for row in chat_rows:
+                self._unsent[row.id or 0] = row
+            previous = self._chat_tails.get(chat_id)
+            task = asyncio.create_task(self._deliver_after(previous, chat_rows))
+            self._chat_tails[chat_id] = task
+            task.add_done_callback(functools.partial(self._forget_tail, chat_id))
+
+    async def settled(self) -> None:
+        """Wait until what `run` started sending is out (tests and benchmarks)."""
+        while self._chat_tails:
+            await asyncio.wait(list(self._chat_tails.values()))
+
+    def _forget_tail(self, chat_id: int, task: asyncio.Task[None]) -> None:
+        if self._chat_tails.get(chat_id) is task:
+            del self._chat_tails[chat_id]
+
+    async def _deliver_after(self, previous: asyncio.Task[None] | None,
+                             rows: list[Outbox]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self._deliver_chat(rows)
+
+    async def stop(self, grace: float) -> None:
+        """Claim and send nothing new; let sends under way finish within `grace` seconds;
+        give rows not yet tried back (they go out after the next start, in order)."""
+        self.stopping = True
+        running = [task for task in self._chat_tails.values() if not task.done()]
+        if self._deliver_task is not None and not self._deliver_task.done():
+            running.append(self._deliver_task)
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=0.5)
+        if self._unsent:
+            rows = list(self._unsent.values())
+            self._unsent.clear()
+            await asyncio.to_thread(self._release, rows)
+
+    def _release(self, rows: Sequence[Outbox]) -> None:
+        with session_scope(self.db) as session:
+            for row in rows:
+                session.execute(
+                    update(Outbox)
+                    .where(col(Outbox.id) == row.id, col(Outbox.state) == "sending")
+                    .values(state="pending", claimed_at=None)
+                )
+        log.info("%s messages not yet sent wait for the next start", len(rows))
 
     # ---- sending -------------------------------------------------------------------
 
     def kick_delivery(self) -> None:
         """Deliver pending outbox rows in the background (one runner at a time)."""
+        if self.stopping:
+            return
         if self._deliver_task is not None and not self._deliver_task.done():
             self._deliver_again = True
             return
@@ -257,7 +464,7 @@ class Runtime:
         its current ones are out, while every other chat goes on.
         """
         busy: dict[int, asyncio.Task[None]] = {}
-        while True:
+        while not self.stopping:
             self._deliver_again = False
             for chat_id in [chat for chat, task in busy.items() if task.done()]:
                 del busy[chat_id]
@@ -265,6 +472,7 @@ class Runtime:
             rows = (await asyncio.to_thread(self._claim_outbox, frozenset(busy), room)
                     if room > 0 else [])
             for chat_id, chat_rows in _by_chat(rows).items():
+                self._unsent.update((row.id or 0, row) for row in chat_rows)
                 busy[chat_id] = asyncio.create_task(self._deliver_chat(chat_rows))
             if rows:
                 continue
@@ -278,15 +486,26 @@ class Runtime:
     def _claim_outbox(self, skip_chats: frozenset[int] = frozenset(),
                       max_chats: int = BATCH) -> list[Outbox]:
         """Claim pending rows (oldest first) of at most `max_chats` chats not in `skip_chats`,
-        at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout."""
+        at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout.
+
+        Every claim counts as an attempt: a row whose sender keeps dying (or keeps failing in
+        a way nobody caught) ends as failed after MAX_SEND_ATTEMPTS instead of coming back
+        every few minutes forever."""
         now = self.clock.now()
         stale = now - self.send_claim_timeout
+        tries_left = col(Outbox.attempts) < MAX_SEND_ATTEMPTS
         claimable = or_(
             (col(Outbox.state) == "pending")
             & or_(col(Outbox.claimed_at).is_(None), col(Outbox.claimed_at) <= now),
-            (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale),
+            (col(Outbox.state) == "sending") & (col(Outbox.claimed_at) < stale) & tries_left,
         )
         with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state) == "sending", col(Outbox.claimed_at) < stale,
+                       ~tries_left)
+                .values(state="failed")
+            )
             query = select(Outbox.id, Outbox.chat_id).where(claimable)
             if skip_chats:
                 query = query.where(col(Outbox.chat_id).not_in(skip_chats))
@@ -306,14 +525,43 @@ class Runtime:
                 result = session.execute(
                     update(Outbox)
                     .where(col(Outbox.id) == row_id, claimable)
-                    .values(state="sending", claimed_at=now)
+                    .values(state="sending", claimed_at=now,
+                            attempts=col(Outbox.attempts) + 1)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(row_id)
             if not claimed:
                 return []
-            rows = select(Outbox).where(col(Outbox.id).in_(claimed)).order_by(col(Outbox.id))
+            return self._readable(session, claimed)
+
+    def _readable(self, session: Session, row_ids: list[int]) -> list[Outbox]:
+        """The claimed rows, read; one whose text does not open (a wrong DATA_KEY, a damaged
+        value) is marked failed and named in the log by id, and stops no other row."""
+        rows = select(Outbox).where(col(Outbox.id).in_(row_ids)).order_by(col(Outbox.id))
+        try:
             return list(session.exec(rows))
+        except DataKeyError:
+            pass
+        session.expunge_all()
+        raw = select(Outbox.id, type_coerce(Outbox.body, SAText()),
+                     type_coerce(Outbox.fallback, SAText())).where(col(Outbox.id).in_(row_ids))
+        broken: list[int] = []
+        for row_id, body, fallback in session.execute(raw):
+            try:
+                unseal(body)
+                if fallback is not None:
+                    unseal(fallback)
+            except DataKeyError:
+                broken.append(row_id)
+        for row_id in broken:
+            log.error("outbox row %s cannot be read with DATA_KEY; marked failed "
+                      "(README, Encryption)", row_id)
+        session.execute(update(Outbox).where(col(Outbox.id).in_(broken)).values(state="failed"))
+        readable = [row_id for row_id in row_ids if row_id not in broken]
+        if not readable:
+            return []
+        rows = select(Outbox).where(col(Outbox.id).in_(readable)).order_by(col(Outbox.id))
+        return list(session.exec(rows))
 
     async def deliver(self, rows: Sequence[Outbox]) -> None:
         """Send claimed rows: in order within a chat, chats side by side."""
@@ -328,6 +576,15 @@ class Runtime:
         first_accepted = 0.0
         loop = asyncio.get_running_loop()
         for row in rows:
+            if self.stopping:
+                break  # given back by stop()
+            row_id = row.id or 0
+            if self.limiter_reports_requests:
+                # Still "unsent" while it waits on a rate limit; the limiter says when the
+                # request really goes out (a stop gives back only rows not yet out).
+                token = REQUEST_GOES_OUT.set(functools.partial(self._unsent.pop, row_id, None))
+            else:
+                self._unsent.pop(row_id, None)
             try:
                 message_id = await self._send_one(row)
             except TelegramError as exc:
@@ -336,8 +593,15 @@ class Runtime:
                 continue
             except Exception:
                 await self._mark_sent(accepted)
-                log.exception("delivery of outbox row %s failed", row.id)
+                log.exception("delivery of outbox row %s failed; it will be tried again",
+                              row.id)
+                await asyncio.to_thread(self._retry_later, row.id)
                 continue
+            finally:
+                if self.limiter_reports_requests:
+                    REQUEST_GOES_OUT.reset(token)
+                    if not self.stopping:
+                        self._unsent.pop(row_id, None)
             if not accepted:
                 first_accepted = loop.time()
             accepted.append((row.id or 0, message_id))
@@ -348,6 +612,8 @@ class Runtime:
     async def _send_one(self, row: Outbox) -> int:
         """Send one row; returns Telegram's message id (a moved group is followed)."""
         assert self.bot is not None, "the runtime has no bot yet"
+        if row.kind != "send":
+            return await self._edit_one(row)
         markup: Any = None
         if row.markup:
             raw = json.loads(row.markup)
@@ -365,16 +631,40 @@ class Runtime:
         self.delivered += 1
         return int(message.message_id)
 
+    async def _edit_one(self, row: Outbox) -> int:
+        """Edit the bot's message `row.message_id` (the one whose button was pressed)."""
+        assert self.bot is not None and row.message_id is not None
+        markup = InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) \
+            if row.markup else None
+        try:
+            if row.kind == "edit_text":
+                await self.bot.edit_message_text(row.body, chat_id=row.chat_id,
+                                                 message_id=row.message_id, reply_markup=markup)
+            else:
+                await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
+                                                         message_id=row.message_id,
+                                                         reply_markup=markup)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+        return row.message_id
+
     async def _failed(self, row: Outbox, exc: TelegramError) -> None:
         refused = isinstance(exc, BadRequest)  # PTB makes BadRequest a NetworkError
         if isinstance(exc, Forbidden) or (refused and "chat not found" in str(exc).lower()):
             await asyncio.to_thread(self._unreachable, row)
+            self.kick_delivery()  # the group fallback or the "something waits" line
         elif not refused and isinstance(exc, RetryAfter | NetworkError):
             log.warning("outbox row %s will be retried: %s", row.id, type(exc).__name__)
             await asyncio.to_thread(self._retry_later, row.id)
         else:
-            log.error("Telegram refused outbox row %s: %s", row.id, exc)
-            await asyncio.to_thread(self._finish, [(row.id or 0, None)], "failed")
+            # Telegram's description names the problem ("message is too long", "button URL
+            # invalid"), never the text; the key says which message it was.
+            self.refused[row.key or "unknown"] += 1
+            log.error("Telegram refused a %s message (outbox row %s): %s",
+                      row.key or "unknown", row.id, exc)
+            await asyncio.to_thread(self._refused, row)
+            self.kick_delivery()  # the fallback text, if there is one
 
     async def _mark_sent(self, accepted: list[tuple[int, int]]) -> None:
         if accepted:
@@ -384,13 +674,30 @@ class Runtime:
 
     def _finish(self, rows: Sequence[tuple[int, int | None]], state: str) -> None:
         now = self.clock.now()
+        # `sent_at` is when Telegram accepted it: what a partner has actually seen is
+        # ordered by it (latest_delivered_tag).
+        sent_at = now if state == "sent" else None
         with session_scope(self.db) as session:
             for row_id, message_id in rows:
                 session.execute(
                     update(Outbox)
                     .where(col(Outbox.id) == row_id)
-                    .values(state=state, message_id=message_id, sent_at=now)
+                    .values(state=state, message_id=message_id, sent_at=sent_at)
                 )
+
+    def _refused(self, row: Outbox) -> None:
+        """Telegram will never take this message. If it carried the couple's state (a
+        reveal, a return time), they still hear the simpler text written for that case."""
+        with session_scope(self.db) as session:
+            session.execute(update(Outbox).where(col(Outbox.id) == row.id)
+                            .values(state="failed"))
+            if not row.fallback:
+                return
+            session.add(Outbox(
+                couple_id=row.couple_id, partner_id=row.partner_id, chat_id=row.chat_id,
+                body=row.fallback, key=f"{row.key}#fallback", private_only=row.private_only,
+                state="pending", created_at=self.clock.now(),
+            ))
 
     def _retry_later(self, row_id: int | None) -> None:
         """Back off: a pending row's `claimed_at` is the moment before which it waits."""
@@ -398,22 +705,15 @@ class Runtime:
             row = session.get(Outbox, row_id)
             if row is None:
                 return
-            row.attempts += 1
+            # The claim already counted this attempt.
             row.state = "pending" if row.attempts < MAX_SEND_ATTEMPTS else "failed"
-            row.claimed_at = self.clock.now() + retry_backoff(row.attempts)
+            row.claimed_at = self.clock.now() + retry_backoff(max(row.attempts, 1))
             session.add(row)
 
     def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The same rule as the migration update (flows/onboarding.py), whichever comes first."""
         with session_scope(self.db) as session:
-            session.execute(
-                update(Couple).where(col(Couple.group_chat_id) == old_chat_id)
-                .values(group_chat_id=new_chat_id)
-            )
-            session.execute(
-                update(Outbox)
-                .where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
-                .values(chat_id=new_chat_id)
-            )
+            migrate_chat(session, old_chat_id, new_chat_id)
 
     def _unreachable(self, row: Outbox) -> None:
         """A private chat refused: fall back to the group. A group refused: hold its mail."""
@@ -441,6 +741,16 @@ class Runtime:
                 return
             partner.private_blocked = True
             session.add(partner)
+            if row.private_only:
+                # Meant for them alone: it waits for the private chat, the group only
+                # hears that something waits.
+                _tell_group_something_waits(session, couple, partner, self.clock.now(),
+                                            claim=False)
+                stored.state = "waiting"
+                stored.claimed_at = None
+                log.info("partner %s blocked the bot in private; a private message waits",
+                         partner.id)
+                return
             fallback = Outbox(
                 couple_id=couple.id,
                 partner_id=partner.id,
@@ -449,12 +759,28 @@ class Runtime:
                             partner.language) + "\n" + row.body,
                 markup=row.markup,
                 tag=row.tag,
+                key=row.key,
+                fallback=row.fallback,
                 state="held" if not couple.group_reachable else "pending",
                 created_at=self.clock.now(),
             )
             session.add(fallback)
             log.info("partner %s blocked the bot in private; writing to the group", partner.id)
-        self.kick_delivery()
+
+    def latest_delivered_tag(self, chat_id: int) -> str | None:
+        """The tag of the newest question Telegram accepted in this chat (in private, what a
+        partner types answers it). Only what was delivered counts, in the order it was
+        delivered: a question still waiting in the outbox was never seen, so a sentence
+        meant for the question on screen is never filed under it."""
+        with session_scope(self.db) as session:
+            query = (
+                select(Outbox.tag)
+                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None),
+                       col(Outbox.state) == "sent")
+                .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
+                .limit(1)
+            )
+            return session.exec(query).first()
 
     # ---- timers --------------------------------------------------------------------
 
@@ -477,15 +803,26 @@ class Runtime:
                 await asyncio.to_thread(self.purge_delivered)
 
     def purge_delivered(self) -> None:
-        """Erase the text of messages sent long ago; delete rows older than a month."""
+        """Erase the text of messages sent long ago; delete rows older than a month; drop
+        what waited too long for a private chat.
+
+        The erased text is stored as a bare "" (it reads as empty), compared as stored: a
+        sealed "" would be a fresh token on every run, and every erased row rewritten."""
         now = self.clock.now()
+        stored_body = type_coerce(Outbox.body, SAText())
         with session_scope(self.db) as session:
+            session.execute(
+                update(Outbox)
+                .where(col(Outbox.state) == "waiting",
+                       col(Outbox.created_at) < now - WAIT_FOR_PRIVATE_CHAT)
+                .values(state="failed")
+            )
             session.execute(
                 update(Outbox)
                 .where(col(Outbox.state).in_(["sent", "failed"]),
                        col(Outbox.created_at) < now - ERASE_SENT_TEXT_AFTER,
-                       col(Outbox.body) != "")
-                .values(body="", markup=None)
+                       or_(stored_body != "", col(Outbox.fallback).is_not(None)))
+                .values(body=type_coerce("", SAText()), markup=None, fallback=None)
             )
             session.execute(
                 delete(Outbox).where(col(Outbox.state).in_(["sent", "failed"]),
@@ -495,7 +832,7 @@ class Runtime:
     async def fire_due(self) -> int:
         """Claim due timers in batches and handle each in its own transaction."""
         handled = 0
-        while True:
+        while not self.stopping:
             claims = await asyncio.to_thread(self._claim_timers)
             if not claims:
                 return handled
@@ -505,6 +842,7 @@ class Runtime:
                     self.on_new_timer(earliest)
                 handled += 1
             self.kick_delivery()
+        return handled
 
     def _claim_timers(self) -> list[tuple[int, datetime]]:
         now = self.clock.now()

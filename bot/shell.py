@@ -2,7 +2,8 @@
 
 Every handler here does the same three things: work out who acted and where
 (`Actor`), run one flow in one transaction through the engine, and show the
-immediate answers (button notices, edits, files). Rules live in `flows/`.
+immediate answers (button notices, files); edits of a pressed message are outbox
+rows. Rules live in `flows/`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
-from telegram import InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram import InputFile, Message, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
     CallbackContext,
@@ -27,11 +28,11 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
-from bot.texts import normalize, render, render_keyboard
-from flows import buttons, inputs
-from flows.couples import Actor, language_of_chat, language_of_user
+from bot.texts import normalize, render
+from flows import buttons, choosing, inputs
+from flows.couples import Actor, language_of_user
 from flows.models import Outbox
-from flows.outcome import EditOrigin, Effects, SendFile, Text
+from flows.outcome import Effects, SendFile, Text
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ def actor_of(update: Update) -> Actor | None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    from_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
     return Actor(
         user_id=user.id,
         first_name=(user.first_name or user.username or "")[:64],
@@ -55,11 +59,13 @@ def actor_of(update: Update) -> Actor | None:
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
         language=normalize(user.language_code),
+        replied_to=replied.message_id if replied is not None and from_bot else None,
     )
 
 
 def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
     """A /command whose arguments (the rest of the line) go to `flow` as one string."""
+    flow = choosing.for_couple(name, flow)
 
     async def callback(update: Update, context: Context) -> None:
         actor = actor_of(update)
@@ -80,9 +86,18 @@ async def on_button(update: Update, context: Context) -> None:
         return
     raw = query.data
     committed = await runtime_of(context).run(
-        lambda s, now: buttons.handle_press(s, actor, raw, now)
+        lambda s, now: buttons.handle_press(s, actor, raw, now), origin=origin_of(update)
     )
     await show_immediate(update, context, committed)
+
+
+def origin_of(update: Update) -> tuple[int, int] | None:
+    """The message whose button was pressed (chat id, message id), if it can be edited."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    if not isinstance(message, Message):
+        return None
+    return message.chat_id, message.message_id
 
 
 async def on_text(update: Update, context: Context) -> None:
@@ -110,7 +125,8 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
     def lookup() -> str | None:
         with session_scope(runtime.db) as session:
             query = select(Outbox.tag).where(
-                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id
+                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id,
+                col(Outbox.kind) == "send",
             )
             return session.exec(query).first()
 
@@ -118,24 +134,20 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
 
 
 async def _latest_tag(runtime: Runtime, chat_id: int) -> str | None:
-    def lookup() -> str | None:
-        with session_scope(runtime.db) as session:
-            query = (
-                select(Outbox.tag)
-                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None))
-                .order_by(col(Outbox.id).desc())
-                .limit(1)
-            )
-            return session.exec(query).first()
-
-    return await asyncio.to_thread(lookup)
+    return await asyncio.to_thread(runtime.latest_delivered_tag, chat_id)
 
 
 async def show_immediate(update: Update, context: Context, committed: Committed) -> None:
-    """Button notices, edits of the pressed message, and files: not worth an outbox row."""
+    """What is answered straight away: the button press, then files.
+
+    The press is answered first, right after the flow's transaction: answerCallbackQuery
+    carries no chat id, so the rate limiter puts it in no group's bucket, and nothing
+    else this chat sends (messages, the edit of the pressed message: outbox rows) waits
+    in front of it.
+    """
     effects = committed.effects
     query = update.callback_query
-    language, chat_language = await _languages(runtime_of(context), update)
+    language = await _language_of(runtime_of(context), update)
     if query is not None:
         notices = Runtime.notices(effects)
         try:
@@ -145,22 +157,20 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
                 await query.answer()
         except TelegramError as exc:
             log.info("could not answer a button press: %s", type(exc).__name__)
-        for edit in Runtime.edits(effects):
-            await _edit_origin(update, edit, chat_language)
     for upload in Runtime.files(effects):
         await _send_file(update, context, upload, language)
 
 
-async def _languages(runtime: Runtime, update: Update) -> tuple[str, str]:
-    """The person's language (notices, files) and the chat's (edits of its messages)."""
-    user, chat = update.effective_user, update.effective_chat
+async def _language_of(runtime: Runtime, update: Update) -> str:
+    """The language of whoever acted, for what only they see (a notice, a file)."""
+    user = update.effective_user
     own = normalize(user.language_code if user is not None else None)
+    if user is None:
+        return own
 
-    def lookup() -> tuple[str, str]:
+    def lookup() -> str:
         with session_scope(runtime.db) as session:
-            person = (language_of_user(session, user.id) if user is not None else None) or own
-            shared = language_of_chat(session, chat.id) if chat is not None else None
-            return person, shared or person
+            return language_of_user(session, user.id) or own
 
     return await asyncio.to_thread(lookup)
 
@@ -184,28 +194,6 @@ async def _send_file(update: Update, context: Context, upload: SendFile, languag
         await context.bot.send_message(chat.id, render(note, language))
     except TelegramError as exc:
         log.info("could not say whether a file arrived: %s", type(exc).__name__)
-
-
-async def _edit_origin(update: Update, edit: EditOrigin, language: str) -> None:
-    query = update.callback_query
-    message = query.message if query is not None else None
-    if not isinstance(message, Message):
-        return
-    markup = (
-        InlineKeyboardMarkup.de_json(
-            {"inline_keyboard": render_keyboard(edit.buttons, language)}, None
-        )
-        if edit.buttons
-        else None
-    )
-    try:
-        if edit.body is not None:
-            await message.edit_text(render(edit.body, language), reply_markup=markup)
-        else:
-            await message.edit_reply_markup(reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
-            log.info("could not edit a message: %s", exc)
 
 
 def text_handlers() -> list[BaseHandler[Update, Any, Any]]:

@@ -35,9 +35,11 @@ from flows.couples import (
     zone_of,
 )
 from flows.inputs import Said, on_text
+from flows.locking import hold
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
 from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, local_time_kind, settings_line
 from flows.outcome import (
+    Button,
     CancelTimers,
     ClockTime,
     Day,
@@ -460,10 +462,20 @@ def _unfinished(session: Session, couple_id: int) -> list[Checkin]:
     return list(session.exec(query.order_by(col(Checkin.started_at).desc())))
 
 
-def _turn(session: Session, checkin_id: int, partner_id: int) -> CheckinTurn | None:
+def _turn(session: Session, checkin_id: int, partner_id: int, *,
+          fresh: bool = False) -> CheckinTurn | None:
+    """One partner's turn; `fresh` reads it from the database even if this session has it."""
     query = select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_id,
                                       CheckinTurn.partner_id == partner_id)
+    if fresh:
+        query = query.execution_options(populate_existing=True)
     return session.exec(query).first()
+
+
+def _really_answered(answers: list[CheckinAnswer]) -> set[int]:
+    """Partners with at least one real answer: a skipped question is not an answer, so a
+    partner who only tapped "Skip this question" does not unlock the other's answers."""
+    return {row.partner_id for row in answers if row.answer}
 
 
 def _answers(session: Session, checkin_id: int) -> list[CheckinAnswer]:
@@ -719,6 +731,10 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
                   reply: ToChat | None = None) -> Effects:
     """Keep (or change, before the reveal) one answer, then ask the next question or,
     once both are through, show both sets together."""
+    # Both partners may send their last answer at the same moment: whoever comes second
+    # waits here until the first has committed, and so sees them finished.
+    checkin_row = hold(session, checkin_row)
+    turn = _turn(session, checkin_row.id or 0, partner.id or 0, fresh=True) or turn
     if checkin_row.state not in ANSWERABLE:
         key = "checkin.too_late_to_edit" if checkin_row.state in SHARED else "checkin.closed"
         return [Send(reply or ToPartner(partner.id or 0), text(key))]
@@ -748,9 +764,10 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
     session.add(turn)
     couple = session.get(Couple, checkin_row.couple_id)
     other = other_partner(session, partner)
-    other_turn = _turn(session, checkin_row.id or 0, other.id or 0) if other else None
+    other_turn = _turn(session, checkin_row.id or 0, other.id or 0, fresh=True) if other \
+        else None
     if couple is not None and other_turn is not None and other_turn.finished_at is not None:
-        return effects + reveal(session, couple, checkin_row, now)
+        return effects + _both_through(session, couple, checkin_row, now)
     if existing is None:
         effects.append(Send(ToPartner(partner.id or 0), text(
             "checkin.thanks_waiting", name=partner.first_name,
@@ -792,7 +809,51 @@ def press_question(session: Session, actor: Actor, press: Press, now: datetime) 
 
 
 def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
-    """Both sets side by side in the group; at the 48-hour close, what there is."""
+    """Both sets side by side in the group; at the 48-hour close, what there is.
+
+    While anyone besides the couple is in the group, the answers go to the partners'
+    private chats instead (see `_reveal_privately`).
+    """
+    body, promise_buttons, both = _reveal_body(session, couple, checkin_row)
+    _finish(session, checkin_row, DONE if both else PARTLY, now)
+    cancel = CancelTimers(couple.id or 0, ref=_ref(checkin_row))
+    if couple.others_present:
+        return [cancel, *_reveal_privately(session, couple, checkin_row, body, promise_buttons)]
+    return [cancel, Send(ToGroup(couple.id or 0), body,
+                         buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+
+
+def _reveal_privately(session: Session, couple: Couple, checkin_row: Checkin, body: Text,
+                      promise_buttons: list[tuple[int, list[Button]]]) -> Effects:
+    """Others are in the group: each partner with a private chat gets the answers there.
+
+    A partner without one answered in the group, where everyone read it anyway; whoever
+    answered privately is asked whether their answers may go to the group too, so the
+    other partner can see them. Nothing private is posted before they say yes.
+    """
+    partners = partners_of(session, couple.id or 0)
+    private = [partner for partner in partners if _private(partner)]
+    if not private:  # everything was answered in the group, where everyone read it
+        return [Send(ToGroup(couple.id or 0), body,
+                     buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+    in_group = [partner for partner in partners if not _private(partner)]
+    effects: Effects = []
+    for partner in private:
+        rows = [row for owner, row in promise_buttons if owner == partner.id]
+        if in_group:
+            rows.append([buttons.button(text("checkin.button_post_to_group"), KIND_SHARE,
+                                        checkin_row.id or 0, "post")])
+        effects.append(Send(ToPartner(partner.id or 0), body, buttons=keyboard(*rows)))
+    key = "checkin.revealed_privately_ask" if in_group else "checkin.revealed_privately"
+    effects.append(Send(ToGroup(couple.id or 0), text(
+        key, names=" & ".join(partner.first_name for partner in private))))
+    return effects
+
+
+def _reveal_body(session: Session, couple: Couple, checkin_row: Checkin
+                 ) -> tuple[Text, list[tuple[int, list[Button]]], bool]:
+    """The side-by-side answers, the "make it a promise" buttons (by whose answer each
+    is), and whether both finished."""
     answers = _answers(session, checkin_row.id or 0)
     partners = partners_of(session, couple.id or 0)
     by_partner = {(row.partner_id, row.question): row for row in answers}
@@ -800,8 +861,8 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
         select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id))
         if turn.finished_at is not None}
     both = all(partner.id in finished for partner in partners)
-    missing = [partner for partner in partners
-               if not any(row.partner_id == partner.id for row in answers)]
+    answered = _really_answered(answers)
+    missing = [partner for partner in partners if partner.id not in answered]
     blocks: list[Text] = []
     for number in QUESTIONS:
         lines: list[Text] = []
@@ -817,12 +878,11 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
         blocks.append(text("checkin.reveal_block", number=number,
                            title=text(f"checkin.title{number}"), lines=tuple(lines)))
     promise_buttons = [
-        [buttons.button(text("checkin.button_promise", name=partner.first_name),
-                        KIND_PROMISE, row.id or 0, "make")]
+        (partner.id or 0, [buttons.button(text("checkin.button_promise", name=partner.first_name),
+                                          KIND_PROMISE, row.id or 0, "make")])
         for partner in partners
         if (row := by_partner.get((partner.id or 0, DIFFERENTLY))) is not None and row.answer
     ]
-    _finish(session, checkin_row, DONE if both else PARTLY, now)
     if both:
         heading = text("checkin.reveal_both")
     else:
@@ -830,10 +890,8 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
             text("checkin.did_not_get_to_it", name=partner.first_name) for partner in missing
             ) if missing else text("checkin.some_left_open"))
     ending = text("checkin.reveal_end_promise" if promise_buttons else "checkin.reveal_end")
-    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-            Send(ToGroup(couple.id or 0), text("checkin.reveal", heading=heading,
-                                               blocks=tuple(blocks), ending=ending),
-                 buttons=keyboard(*promise_buttons))]
+    body = text("checkin.reveal", heading=heading, blocks=tuple(blocks), ending=ending)
+    return body, promise_buttons, both
 
 
 @on_press(KIND_PROMISE)
@@ -965,15 +1023,22 @@ def _close_due(session: Session, due: Due) -> Effects:
     couple = session.get(Couple, due.couple_id)
     if checkin_row is None or couple is None or checkin_row.state != OPEN:
         return []
-    answers = _answers(session, checkin_row.id or 0)
-    if not answers:
-        _finish(session, checkin_row, MISSED, due.now)
-        return [Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
-    answered = {row.partner_id for row in answers}
+    return _both_through(session, couple, checkin_row, due.now)
+
+
+def _both_through(session: Session, couple: Couple, checkin_row: Checkin,
+                  now: datetime) -> Effects:
+    """Both are through (or time is up): both sets shown together only when both really
+    answered; with one partner's answers only, those stay private; with none, a quiet end."""
+    answered = _really_answered(_answers(session, checkin_row.id or 0))
+    if not answered:
+        _finish(session, checkin_row, MISSED, now)
+        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+                Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
     partners = partners_of(session, couple.id or 0)
     if len(answered) < len(partners):
-        return _close_one_sided(session, couple, checkin_row, partners, answered, due.now)
-    return reveal(session, couple, checkin_row, due.now)
+        return _close_one_sided(session, couple, checkin_row, partners, answered, now)
+    return reveal(session, couple, checkin_row, now)
 
 
 def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
@@ -999,15 +1064,30 @@ def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> 
     """ "Share my answers": only someone who answered, only while they are still private."""
     checkin_row = session.get(Checkin, press.target_id)
     couple = session.get(Couple, checkin_row.couple_id) if checkin_row is not None else None
+    if checkin_row is not None and couple is not None and press.action == "post":
+        return _post_to_group(session, actor, couple, checkin_row)
     if checkin_row is None or couple is None or press.action != "share" \
             or checkin_row.state != HELD:
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
-    if partner is None or not any(row.partner_id == partner.id
-                                  for row in _answers(session, checkin_row.id or 0)):
+    if partner is None or partner.id not in _really_answered(
+            _answers(session, checkin_row.id or 0)):
         return buttons.expired()
     return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
             *reveal(session, couple, checkin_row, now)]
+
+
+def _post_to_group(session: Session, actor: Actor, couple: Couple,
+                   checkin_row: Checkin) -> Effects:
+    """ "Post them in the group too": a partner who answered privately lets the other,
+    who has no private chat, read the answers in the group, others present or not."""
+    partner = partner_of_user(session, couple.id or 0, actor.user_id)
+    if partner is None or checkin_row.state not in SHARED or not actor.in_private \
+            or partner.id not in _really_answered(_answers(session, checkin_row.id or 0)):
+        return buttons.expired()
+    body, _promise_buttons, _both = _reveal_body(session, couple, checkin_row)
+    return [Notice(text("checkin.shared_notice")), EditOrigin(buttons=()),
+            Send(ToGroup(couple.id or 0), body)]
 
 
 # ---- wording helpers ---------------------------------------------------------------

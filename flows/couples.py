@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
@@ -16,6 +17,8 @@ from flows.outcome import ClockTime, Moment, Text
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
 # Where "Add Mend to your group" leads (the shell makes it t.me/<bot>?startgroup=mend).
 ADD_TO_GROUP = "startgroup:mend"
+# The couple a private update is about, once its person chose it (flows/choosing.py).
+CHOSEN_COUPLE: ContextVar[int | None] = ContextVar("chosen_couple", default=None)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Actor:
     chat_type: str  # "private", "group" or "supergroup"
     chat_title: str = ""
     language: str = "en"
+    # The bot's message this one replies to, if any: it can say which couple is meant.
+    replied_to: int | None = None
 
     @property
     def in_private(self) -> bool:
@@ -90,6 +95,9 @@ def membership(session: Session, actor: Actor, now: datetime) -> Membership | No
     most recently active couple. None when the actor is not a partner there."""
     if actor.in_private:
         found = couples_of_user(session, actor.user_id)
+        chosen = CHOSEN_COUPLE.get()
+        if chosen is not None:
+            found = [(couple, partner) for couple, partner in found if couple.id == chosen]
         if not found:
             return None
         couple, partner = found[0]

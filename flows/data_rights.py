@@ -4,11 +4,14 @@ Both work on every table generically, so tables added by features this module ha
 never seen are covered: a row belongs to a couple when its table has a `couple_id`
 column, or when it points (by foreign key) at a row that belongs to the couple.
 
-Export: each partner gets the couple's rows, with intimate text (secret columns)
-decrypted. The other partner's own intimate text is withheld: it may not have been
-shared yet (check-in answers before they are revealed, an unposted repair draft), and
-each partner can export their own. The outbox (copies of messages, including ones
-addressed privately to the other partner) is not exported; timers are, as "scheduled".
+Export: each partner gets what both have already seen, and their own private text,
+decrypted. The other partner's rows follow `SEEN_BY_BOTH` where a feature's rule is
+known: a promise once made, a repair once posted, check-in answers once revealed are
+exported whole; an unrevealed check-in's answers and turns, an unposted repair, a
+promise never made are left out entirely (not even the trace that they exist). In
+tables without such a rule the other's secret columns are withheld. The outbox (copies
+of messages, including ones addressed privately to the other partner) is not exported;
+timers are, as "scheduled".
 
 Forget: after the asking partner confirms, every row of the couple goes, in every
 table (outbox and timers included), then the partners and the couple; the group is
@@ -22,11 +25,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, update
 from sqlmodel import Session, SQLModel, col
 
 from flows import buttons
 from flows.buttons import Press, on_press
+from flows.checkin import SHARED as CHECKIN_SHARED
 from flows.couples import (
     Actor,
     Membership,
@@ -96,12 +100,15 @@ def _has_secret(table: Table) -> bool:
 
 
 def private_rows_of(partner: Partner) -> Selector:
-    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them."""
+    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them.
+
+    By partner id alone (unique across couples): a table need not carry its own couple_id
+    (a check-in answer reaches its couple only through its check-in).
+    """
 
     def direct(table: Table) -> ColumnElement[bool] | None:
-        if "partner_id" in table.c and "couple_id" in table.c and _has_secret(table):
-            return and_(table.c.couple_id == partner.couple_id,
-                        table.c.partner_id == partner.id)
+        if "partner_id" in table.c and _has_secret(table):
+            return table.c.partner_id == partner.id
         return None
 
     return lambda table: _selected(table, direct)
@@ -144,15 +151,46 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _checkin_seen_by_both(session: Session, row: dict[str, Any]) -> bool:
+    """A check-in row of the other partner: shown once its answers were revealed to both,
+    and only if that partner really answered (a partner who answered nothing was left out
+    of the reveal)."""
+    checkins = SQLModel.metadata.tables["checkin"]
+    answers = SQLModel.metadata.tables["checkin_answer"]
+    state = session.execute(select(checkins.c.state).where(
+        checkins.c.id == row["checkin_id"])).scalar_one_or_none()
+    if state not in CHECKIN_SHARED:
+        return False
+    real = session.execute(select(answers.c.id).where(
+        answers.c.checkin_id == row["checkin_id"], answers.c.partner_id == row["partner_id"],
+        answers.c.answer.is_not(None)).limit(1)).first()
+    return real is not None
+
+
+# The other partner's rows, by table: True when both have already seen the row (it is
+# exported whole), False when it is still theirs alone (it is left out entirely).
+SEEN_BY_BOTH: dict[str, Callable[[Session, dict[str, Any]], bool]] = {
+    "promise": lambda _session, row: row["state"] not in {"draft", "expired"},
+    "repair": lambda _session, row: row["state"] == "posted",
+    "checkin_answer": _checkin_seen_by_both,
+    "checkin_turn": _checkin_seen_by_both,
+}
+
+
 def _rows(session: Session, table: Table, condition: ColumnElement[bool],
           reader: Partner) -> list[dict[str, Any]]:
     secret = [column.name for column in table.columns if isinstance(column.type, SecretText)]
     # Read through the table's column types, so secret text comes out decrypted.
     query = select(table).where(condition).order_by(*table.primary_key.columns)
     rows: list[dict[str, Any]] = []
+    seen_by_both = SEEN_BY_BOTH.get(table.name)
     for row in session.execute(query).mappings():
         item = {name: _plain(value) for name, value in row.items()}
         owner = item.get("partner_id")
+        if seen_by_both is not None and owner is not None and owner != reader.id:
+            if seen_by_both(session, dict(row)):
+                rows.append(item)
+            continue
         if secret and owner is not None and owner != reader.id:
             withheld = [name for name in secret if item.get(name) is not None]
             for name in withheld:
@@ -172,8 +210,9 @@ def export_document(session: Session, couple: Couple, reader: Partner,
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
         "exported_for": reader.first_name,
-        "note": ("Times are UTC. Text your partner wrote privately is withheld "
-                 "(\"withheld\" names the fields); they can export their own."),
+        "note": ("Times are UTC. What both of you have seen is here, and what you wrote "
+                 "yourself. What your partner wrote privately and has not shared is left "
+                 "out (or \"withheld\" names the fields); they can export their own."),
         "settings": {
             "timezone": couple.timezone,
             "language": couple.language,
@@ -201,7 +240,19 @@ def export_document(session: Session, couple: Couple, reader: Partner,
         else:
             tables[table.name] = rows
     document["tables"] = tables
+    document["group_posts"] = _group_posts(session, couple)
     return document
+
+
+def _group_posts(session: Session, couple: Couple) -> list[dict[str, Any]]:
+    """What Mend posted in the group, which both have read, while its text is still kept
+    (the outbox erases sent text after a few days)."""
+    # The body is stored marked (pln1:/enc1:), so an erased text is recognised once read.
+    query = (select(col(Outbox.sent_at), col(Outbox.body))
+             .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent")
+             .order_by(col(Outbox.id)))
+    return [{"sent_at": _plain(sent_at), "text": body}
+            for sent_at, body in session.execute(query) if body]
 
 
 def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -287,8 +338,18 @@ def press_forget(session: Session, actor: Actor, press: Press, now: datetime) ->
 
 def delete_private_answers(session: Session, couple: Couple, partner: Partner,
                            now: datetime) -> Effects:
-    """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's."""
+    """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's.
+
+    Messages already delivered to the group may quote them (a reveal, a posted repair):
+    their stored copies are blanked too; Telegram keeps what the group already saw.
+    """
     _delete_selected(session, private_rows_of(partner))
+    session.execute(
+        update(Outbox)
+        .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent",
+               col(Outbox.body) != "")
+        .values(body="", markup=None)
+    )
     return [Notice(text("data.left_and_deleted"), alert=True)]
 
 

@@ -7,6 +7,7 @@ import importlib
 FEATURE_MODULES = (
     "flows.models",
     "flows.onboarding",
+    "flows.members",
     "flows.pause",
     "flows.checkin",
     "flows.promises",
@@ -16,6 +17,7 @@ FEATURE_MODULES = (
     "flows.safety",
     "flows.data_rights",
     "flows.language",
+    "flows.choosing",
 )
 
 

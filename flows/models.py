@@ -16,6 +16,9 @@ from sqlmodel import Field, SQLModel
 
 from flows.secret import SecretText
 
+# A group holding only the couple and the bot.
+COUPLE_AND_MEND = 3
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, hands back aware UTC (SQLite keeps no zone of its own)."""
@@ -58,11 +61,20 @@ class Couple(SQLModel, table=True):
     language: str = "en"
     # False while the bot is out of the group: its timers wait, nothing is lost.
     group_reachable: bool = True
+    # Members of the group as Telegram counts them (the bot included), refreshed at /start
+    # and when someone joins or leaves; None until first known. See `others_present`.
+    member_count: int | None = None
     created_at: datetime = utc_column()
     formed_at: datetime | None = utc_column(nullable=True)
     # True from forming until a partner confirms or changes the zone: nothing weekly is
     # planned in a zone nobody chose.
     zone_pending: bool = False
+
+    @property
+    def others_present(self) -> bool:
+        """Anyone besides the two partners (and Mend) is in the group: a third person,
+        another bot. Private things then go to the partners' private chats."""
+        return self.member_count is not None and self.member_count > COUPLE_AND_MEND
 
 
 class Partner(SQLModel, table=True):
@@ -119,8 +131,19 @@ class Outbox(SQLModel, table=True):
     chat_id: int = big_id()
     body: str = secret_text()
     markup: str | None = None
+    # "send" a new message; "edit_text" / "edit_markup" the bot's message `message_id` (a
+    # pressed button's message), so edits wait on the chat's rate limit like any message.
+    kind: str = "send"
     tag: str | None = Field(default=None, index=True)
+    # The catalogue key of the message: logs and counts name it, never the text.
+    key: str | None = None
+    # Meant for one partner only: it waits for their private chat, never goes to the group.
+    private_only: bool = False
+    # A simpler text sent instead if Telegram refuses this one (the message carried the
+    # couple's state: a reveal, a return time).
+    fallback: str | None = secret_text(nullable=True)
     # pending -> sending -> sent | failed | held (group unreachable)
+    #   | waiting (private-only, until the partner opens or unblocks the private chat)
     state: str = "pending"
     attempts: int = 0
     claimed_at: datetime | None = utc_column(nullable=True)
@@ -134,3 +157,25 @@ class Heartbeat(SQLModel, table=True):
 
     host: str = Field(primary_key=True)
     beat_at: datetime = utc_column()
+
+
+class Inbox(SQLModel, table=True):
+    """An update from Telegram, stored before it counts as received.
+
+    Written before the polling offset moves past it (or before the webhook answers 200);
+    marked done in the same transaction as the flow it caused, and its payload erased then.
+    Rows of one chat are handled in order, by one process at a time.
+    """
+
+    __table_args__ = (Index("ix_inbox_state_chat_update", "state", "chat_id", "update_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    update_id: int = big_id(unique=True)
+    chat_id: int = big_id()
+    # The update as Telegram sent it (JSON), encrypted with DATA_KEY; NULL once handled.
+    payload: str | None = secret_text(nullable=True)
+    # pending -> claimed -> done
+    state: str = "pending"
+    claimed_at: datetime | None = utc_column(nullable=True)
+    received_at: datetime = utc_column()
+    done_at: datetime | None = utc_column(nullable=True, index=True)

@@ -6,6 +6,7 @@ Also the couple's settings (time zones), `/help`, `/settings` and `/leave`.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
-from flows import buttons
+from flows import buttons, safety
 from flows.buttons import Press, on_press
 from flows.couples import (
     ADD_TO_GROUP,
@@ -50,6 +51,8 @@ from flows.outcome import (
 )
 from flows.recurrence import local_to_utc
 from flows.timers import Due, pending_timers, timer_kind
+
+log = logging.getLogger(__name__)
 
 JOIN = "join"
 LEAVE = "leave"
@@ -149,12 +152,27 @@ def bot_membership(session: Session, chat_id: int, title: str, status: str, defa
 
 
 def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> Effects:
-    """A group became a supergroup: same couple, new chat id."""
+    """A group became a supergroup: same couple, new chat id.
+
+    Someone may already have sent /start in the supergroup, which made a new, unformed
+    couple there: it gives way to the couple that moved (it has no history). Two formed
+    couples are never merged: the one at the new id stays, and a warning is logged.
+    """
     couple = couple_for_chat(session, old_chat_id)
-    if couple is None or couple_for_chat(session, new_chat_id) is not None:
-        return []
-    couple.group_chat_id = new_chat_id
-    session.add(couple)
+    there = couple_for_chat(session, new_chat_id)
+    if couple is not None and there is not None and there.id != couple.id:
+        if there.formed_at is not None:
+            log.warning("group of couple %s moved to the chat of couple %s; kept apart",
+                        couple.id, there.id)
+            couple = None
+        else:
+            session.execute(delete(Timer).where(col(Timer.couple_id) == there.id))
+            session.execute(delete(Partner).where(col(Partner.couple_id) == there.id))
+            session.delete(there)
+            session.flush()
+    if couple is not None and couple.group_chat_id != new_chat_id:
+        couple.group_chat_id = new_chat_id
+        session.add(couple)
     session.execute(
         update(Outbox).where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
         .values(chat_id=new_chat_id)
@@ -192,13 +210,16 @@ def stranger_in_private(actor: Actor) -> Effects:
 
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     mine = couples_of_user(session, actor.user_id)
-    if not mine:
-        return stranger_in_private(actor)
     # One private chat serves every couple this person is in.
     for _couple, partner in mine:
         partner.private_open = True
         partner.private_blocked = False
         session.add(partner)
+    if args.strip() == safety.START_PAYLOAD:
+        # The group's /safety button: the resources at once, nothing else.
+        return [safety.resources_for(session, actor)]
+    if not mine:
+        return stranger_in_private(actor)
     chosen = mine[0]
     payload = args.strip()
     if payload.startswith(DEEP_LINK_PREFIX) and payload[1:].isdigit():

@@ -178,3 +178,46 @@ class CancelTimers:
 
 Effect = Send | EditOrigin | Notice | SendFile | SetTimer | CancelTimers
 Effects = list[Effect]
+
+
+# ---- where a message may go, and what replaces it if Telegram refuses it ------------------
+# One table per rule, by catalogue key, so no flow has to know about delivery
+# (product.md, "Where each message goes").
+
+# Meant for one partner only. When their private chat is not open (or they blocked the
+# bot) these wait for it, and the group only hears, once, that something is waiting.
+# Every other message to a partner may go to the group addressed to them ("For Ana: …"),
+# because it is meant for both (a pause's "ready to come back?", "Ana kept her promise").
+PRIVATE_ONLY_PREFIXES = (
+    "promises.nudge",  # the day's reminder of a promise
+    "promises.ask_kept",  # "kept?" with Kept / Not this time / Change it
+    "promises.misses_offer",  # "hasn't happened the last 3 times"
+    "checkin.ask",  # a check-in question asked privately (see below for the exception)
+    "checkin.share_offer",  # private answers that stayed private
+    "repair.",  # a repair being written in private
+)
+
+# A message that carries the couple's state: if Telegram refuses it, the couple still
+# hears this simpler text, so nobody waits for a reveal or a return time that never came.
+FALLBACK_KEYS = {
+    "checkin.reveal": "delivery.fallback_reveal",
+    "pause.started": "delivery.fallback_pause",
+    "pause.agreed": "delivery.fallback_pause",
+    "pause.proposed": "delivery.fallback_pause",
+    "pause.more_group": "delivery.fallback_pause",
+    "repair.posted_group": "delivery.fallback_repair",
+}
+
+
+def private_only(send: Send) -> bool:
+    """Whether `send` must never reach the group. A check-in question asked in the group
+    for a reply (`force_reply`: the partner has no private chat, and the question says both
+    can see the answer) is the one exception the product allows."""
+    if send.body.key == "checkin.ask" and send.force_reply:
+        return False
+    return send.body.key.startswith(PRIVATE_ONLY_PREFIXES)
+
+
+def fallback_for(send: Send) -> Text | None:
+    key = FALLBACK_KEYS.get(send.body.key)
+    return Text(key, send.body.values) if key is not None else None

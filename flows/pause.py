@@ -37,6 +37,7 @@ from flows.couples import (
 )
 from flows.hooks import quiet_check
 from flows.inputs import Said, on_text
+from flows.locking import hold
 from flows.models import Couple, Partner, utc_column
 from flows.onboarding import ON_LEAVE, settings_line
 from flows.outcome import (
@@ -447,6 +448,8 @@ def return_time(session: Session, due: Due) -> Effects:
 
 def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
            now: datetime) -> Effects:
+    # Both may press at the same moment: decide on the row as the other press left it.
+    row = hold(session, row)
     if row.state != ASKING:
         return buttons.expired()
     if _is_ready(row, partner.id or 0):

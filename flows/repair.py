@@ -528,6 +528,12 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
     other = other_partner(session, partner)
     if other is None:
         return [Notice(text("repair.nobody_to_post"), alert=True)]
+    couple = session.get(Couple, repair.couple_id)
+    # Others in the group (flows/members.py): the repair goes to the other's private chat,
+    # and waits while they have none.
+    privately = couple is not None and couple.others_present
+    if privately and not (other.private_open and not other.private_blocked):
+        return [Notice(text("repair.others_present_wait", other=other.first_name), alert=True)]
     repair.state, repair.posted_at, repair.updated_at = "posted", now, now
     session.add(repair)
     hurt.mark_answered(session, repair.hurt_note_id, now)
@@ -536,11 +542,14 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
     if _can_offer_promise(repair):
         done = keyboard([_button(repair, "promise", "promise")])
         key = "repair.posted_author_promise"
+    if privately:
+        key += "_private"
     return [
         Notice(text("repair.posted_notice")),
         EditOrigin(body=text(key, other=other.first_name), buttons=done),
-        Send(ToGroup(repair.couple_id), text("repair.posted_group", other=other.first_name,
-                                             message=composed(session, repair, partner)),
+        Send(ToPartner(other.id or 0) if privately else ToGroup(repair.couple_id),
+             text("repair.posted_group", other=other.first_name,
+                  message=composed(session, repair, partner)),
              buttons=_answer_buttons(repair)),
     ]
 
@@ -562,7 +571,8 @@ def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) 
     repair = session.get(Repair, pressed.target_id)
     couple = session.get(Couple, repair.couple_id) if repair is not None else None
     if repair is None or couple is None or repair.state != "posted" \
-            or actor.chat_id != couple.group_chat_id or pressed.action not in ANSWERS:
+            or not (actor.chat_id == couple.group_chat_id or actor.in_private) \
+            or pressed.action not in ANSWERS:
         return buttons.expired()
     receiver = partner_of_user(session, couple.id or 0, actor.user_id)
     author = session.get(Partner, repair.partner_id)

@@ -1,9 +1,12 @@
 """Encryption at rest for intimate text (answers, promises, repair notes).
 
 When a data key is configured, columns typed `SecretText` are stored as Fernet tokens
-with an `enc1:` prefix; without a key they are stored as plain text. Reading accepts
-both, so a key can be introduced on a running database, and several keys
-(`DATA_KEY=new,old`) let old rows be read while new ones are written with the first.
+with an `enc1:` prefix; without a key they are stored as plain text behind a `pln1:`
+prefix. Every stored value says which it is, so a text that happens to start with `enc1:`
+(a promise, a first name) is never taken for a token. Values written before the markers
+existed carry none and read as plain (migration 0007 marks them). Reading accepts both,
+so a key can be introduced on a running database, and several keys (`DATA_KEY=new,old`)
+let old rows be read while new ones are written with the first.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 PREFIX = "enc1:"
+PLAIN = "pln1:"
 
 
 class DataKeyError(RuntimeError):
@@ -48,13 +52,15 @@ def encryption_enabled() -> bool:
 
 def seal(plain: str) -> str:
     if _keyring.fernet is None:
-        return plain
+        return PLAIN + plain
     return PREFIX + _keyring.fernet.encrypt(plain.encode()).decode()
 
 
 def unseal(stored: str) -> str:
+    if stored.startswith(PLAIN):
+        return stored[len(PLAIN):]
     if not stored.startswith(PREFIX):
-        return stored
+        return stored  # written before values were marked: plain
     if _keyring.fernet is None:
         raise DataKeyError("stored text is encrypted but DATA_KEY is not set")
     try:
@@ -78,6 +84,12 @@ class SecretText(TypeDecorator[str]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else unseal(value)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        """A literal compared with the column (`!= ""`, `contains(...)`) is compared with
+        what is stored, unsealed: sealing it would add a marker or a fresh token that no
+        stored value equals."""
+        return SAText()
 
 
 # ---- the stored data as a whole: start-up check, finding unreadable rows, rotation ---------
@@ -143,18 +155,32 @@ def unreadable_rows(
 def rotate_stored_text(connection: Connection, metadata: MetaData) -> int:
     """Rewrite every secret value with the first key of DATA_KEY; returns how many.
 
-    Reading goes through the column type, so any key of DATA_KEY opens the old value;
-    writing seals it with the first key. Plain values (stored before a key was set)
-    are encrypted on the way.
+    Any key of DATA_KEY opens the old value; writing seals it with the first key. Plain
+    values (stored before a key was set) are encrypted on the way. The bot may be running:
+    each value is written back only where it is still the value that was read
+    (compare-and-set), so a row deleted or changed meanwhile (a /forget, an answer edited)
+    is left as the bot left it, never brought back.
     """
     if _keyring.fernet is None:
         raise DataKeyError("DATA_KEY is not set: there is no key to rotate to")
     rewritten = 0
     for table, column in secret_columns(metadata):
+        raw = type_coerce(column, SAText())
         keys = list(table.primary_key.columns)
-        rows = connection.execute(select(*keys, column).where(column.is_not(None))).all()
+        rows = connection.execute(select(*keys, raw).where(raw.is_not(None))).all()
         for row in rows:
-            match = [key == row[index] for index, key in enumerate(keys)]
-            connection.execute(update(table).where(*match).values({column.name: row[-1]}))
-            rewritten += 1
+            rewritten += _rewrite(connection, table, column, row)
     return rewritten
+
+
+def _rewrite(connection: Connection, table: Table, column: Column[Any], row: Any) -> int:
+    """One value, sealed with the first key, if it is still what was read: 1 or 0."""
+    old = row[-1]
+    new = seal(unseal(old))
+    raw = type_coerce(column, SAText())
+    match = [key == row[index] for index, key in enumerate(table.primary_key.columns)]
+    result = connection.execute(
+        update(table).where(*match, raw == old)
+        .values({column.name: type_coerce(new, SAText())})
+    )
+    return int(result.rowcount)

@@ -429,6 +429,8 @@ class BotApiSandbox:
         self.descriptions: dict[str, str] = {}
         self.short_descriptions: dict[str, str] = {}
         self.webhook_deliveries = 0
+        # The latest update queued for the bot, as sent (a test can deliver it once more).
+        self.last_update: JSON | None = None
 
         self._users: dict[int, SimUser] = {}
         self._chats: dict[int, SimChat] = {}
@@ -482,6 +484,7 @@ class BotApiSandbox:
             "setmyshortdescription": self._m_set_my_short_description,
             "getmyshortdescription": self._m_get_my_short_description,
             "getchatmember": self._m_get_chat_member,
+            "getchatmembercount": self._m_get_chat_member_count,
             "getchat": self._m_get_chat,
             "senddocument": self._m_send_document,
             "sendchataction": self._m_send_chat_action,
@@ -500,7 +503,8 @@ class BotApiSandbox:
             "setmydescription": "setMyDescription", "getmydescription": "getMyDescription",
             "setmyshortdescription": "setMyShortDescription",
             "getmyshortdescription": "getMyShortDescription",
-            "getchatmember": "getChatMember", "getchat": "getChat", "senddocument": "sendDocument",
+            "getchatmember": "getChatMember", "getchatmembercount": "getChatMemberCount",
+            "getchat": "getChat", "senddocument": "sendDocument",
             "sendchataction": "sendChatAction", "leavechat": "leaveChat", "getfile": "getFile",
             "close": "close", "logout": "logOut",
         }  # fmt: skip
@@ -617,6 +621,11 @@ class BotApiSandbox:
         """``user`` joins ``chat``: a ``new_chat_members`` service message (delivered)."""
         chat.members[user.id] = user
         return self._service_message(chat, user, {"new_chat_members": [user.to_api()]})
+
+    def leave_group(self, chat: SimChat, user: SimUser) -> SimMessage:
+        """``user`` leaves ``chat``: a ``left_chat_member`` service message (delivered)."""
+        chat.members.pop(user.id, None)
+        return self._service_message(chat, user, {"left_chat_member": user.to_api()})
 
     def add_bot_to_group(self, chat: SimChat, by: SimUser) -> None:
         """``by`` adds the bot: ``my_chat_member`` (left → member) and a service message."""
@@ -932,6 +941,7 @@ class BotApiSandbox:
 
     def _queue_update(self, kind: str, payload: JSON) -> None:
         update = {"update_id": self._next_update_id, kind: payload}
+        self.last_update = json.loads(json.dumps(update))
         self._next_update_id += 1
         self._updates.append(update)
         self._fire_updates()
@@ -1552,6 +1562,13 @@ class BotApiSandbox:
         if user.id == chat.creator_id and user.id in chat.members:
             return self._chat_member(chat, user, "creator")
         return self._chat_member(chat, user, "member" if user.id in chat.members else "left")
+
+    def _m_get_chat_member_count(self, params: Params) -> int:
+        """Like Telegram: every member, bots included (this bot while it is in the group)."""
+        chat = self._existing_chat(params.chat_id())
+        if chat.type == "private":
+            return 2
+        return len(chat.members) + (1 if chat.bot_status in {"member", "administrator"} else 0)
 
     def _m_get_chat(self, params: Params) -> JSON:
         return self._existing_chat(params.chat_id()).to_full_info()

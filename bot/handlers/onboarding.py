@@ -7,9 +7,10 @@ from typing import Any
 from telegram import ChatMemberUpdated, Update
 from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
+from bot.handlers.members import member_count
 from bot.shell import Context, actor_of, command, runtime_of, show_immediate
 from bot.texts import normalize
-from flows import onboarding
+from flows import members, onboarding
 
 
 async def on_bot_membership(update: Update, context: Context) -> None:
@@ -24,6 +25,11 @@ async def on_bot_membership(update: Update, context: Context) -> None:
         lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now,
                                                  language)
     )
+    if status in {"member", "administrator"}:
+        count = await member_count(context.bot, chat.id)
+        await runtime_of(context).run(
+            lambda s, now: members.record_members(s, chat.id, count, now)
+        )
 
 
 async def on_migration(update: Update, context: Context) -> None:
@@ -42,8 +48,9 @@ async def on_start(update: Update, context: Context) -> None:
         return
     args = " ".join(context.args or [])
     zone = context.application.bot_data["default_timezone"]
+    count = None if actor.in_private else await member_count(context.bot, actor.chat_id)
     committed = await runtime_of(context).run(
-        lambda s, now: onboarding.start(s, actor, args, zone, now)
+        lambda s, now: members.start(s, actor, args, zone, now, count)
     )
     await show_immediate(update, context, committed)
 

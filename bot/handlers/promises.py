@@ -12,8 +12,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, command, runtime_of, show_immediate
-from flows import buttons, promises
+from bot.shell import Context, actor_of, command, origin_of, runtime_of, show_immediate
+from flows import buttons, choosing, promises
 
 
 def _cap(context: Context) -> int:
@@ -26,9 +26,9 @@ async def on_promise(update: Update, context: Context) -> None:
     if actor is None:
         return
     args, cap = " ".join(context.args or []), _cap(context)
-    committed = await runtime_of(context).run(
-        lambda s, now: promises.make_promise(s, actor, args, now, cap=cap)
-    )
+    flow = choosing.for_couple(
+        "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap))
+    committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
     await show_immediate(update, context, committed)
 
 
@@ -41,7 +41,8 @@ async def on_when(update: Update, context: Context) -> None:
     press, cap = buttons.parse(query.data), _cap(context)
     committed = await runtime_of(context).run(
         lambda s, now: promises.press_when(s, actor, press, now, cap=cap)
-        if press is not None else buttons.expired()
+        if press is not None else buttons.expired(),
+        origin=origin_of(update),
     )
     await show_immediate(update, context, committed)
 

@@ -294,7 +294,7 @@ async def test_a_network_error_is_retried_with_backoff_not_in_a_tight_loop(
     assert len(bot.texts(GROUP_ID)) == 1
     with Session(engine) as session:
         [row] = session.exec(select(Outbox)).all()
-        assert row.state == "sent" and row.attempts == 3
+        assert row.state == "sent" and row.attempts == 4  # every try counts
 
 
 async def test_a_message_telegram_refuses_is_marked_failed_not_retried_forever(
@@ -350,7 +350,9 @@ async def test_a_flow_that_loses_a_race_on_a_unique_rule_runs_again(engine: Engi
         return [Send(ToGroup(1), Text("onboarding.welcome_back"))]
 
     bot = FakeBot()
-    await runtime_for(engine, FixedClock(T0), bot).run(flow)
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await runtime.run(flow)
+    await runtime.settled()
     assert len(calls) == 2 and len(bot.texts(GROUP_ID)) == 1
 
 

@@ -97,3 +97,34 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     assert f"\"{ANA_SAYS[0]}\". Is it still?" in _text(again)
 
     print("\n".join(world.transcript))
+
+
+async def test_with_a_third_person_in_the_group_the_answers_go_to_private_chats(
+        world: Scene) -> None:
+    group, sandbox = world.group, world.sandbox
+    await form_couple(world)
+    # Cleo joins the couple's group: Mend counts the members and says what changes.
+    mark = world.last_id(group)
+    sandbox.join_group(group, world.cleo)
+    await world.expect(group, "Someone besides the two of you is in this group now", after=mark)
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/start")
+    await world.expect(group, "someone besides the two of you is in this group", after=mark)
+
+    mark = world.last_id(group)
+    await world.say(world.ana, group, "/checkin now")
+    await world.expect(group, "weekly check-in", after=mark)
+    for user, says in ((world.ana, ANA_SAYS), (world.ben, BEN_SAYS)):
+        chat = world.private(user)
+        for number, said in enumerate(says, start=1):
+            chat_mark = world.last_id(chat)
+            await world.expect(chat, f"Question {number} of 4")
+            await world.say(user, chat, said)
+            if number < 4:
+                await world.expect(chat, f"Question {number + 1} of 4", after=chat_mark)
+    for user in (world.ana, world.ben):
+        shown = await world.expect(world.private(user), "side by side")
+        assert all(said in _text(shown) for said in ANA_SAYS + BEN_SAYS)
+    await world.expect(group, "sent them to your private chats", after=mark)
+    group_text = "\n".join(_text(m) for m in sandbox.bot_messages(group))
+    assert not any(said in group_text for said in ANA_SAYS + BEN_SAYS)

@@ -6,8 +6,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlmodel import Session, select
 from telegram import BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 
+from bot.db import make_engine
+from flows.models import Couple
 from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +28,9 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
     assert {"start", "pause", "checkin", "promise", "repair"} <= set(group_menu)
     assert "safety" in private_menu and "safety" not in group_menu
 
-    # A third person pressing "I'm in" (the button is gone, the payload forged) is refused
-    # kindly and changes nothing.
+    # A third person joins the group; pressing "I'm in" (the button is gone, the payload
+    # forged) is refused kindly and changes nothing.
+    world.sandbox.join_group(group, world.cleo)
     invite = next(m for m in sandbox.bot_messages(group) if "tap \"I'm in\"" in (m.text or "")
                   or "/help shows how" in (m.text or ""))
     answer = await world.press_data(world.cleo, invite, "v1|join|1|in")
@@ -95,3 +99,25 @@ async def test_a_partner_who_blocked_the_bot_is_written_to_in_the_group(world: S
     world.advance(timedelta(minutes=31))
     asked = await world.expect(world.group, "For Ben:", after=mark)
     assert "Ready to come back" in (asked.text or "")
+
+
+async def test_mend_counts_the_group_when_added_and_when_someone_leaves(world: Scene) -> None:
+    engine = make_engine(world.bot.database_url)
+
+    async def count_becomes(expected: int) -> None:
+        for _ in range(300):
+            with Session(engine) as session:
+                couple = session.exec(select(Couple)).first()
+                if couple is not None and couple.member_count == expected:
+                    return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"member_count never became {expected}")
+
+    try:
+        world.sandbox.join_group(world.group, world.cleo)
+        world.sandbox.add_bot_to_group(world.group, by=world.ana)
+        await count_becomes(4)  # Ana, Ben, Cleo and Mend, known as soon as Mend is added
+        world.sandbox.leave_group(world.group, world.cleo)
+        await count_becomes(3)
+    finally:
+        engine.dispose()

@@ -818,3 +818,62 @@ def test_at_7_for_the_checkin_is_the_evening(session: Session) -> None:
     checkin.checkin(session, in_group(ANA_ID), "sun 7", T0)
     schedule = session.exec(select(CheckinSchedule)).one()
     assert (schedule.weekday, schedule.at) == (6, "19:00")
+
+
+# ---- only real answers unlock the other's -------------------------------------------------
+
+
+def _ben_skips(session: Session, questions: tuple[int, ...], now: datetime = T0) -> Effects:
+    checkin_id = the_checkin(session).id or 0
+    effects: Effects = []
+    for number in questions:
+        effects = press(session, BEN_ID, buttons.data("ciq", checkin_id, f"pass{number}"), now,
+                        private=True)
+    return effects
+
+
+def test_a_partner_who_only_skipped_does_not_unlock_the_others_answers_at_the_close(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    start_now(session)
+    ana_answers_all(session)
+    _ben_skips(session, (1,))
+    effects = fire(session, checkin.CLOSE_KIND, T0 + timedelta(hours=48))
+    assert "checkin.reveal" not in keys(effects)
+    assert not any(said in group_texts(session, couple) for said in ANA_SAYS)
+    assert "Ben didn't get to it this week" in all_text(effects)
+    offers = [send.to for send in sends(effects) if send.body.key == "checkin.share_offer"]
+    assert offers == [ToPartner(ana.id or 0)]
+    assert the_checkin(session).state == checkin.HELD
+    share = buttons.data(checkin.KIND_SHARE, the_checkin(session).id or 0, "share")
+    assert keys(press(session, BEN_ID, share, T0 + timedelta(hours=49), private=True)) == [
+        "common.button_expired"]
+    assert ben.id is not None
+
+
+def test_skipping_every_question_does_not_unlock_the_others_answers(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
+    start_now(session)
+    ana_answers_all(session)
+    effects = _ben_skips(session, QUESTIONS_ALL)
+    assert "checkin.reveal" not in keys(effects)
+    assert not any(said in group_texts(session, couple) for said in ANA_SAYS)
+    assert the_checkin(session).state == checkin.HELD
+    offers = [send.to for send in sends(effects) if send.body.key == "checkin.share_offer"]
+    assert offers == [ToPartner(ana.id or 0)]
+
+
+def test_when_both_only_skipped_the_checkin_ends_quietly(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    start_now(session)
+    checkin_id = the_checkin(session).id or 0
+    for number in QUESTIONS_ALL:
+        press(session, ANA_ID, buttons.data("ciq", checkin_id, f"pass{number}"), private=True)
+    effects = _ben_skips(session, QUESTIONS_ALL)
+    assert keys(effects)[-1] == "checkin.closed_empty"
+    assert the_checkin(session).state == checkin.MISSED
+    assert pending(session, checkin.CLOSE_KIND) == []
+    assert couple.id is not None
+
+
+QUESTIONS_ALL = checkin.QUESTIONS

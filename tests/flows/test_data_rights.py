@@ -20,9 +20,12 @@ from sqlmodel import Session, SQLModel, select
 from bot.db import make_engine, migrate, session_scope
 from bot.runtime import persist
 from flows import buttons, data_rights, onboarding
+from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule, CheckinTurn
 from flows.data_rights import couple_rows, export, forget
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import Effect, Send, SendFile, SetTimer, Text, ToChat, ToGroup, ToPartner
+from flows.pause import Pause
+from flows.promises import Promise, PromiseCheck
 from flows.repair import Repair
 from flows.secret import (
     PREFIX,
@@ -161,8 +164,9 @@ def test_export_sends_the_couples_data_as_json_to_the_private_chat_only(
     assert [p["first_name"] for p in document["partners"]] == ["Ana", "Ben"]
     assert [t["kind"] for t in document["scheduled"]] == ["test.later"]
     assert "outbox" not in document["tables"]
+    # Ben's repair is still being written: Ana's copy does not even show it exists.
     repairs = document["tables"]["repair"]
-    assert [r["partner_id"] for r in repairs] == [ana.id, _ben.id]
+    assert [r["partner_id"] for r in repairs] == [ana.id]
 
 
 def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_privately(
@@ -172,12 +176,10 @@ def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_private
     assert "ours Ana owns" in raw
     assert PREFIX not in raw
     assert "ours Ben owns" not in raw
-    document = json.loads(raw)
-    bens = document["tables"]["repair"][1]
-    assert bens["ownership"] is None and set(bens["withheld"]) == {"ownership", "impact"}
     assert "theirs" not in raw  # nothing of the other couple
+    # Ana's repair was posted to the group, so both have seen it: Ben's copy has it whole.
     bens_own = json.dumps(_document(export(session, in_private(BEN_ID, "Ben"), "", T0)))
-    assert "ours Ben owns" in bens_own and "ours Ana owns" not in bens_own
+    assert "ours Ben owns" in bens_own and "ours Ana owns" in bens_own
 
 
 def test_export_includes_tables_of_features_it_has_never_seen(
@@ -186,6 +188,60 @@ def test_export_includes_tables_of_features_it_has_never_seen(
     document = _document(export(session, in_private(ANA_ID, "Ana"), "", T0))
     assert [g["note"] for g in document["tables"]["gadget"]] == ["ours gadget Ana", None]
     assert [p["detail"] for p in document["tables"]["gadget_part"]] == ["ours part"] * 2
+
+
+def _checkin_with_answers(session: Session, couple: Couple, ana: Partner, ben: Partner,
+                          state: str) -> Checkin:
+    week = Checkin(couple_id=couple.id or 0, planned_at=T0, started_at=T0, state=state)
+    session.add(week)
+    session.flush()
+    session.add_all([
+        CheckinTurn(checkin_id=week.id or 0, partner_id=ana.id or 0, asking=3, asked_at=T0),
+        CheckinTurn(checkin_id=week.id or 0, partner_id=ben.id or 0, asking=1, asked_at=T0),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=1,
+                      answer="ana private care", answered_at=T0),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=2,
+                      answer=None, answered_at=T0 + timedelta(minutes=7)),
+        CheckinAnswer(checkin_id=week.id or 0, partner_id=ben.id or 0, question=1,
+                      answer="ben private care", answered_at=T0),
+    ])
+    session.flush()
+    return week
+
+
+def test_export_leaves_out_the_other_partners_unrevealed_answers_and_their_traces(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    _checkin_with_answers(session, couple, ana, ben, "open")
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    raw = json.dumps(document)
+    assert "ana private care" not in raw
+    for table in ("checkin_answer", "checkin_turn"):
+        owners = {row["partner_id"] for row in document["tables"][table]}
+        assert owners == {ben.id}, table  # no turn state, no answered_at, no skipped nulls
+    assert [row["answer"] for row in document["tables"]["checkin_answer"]] == [
+        "ben private care"]
+
+
+def test_export_includes_answers_once_they_were_revealed_to_both(session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    _checkin_with_answers(session, couple, ana, ben, "done")
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    answers = {row["answer"] for row in document["tables"]["checkin_answer"]}
+    assert answers == {"ana private care", None, "ben private care"}
+
+
+def test_export_includes_the_promises_made_to_the_asker(session: Session) -> None:
+    couple, ana, _ben = make_couple(session)
+    session.add_all([
+        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, number=1, state="active",
+                what="phone away at dinner", created_at=T0),
+        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, state="draft",
+                what="a draft never made", created_at=T0),
+    ])
+    session.flush()
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    assert [row["what"] for row in document["tables"]["promise"]] == ["phone away at dinner"]
 
 
 def test_export_without_a_private_chat_says_how_to_open_it(session: Session) -> None:
@@ -306,7 +362,118 @@ def test_forget_keeps_what_a_partner_has_with_another_couple(session: Session) -
     assert session.exec(select(Outbox).where(Outbox.chat_id == ANA_ID)).all()
 
 
+# ---- every kind of row, filled explicitly ------------------------------------------------------
+
+# The tables that hold what a partner wrote, named here rather than derived from the
+# product's own `couple_rows`, so a table the deletion forgets fails the test.
+PARTNER_TEXT = {"checkin_answer": CheckinAnswer, "promise": Promise, "repair": Repair,
+                "outbox": Outbox}
+# Every table that holds anything of a couple.
+COUPLE_TABLES = {"couple": Couple, "partner": Partner, "pause": Pause,
+                 "checkin_schedule": CheckinSchedule, "checkin": Checkin,
+                 "checkin_turn": CheckinTurn, "checkin_answer": CheckinAnswer,
+                 "promise": Promise, "promisecheck": PromiseCheck, "repair": Repair,
+                 "timer": Timer, "outbox": Outbox}
+
+
+def _fill_everything(session: Session, couple: Couple, a: Partner, b: Partner,
+                     word: str) -> dict[str, set[int]]:
+    """One row or more in every table for this couple; returns their ids by table."""
+    cid = couple.id or 0
+    rows: list[Any] = [
+        Pause(couple_id=cid, asked_by=a.id or 0, other_id=b.id or 0, started_at=T0,
+              agreed_return_at=T0, return_at=T0, state="ended"),
+        CheckinSchedule(couple_id=cid, updated_at=T0),
+    ]
+    week = Checkin(couple_id=cid, planned_at=T0, started_at=T0, state="done")
+    session.add_all([*rows, week])
+    session.flush()
+    for partner in (a, b):
+        rows.append(CheckinTurn(checkin_id=week.id or 0, partner_id=partner.id or 0))
+        for number in (1, 2):
+            rows.append(CheckinAnswer(checkin_id=week.id or 0, partner_id=partner.id or 0,
+                                      question=number, answered_at=T0,
+                                      answer=f"{word} {partner.first_name} answer {number}"))
+        promise = Promise(couple_id=cid, partner_id=partner.id or 0, state="active",
+                          what=f"{word} {partner.first_name} promise", created_at=T0)
+        session.add(promise)
+        session.flush()
+        rows.append(PromiseCheck(promise_id=promise.id or 0, couple_id=cid, day=T0.date(),
+                                 asked_at=T0))
+        rows.append(promise)
+        rows.append(Repair(couple_id=cid, partner_id=partner.id or 0, state="posted",
+                           ownership=f"{word} {partner.first_name} owns", started_at=T0,
+                           updated_at=T0))
+        rows.append(Outbox(couple_id=cid, partner_id=partner.id, chat_id=partner.user_id,
+                           body=f"{word} {partner.first_name} private", created_at=T0))
+    rows.append(Timer(couple_id=cid, kind="test.later", due_at=T0, created_at=T0))
+    rows.append(Outbox(couple_id=cid, chat_id=couple.group_chat_id, state="sent", created_at=T0,
+                       body=f"{word} {a.first_name} answer 1 / {word} {b.first_name} answer 1"))
+    session.add_all(rows)
+    session.flush()
+    ids: dict[str, set[int]] = {"couple": {cid}, "partner": {a.id or 0, b.id or 0},
+                                "checkin": {week.id or 0}}
+    for row in rows:
+        ids.setdefault(type(row).__tablename__, set()).add(row.id)
+    assert set(ids) == set(COUPLE_TABLES)
+    return ids
+
+
+def _left(session: Session, ids: dict[str, set[int]]) -> dict[str, set[int]]:
+    """Which of these rows still exist, table by table."""
+    found: dict[str, set[int]] = {}
+    for name, model in COUPLE_TABLES.items():
+        query = select(model.id).where(model.id.in_(ids.get(name, set())))  # type: ignore[attr-defined]
+        found[name] = set(session.exec(query))
+    return found
+
+
+def test_forget_empties_every_table_of_the_couple_and_keeps_the_other_couple(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    other, cleo, dan = make_couple(session, group_id=OTHER_GROUP, names=("Cleo", "Dan"),
+                                   user_ids=(CLEO_ID, DAN_ID))
+    ours = _fill_everything(session, couple, ana, ben, "ours")
+    theirs = _fill_everything(session, other, cleo, dan, "theirs")
+    session.commit()
+    effects = _forget_press(session, in_private(ANA_ID, "Ana"), ana)
+    assert keys(effects) == ["data.forgot_done", "data.forgot_group"]
+    session.commit()
+    assert _left(session, ours) == {name: set() for name in COUPLE_TABLES}
+    assert _left(session, theirs) == theirs
+    texts = " ".join(str(row.what) for row in session.exec(select(Promise)))
+    assert "ours" not in texts and "theirs Cleo promise" in texts
+
+
 # ---- /leave, deleting only one's own private answers -----------------------------------------
+
+
+def test_leave_and_delete_removes_the_partners_text_from_every_table_that_holds_it(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    other, cleo, dan = make_couple(session, group_id=OTHER_GROUP, names=("Cleo", "Dan"),
+                                   user_ids=(CLEO_ID, DAN_ID))
+    ours = _fill_everything(session, couple, ana, ben, "ours")
+    theirs = _fill_everything(session, other, cleo, dan, "theirs")
+    session.commit()
+    effects = buttons.handle_press(session, in_private(ANA_ID, "Ana"),
+                                   buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0)
+    assert "data.left_and_deleted" in keys(effects)
+    session.commit()
+    session.expire_all()
+    for name, model in PARTNER_TEXT.items():
+        of_ana = session.exec(select(model).where(model.partner_id == ana.id)).all()  # type: ignore[attr-defined]
+        assert of_ana == [], name
+        of_ben = session.exec(select(model).where(model.partner_id == ben.id)).all()  # type: ignore[attr-defined]
+        assert of_ben, name
+    # Every stored string of the couple, in every table, no longer carries Ana's words.
+    for name, model in COUPLE_TABLES.items():
+        for row in session.exec(select(model).where(model.id.in_(ours[name]))):  # type: ignore[attr-defined]
+            assert "ours Ana" not in repr(row.model_dump()), name
+    # Checks of her promises go with them; Ben's stay.
+    checks = session.exec(select(PromiseCheck).where(PromiseCheck.couple_id == couple.id)).all()
+    assert len(checks) == 1
+    assert _left(session, theirs) == theirs
 
 
 def test_leave_offers_to_delete_only_ones_own_private_answers(session: Session) -> None:
@@ -366,7 +533,7 @@ def test_secret_text_round_trips_and_is_unreadable_at_rest(
 def test_without_a_key_text_is_stored_plain(session: Session) -> None:
     _two_couples(session)
     session.commit()
-    assert "ours Ana owns" in _raw_ownership(session)
+    assert "pln1:ours Ana owns" in _raw_ownership(session)  # plain, and marked as plain
 
 
 def test_a_wrong_key_fails_with_one_clear_error_naming_the_row(
@@ -478,3 +645,21 @@ def test_timer_rows_carry_no_intimate_text(session: Session) -> None:
     _two_couples(session)
     assert all("owns" not in t.payload for t in session.exec(select(Timer)))
 
+
+
+def test_export_includes_what_mend_posted_in_the_group_and_not_the_others_private_messages(
+        session: Session) -> None:
+    couple, ana, ben = make_couple(session)
+    session.add_all([
+        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="Ana paused for 60 minutes.",
+               state="sent", sent_at=T0, created_at=T0),
+        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="", state="sent", sent_at=T0,
+               created_at=T0),
+        Outbox(couple_id=couple.id, partner_id=ana.id, chat_id=ANA_ID, body="for Ana only",
+               state="sent", sent_at=T0, created_at=T0),
+    ])
+    session.flush()
+    document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
+    assert [post["text"] for post in document["group_posts"]] == ["Ana paused for 60 minutes."]
+    assert "for Ana only" not in json.dumps(document)
+    assert ben.id is not None

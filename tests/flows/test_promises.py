@@ -299,7 +299,8 @@ def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
     assert couple.id
 
 
-def test_nudge_goes_privately_when_opened_and_to_the_group_otherwise(session: Session) -> None:
+def test_nudge_goes_privately_and_waits_for_a_private_chat_not_opened_yet(
+        session: Session) -> None:
     couple, ana, ben = make_couple(session, private_open=False)
     ben.private_open = True
     session.add(ben)
@@ -309,9 +310,12 @@ def test_nudge_goes_privately_when_opened_and_to_the_group_otherwise(session: Se
     fire(session, "promise.nudge", utc(2026, 11, 26, 9, 0))
     nudges = list(session.exec(select(Outbox).where(col(Outbox.body).contains("small reminder"))))
     by_partner = {row.partner_id: row for row in nudges}
-    assert by_partner[ana.id].chat_id == GROUP_ID
-    assert by_partner[ana.id].body.startswith("For Ana:")
+    # Ana's nudge is hers alone: it waits for her private chat, never goes to the group.
+    assert by_partner[ana.id].chat_id == ANA_ID and by_partner[ana.id].state == "waiting"
     assert by_partner[ben.id].chat_id == BEN_ID
+    group_keys = [row.key for row in session.exec(select(Outbox).where(Outbox.chat_id == GROUP_ID))]
+    assert "promises.nudge" not in group_keys
+    assert group_keys.count("delivery.private_waiting") == 1
     assert couple.id
 
 

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from bot.runtime import persist
+from bot.texts import render_keyboard
 from flows import onboarding, safety
 from flows.couples import Actor
+from flows.inputs import Said, handle_text
 from flows.models import Outbox
 from flows.outcome import Send, ToChat
-from tests.helpers import ANA_ID, GROUP_ID, STRANGER_ID, T0, all_text, in_group, in_private, keys
+from tests.helpers import (
+    ANA_ID,
+    GROUP_ID,
+    STRANGER_ID,
+    T0,
+    all_text,
+    in_group,
+    in_private,
+    keys,
+    make_couple,
+)
 
 HOTLINES = ("1-800-799-7233", "1-866-331-9474")
 
@@ -27,6 +40,13 @@ def test_safety_in_private_gives_the_resources_and_how_to_leave_quietly(
     assert "National Domestic Violence Hotline" in shown and "love is respect" in shown
     assert "local emergency number" in shown
     assert "isn't something to repair together" in shown
+    # The emergency number comes first, before anything else.
+    first_lines = shown.split("\n")[:3]
+    assert "911" in first_lines[1] and "112" in first_lines[2]
+    assert "text START to 88788" in shown and "text LOVEIS to 22522" in shown
+    assert ("Outside the United States: your local emergency services and your local "
+            "domestic-violence services") in shown
+    assert "couples counsellor" in shown
     assert "/forget" in shown and "Removing me from the group" in shown
 
 
@@ -43,6 +63,66 @@ def test_safety_in_a_group_answers_with_one_neutral_line_only(session: Session) 
     shown = all_text(effects)
     assert not any(number in shown for number in HOTLINES)
     assert "hotline" not in shown.lower() and "violence" not in shown.lower()
+    # Nothing in the group repeats what was asked for.
+    assert "safety" not in shown.lower() and "/safety" not in shown
+
+
+def test_the_group_button_opens_the_resources_directly(session: Session) -> None:
+    (pointer,) = safety.safety(session, in_group(ANA_ID, "Ana"), "", T0)
+    assert isinstance(pointer, Send)
+    (link,) = render_keyboard(pointer.buttons)[0]
+    assert link["url"].endswith("?start=safety")
+    opened = onboarding.start(session, in_private(ANA_ID, "Ana"), "safety", "UTC", T0)
+    assert keys(opened) == ["safety.resources"]
+    assert opened[0] == Send(ToChat(ANA_ID), opened[0].body)  # type: ignore[union-attr]
+    # Someone with no couple yet gets them the same way.
+    assert keys(onboarding.start(session, in_private(STRANGER_ID), "safety", "UTC", T0)) == [
+        "safety.resources"]
+
+
+def test_in_a_group_with_the_private_chat_open_the_resources_go_there_and_nothing_to_the_group(
+        session: Session) -> None:
+    make_couple(session)  # both have opened the private chat
+    effects = safety.safety(session, in_group(ANA_ID, "Ana"), "", T0)
+    assert keys(effects) == ["safety.resources"]
+    assert [effect.to for effect in effects] == [ToChat(ANA_ID)]  # type: ignore[union-attr]
+    persist(session, effects, T0, claim=False)
+    assert session.exec(select(Outbox).where(Outbox.chat_id == GROUP_ID)).all() == []
+
+
+def test_a_blocked_private_chat_gets_the_neutral_pointer_instead(session: Session) -> None:
+    _couple, ana, _ben = make_couple(session)
+    ana.private_blocked = True
+    session.add(ana)
+    assert keys(safety.safety(session, in_group(ANA_ID, "Ana"), "", T0)) == ["safety.in_group"]
+
+
+def test_a_couple_in_germany_also_gets_the_german_national_line(session: Session) -> None:
+    make_couple(session, zone="Europe/Berlin")
+    shown = all_text(safety.safety(session, in_private(ANA_ID, "Ana"), "", T0))
+    assert "Hilfetelefon Gewalt gegen Frauen" in shown and "116 016" in shown
+    elsewhere = all_text(safety.safety(session, in_private(STRANGER_ID), "", T0))
+    assert "116 016" not in elsewhere
+
+
+def test_every_number_has_its_source_and_is_what_safety_shows() -> None:
+    with safety.LINES_FILE.open("rb") as handle:
+        raw = tomllib.load(handle)
+    entries = [entry for kind in ("emergency", "line", "country") for entry in raw[kind]]
+    assert len(entries) >= 5
+    for entry in entries:
+        assert str(entry["source"]).startswith("https://"), entry
+    known = safety.safety_lines()
+    assert [item.number for item in known.emergency] == ["911", "112"]
+    assert {line.call for line in known.lines} == set(HOTLINES)
+
+
+def test_an_unexpected_private_message_gets_a_warm_answer_that_mentions_safety(
+        session: Session) -> None:
+    make_couple(session)
+    effects = handle_text(session, in_private(ANA_ID, "Ana"), Said("I'm scared"), T0)
+    shown = all_text(effects)
+    assert "/safety" in shown and "I only read commands" not in shown
 
 
 @pytest.mark.parametrize("chat_type", ["group", "supergroup", "private"])
@@ -63,13 +143,13 @@ def test_the_safety_text_can_never_target_a_group(session: Session, chat_type: s
         if any(number in row.body for number in HOTLINES):
             assert row.chat_id == ANA_ID
         assert row.chat_id != GROUP_ID or "799-7233" not in row.body
-    assert safety.resources_for(actor).to == ToChat(ANA_ID)
+    assert safety.resources_for(session, actor).to == ToChat(ANA_ID)
 
 
 def test_only_the_safety_flow_ever_sends_the_resources() -> None:
     flows_dir = Path(safety.__file__).parent
     users = [path.name for path in flows_dir.glob("*.py")
-             if "safety.resources" in path.read_text()]
+             if '"safety.resources"' in path.read_text()]
     assert users == ["safety.py"]
     source = Path(safety.__file__).read_text()
     assert source.count('"safety.resources"') == 1

@@ -308,3 +308,18 @@ async def test_subscribe_sees_messages_edits_and_answers(
         ("edited_message", True),
     ]
     assert events[2]["text"] == "got no"
+
+
+async def test_member_count_follows_joins_leaves_and_the_bot(sb: BotApiSandbox,
+                                                             echo_bot: EchoBot) -> None:
+    ann, ben, cleo = sb.add_user("Ann"), sb.add_user("Ben"), sb.add_user("Cleo")
+    group = sb.create_group("G", [ann, ben])
+    assert await echo_bot.bot.get_chat_member_count(group.id) == 2
+    sb.add_bot_to_group(group, by=ann)
+    assert await echo_bot.bot.get_chat_member_count(group.id) == 3
+    joined = sb.join_group(group, cleo)
+    assert joined.extra["new_chat_members"][0]["id"] == cleo.id
+    assert await echo_bot.bot.get_chat_member_count(group.id) == 4
+    left = sb.leave_group(group, cleo)
+    assert left.extra["left_chat_member"]["id"] == cleo.id
+    assert await echo_bot.bot.get_chat_member_count(group.id) == 3

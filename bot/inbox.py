@@ -1,0 +1,425 @@
+"""The inbox: every update is stored before it counts as received, then handled per chat.
+
+Polling and the webhook only write here (`InboxQueue.put`, awaited by PTB's Updater before
+it asks Telegram for the next batch, which is what acknowledges the last one; and by the
+webhook handler before it answers 200). `InboxDrainer` claims stored rows chat by chat
+and hands each to PTB's handlers through `ChatOrderedProcessor`: updates of different
+chats run side by side, updates of one chat one after another, in update_id order, by one
+process at a time. The flow that an update causes marks its row done in its own
+transaction (`finish_in`), which also erases the payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, exists, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+from telegram import Update
+from telegram.ext import Application, BaseUpdateProcessor
+
+from bot.clock import Clock
+from bot.db import session_scope
+from flows.models import Inbox
+
+log = logging.getLogger(__name__)
+
+# Rows of one chat claimed at a time; a claim older than INBOX_CLAIM_TIMEOUT belongs to a
+# process presumed dead (PostgreSQL; on SQLite there is one process, and it takes its own
+# claims back at start-up).
+PER_CHAT_CLAIM = 10
+INBOX_CLAIM_TIMEOUT = timedelta(seconds=60)
+# How often to look for rows other processes stored (a process's own wake it at once).
+IDLE_POLL = 1.0
+# Handled rows (payload already erased) are kept this long to recognise a redelivery.
+KEEP_DONE = timedelta(days=2)
+PURGE_EVERY = timedelta(hours=1)
+STORE_RETRY = 0.5
+
+
+@dataclass
+class Claim:
+    """The inbox row an update came from, while its handlers run."""
+
+    row_id: int
+    claimed_at: datetime
+    done: bool = False
+
+
+# Set while an update's handlers run, so the flow's transaction can mark the row done.
+CURRENT_CLAIM: ContextVar[Claim | None] = ContextVar("mend_inbox_claim", default=None)
+
+
+class LostClaim(Exception):
+    """The inbox row was taken back (a stop released it, or another process took it over):
+    the flow's transaction is rolled back, and the update is handled again later."""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    row_id: int
+    update_id: int
+    chat_id: int
+    payload: str | None
+    claimed_at: datetime
+
+
+def chat_key(update: Update) -> int:
+    """Which chat an update belongs to for ordering: its chat, else its sender."""
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    if update.effective_user is not None:
+        return update.effective_user.id
+    return 0
+
+
+class InboxStore:
+    """The inbox table: store, claim per chat, finish, release, purge."""
+
+    def __init__(self, db: Engine, clock: Clock, *,
+                 claim_timeout: timedelta | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.claim_timeout = claim_timeout or INBOX_CLAIM_TIMEOUT
+        self.is_postgres = db.dialect.name == "postgresql"
+
+    def store(self, update_id: int, chat_id: int, payload: str) -> bool:
+        """Store an update once; False when this update_id was stored before."""
+        values = {"update_id": update_id, "chat_id": chat_id, "payload": payload,
+                  "state": "pending", "received_at": self.clock.now()}
+        insert = pg_insert if self.is_postgres else sqlite_insert
+        statement = insert(Inbox).values(**values).on_conflict_do_nothing(
+            index_elements=["update_id"])
+        with session_scope(self.db) as session:
+            inserted = session.execute(statement.returning(Inbox.__table__.c.id))  # type: ignore[attr-defined]
+            return inserted.first() is not None
+
+    def waiting_chats(self, skip_chats: frozenset[int] = frozenset(),
+                      limit: int = 64) -> list[int]:
+        """Chats with rows to handle and no live claim on them, oldest first; then chats
+        whose only claims are stale (a process died holding them). A scan of the waiting
+        rows: the drainer runs it about once a second, and otherwise claims the chats it
+        stored updates for itself."""
+        now = self.clock.now()
+        stale = now - self.claim_timeout
+        inner = aliased(Inbox)
+        live_claim = exists().where(col(inner.chat_id) == col(Inbox.chat_id),
+                                    col(inner.state) == "claimed", col(inner.claimed_at) >= stale)
+        waiting = (select(col(Inbox.chat_id), func.min(col(Inbox.update_id)))
+                   .where(col(Inbox.state) == "pending", ~live_claim))
+        orphaned = (select(col(Inbox.chat_id)).distinct()
+                    .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale,
+                           ~live_claim))
+        if skip_chats:
+            waiting = waiting.where(col(Inbox.chat_id).not_in(skip_chats))
+            orphaned = orphaned.where(col(Inbox.chat_id).not_in(skip_chats))
+        waiting = (waiting.group_by(col(Inbox.chat_id))
+                   .order_by(func.min(col(Inbox.update_id))).limit(limit))
+        with session_scope(self.db) as session:
+            chats = [chat_id for chat_id, _first in session.execute(waiting)]
+            if len(chats) < limit:
+                dead = session.execute(orphaned.limit(limit)).scalars()
+                chats += [chat_id for chat_id in dead if chat_id not in chats]
+        return chats[:limit]
+
+    def claim_chats(self, chats: Sequence[int], per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
+        """Claim the oldest rows (at most `per_chat`) of each of `chats` that nobody else
+        is handling: a chat with a live claim of another process is left alone, so its
+        updates run in order in one process at a time (SQLite: the transaction holds the
+        one writer lock from its start; PostgreSQL: an advisory lock per chat)."""
+        if not chats:
+            return []
+        now = self.clock.now()
+        stale = now - self.claim_timeout
+        with session_scope(self.db) as session:
+            if self.is_postgres:
+                chats = [chat_id for chat_id in chats if session.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}).scalar()]
+                if not chats:
+                    return []
+            rows = session.execute(
+                select(col(Inbox.id), col(Inbox.update_id), col(Inbox.chat_id),
+                       col(Inbox.state), col(Inbox.claimed_at))
+                .where(col(Inbox.state).in_(["pending", "claimed"]),
+                       col(Inbox.chat_id).in_(chats))
+                .order_by(col(Inbox.chat_id), col(Inbox.update_id))).all()
+            held = {chat_id for _id, _update, chat_id, state, claimed_at in rows
+                    if state == "claimed" and claimed_at is not None and claimed_at >= stale}
+            taken: dict[int, int] = defaultdict(int)
+            chosen: list[tuple[int, int, int]] = []
+            for row_id, update_id, chat_id, _state, _claimed_at in rows:
+                if chat_id not in held and taken[chat_id] < per_chat:
+                    taken[chat_id] += 1
+                    chosen.append((row_id, update_id, chat_id))
+            if not chosen:
+                return []
+            ids = [row_id for row_id, _update, _chat in chosen]
+            session.execute(update(Inbox).where(col(Inbox.id).in_(ids))
+                            .values(state="claimed", claimed_at=now))
+            payloads = dict(session.execute(
+                select(col(Inbox.id), col(Inbox.payload)).where(col(Inbox.id).in_(ids))).all())
+        return [Claimed(row_id, update_id, chat_id, payloads.get(row_id), now)
+                for row_id, update_id, chat_id in chosen]
+
+    def claim(self, skip_chats: frozenset[int] = frozenset(), max_chats: int = 32,
+              per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
+        """Find waiting chats and claim them (what a second process does)."""
+        return self.claim_chats(self.waiting_chats(skip_chats, max_chats), per_chat)
+
+    @staticmethod
+    def finish_in(session: Session, claim: Claim, now: datetime) -> None:
+        """Mark the row done in the caller's transaction (the flow's), erasing its payload."""
+        if claim.done:
+            return
+        result = session.execute(
+            update(Inbox)
+            .where(col(Inbox.id) == claim.row_id, col(Inbox.state) == "claimed",
+                   col(Inbox.claimed_at) == claim.claimed_at)
+            .values(state="done", payload=None, done_at=now))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaim
+
+    def finish(self, claim: Claim) -> None:
+        """Mark done an update that no flow marked (nothing to change, or its handler failed)."""
+        with contextlib.suppress(LostClaim), session_scope(self.db) as session:
+            self.finish_in(session, claim, self.clock.now())
+        claim.done = True
+
+    def release(self, claims: Sequence[Claimed]) -> int:
+        """Give rows back (a stop): they are handled after the next start, or elsewhere."""
+        if not claims:
+            return 0
+        released = 0
+        with session_scope(self.db) as session:
+            for row in claims:
+                result = session.execute(
+                    update(Inbox)
+                    .where(col(Inbox.id) == row.row_id, col(Inbox.state) == "claimed",
+                           col(Inbox.claimed_at) == row.claimed_at)
+                    .values(state="pending", claimed_at=None))
+                released += result.rowcount  # type: ignore[attr-defined]
+        return released
+
+    def recover(self) -> int:
+        """SQLite (one process): claims left by a process that died are ours to take back."""
+        if self.is_postgres:
+            return 0
+        with session_scope(self.db) as session:
+            result = session.execute(update(Inbox).where(col(Inbox.state) == "claimed")
+                                     .values(state="pending", claimed_at=None))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def purge(self) -> None:
+        with session_scope(self.db) as session:
+            session.execute(delete(Inbox).where(col(Inbox.state) == "done",
+                                                col(Inbox.done_at) < self.clock.now() - KEEP_DONE))
+
+    def waiting(self) -> int:
+        with session_scope(self.db) as session:
+            query = select(func.count()).select_from(Inbox).where(col(Inbox.state) != "done")
+            return int(session.execute(query).scalar() or 0)
+
+
+class InboxQueue(asyncio.Queue[object]):
+    """PTB's update queue, turned into the door of the inbox.
+
+    An `Update` put here is written to the inbox (retrying while the database is away)
+    before `put` returns: the Updater asks for the next batch, which acknowledges this
+    one to Telegram, only after that; the webhook answers 200 only after that. Anything
+    else (PTB's stop marker) goes into the queue as usual.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: InboxStore | None = None
+        self.on_stored: Any = None
+
+    async def put(self, item: object) -> None:
+        if not isinstance(item, Update):
+            await super().put(item)
+            return
+        if self.store is None:
+            raise RuntimeError("the inbox queue has no store")
+        payload = json.dumps(item.to_dict(), separators=(",", ":"))
+        chat = chat_key(item)
+        while True:
+            try:
+                await asyncio.to_thread(self.store.store, item.update_id, chat, payload)
+                break
+            except Exception:
+                log.exception("could not store update %s; retrying", item.update_id)
+                await asyncio.sleep(STORE_RETRY)
+        if self.on_stored is not None:
+            self.on_stored(chat)
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """PTB's update processor: at most `max_concurrent_updates` updates at once, and
+    one at a time per chat, in the order they arrive here."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = defaultdict(int)
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = chat_key(update) if isinstance(update, Update) else 0
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                self._locks.pop(key, None)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class InboxDrainer:
+    """Claims stored updates chat by chat and runs each through PTB's handlers."""
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
+                 store: InboxStore, max_chats: int) -> None:
+        self.application = application
+        self.store = store
+        self.max_chats = max_chats
+        self.stopping = False
+        self.handled = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._busy: dict[int, asyncio.Task[bool]] = {}
+        self._held: dict[int, Claimed] = {}
+        self._last_purge: datetime | None = None
+        # Chats this process stored updates for (in arrival order), claimed without a scan;
+        # a scan about once a second finds the rest (other processes', left-over ones).
+        self._known: dict[int, None] = {}
+        self._next_scan = 0.0
+
+    def wake(self, chat_id: int | None = None) -> None:
+        if chat_id is not None:
+            self._known[chat_id] = None
+        self._wake.set()
+
+    async def start(self) -> None:
+        recovered = await asyncio.to_thread(self.store.recover)
+        if recovered:
+            log.info("%s updates left claimed by the last run are handled first", recovered)
+        self._task = asyncio.create_task(self._loop(), name="mend-inbox")
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.stopping:
+            self._wake.clear()
+            for chat_id in [chat for chat, task in self._busy.items() if task.done()]:
+                task = self._busy.pop(chat_id)
+                if task.cancelled() or task.exception() is not None or task.result():
+                    self._known[chat_id] = None  # a full claim (or a failure): look again
+            room = self.max_chats - len(self._busy)
+            rows: list[Claimed] = []
+            if room > 0:
+                try:
+                    if loop.time() >= self._next_scan:
+                        self._next_scan = loop.time() + IDLE_POLL
+                        found = await asyncio.to_thread(self.store.waiting_chats,
+                                                        frozenset(self._busy), 2 * self.max_chats)
+                        for chat_id in found:
+                            self._known.setdefault(chat_id, None)
+                    chats = [chat for chat in self._known if chat not in self._busy][:room]
+                    rows = await asyncio.to_thread(self.store.claim_chats, chats)
+                    for chat_id in chats:
+                        self._known.pop(chat_id, None)
+                except Exception:
+                    log.exception("claiming stored updates failed; trying again")
+                    await asyncio.sleep(STORE_RETRY)
+                    continue
+            by_chat: dict[int, list[Claimed]] = defaultdict(list)
+            for row in rows:
+                self._held[row.row_id] = row
+                by_chat[row.chat_id].append(row)
+            for chat_id, chat_rows in by_chat.items():
+                self._busy[chat_id] = asyncio.create_task(self._handle_chat(chat_rows))
+            if rows:
+                continue
+            await self._maybe_purge()
+            waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
+            waiters += list(self._busy.values())
+            await asyncio.wait(waiters, timeout=IDLE_POLL, return_when=asyncio.FIRST_COMPLETED)
+            waiters[0].cancel()
+
+    async def _handle_chat(self, rows: list[Claimed]) -> bool:
+        """One chat's claimed rows in order; True when the claim was full (more may wait)."""
+        for row in rows:
+            if self.stopping:
+                return False
+            await self._handle_one(row)
+            self._held.pop(row.row_id, None)
+            self.handled += 1
+        return len(rows) >= PER_CHAT_CLAIM
+
+    async def _handle_one(self, row: Claimed) -> None:
+        claim = Claim(row.row_id, row.claimed_at)
+        token = CURRENT_CLAIM.set(claim)
+        try:
+            if row.payload:
+                update = Update.de_json(json.loads(row.payload), self.application.bot)
+                processor = self.application.update_processor
+                await processor.process_update(update,
+                                               self.application.process_update(update))
+        except Exception:
+            log.exception("stored update %s could not be handled", row.update_id)
+        finally:
+            CURRENT_CLAIM.reset(token)
+        if not claim.done:
+            await asyncio.to_thread(self.store.finish, claim)
+
+    async def _maybe_purge(self) -> None:
+        now = self.store.clock.now()
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        try:
+            await asyncio.to_thread(self.store.purge)
+        except Exception:
+            log.exception("purging handled updates failed")
+
+    async def stop(self, grace: float) -> None:
+        """Take no more; let running handlers finish within `grace` seconds; give the rest
+        back to the inbox (handled after the next start)."""
+        self.stopping = True
+        self._wake.set()
+        running: list[asyncio.Task[Any]] = [task for task in self._busy.values()
+                                             if not task.done()]
+        if self._task is not None:
+            running.append(self._task)
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("%s updates were still being handled at the stop; they run again "
+                            "after the next start", len(pending))
+                await asyncio.wait(pending, timeout=0.5)
+        left = list(self._held.values())
+        self._held.clear()
+        if left:
+            released = await asyncio.to_thread(self.store.release, left)
+            log.info("%s claimed updates wait in the inbox for the next start", released)

@@ -1,0 +1,287 @@
+"""The inbox: stored once, handled per chat in order (one process at a time), marked done
+with the flow's own transaction, given back on a stop; and the per-chat update processor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, Text, select, type_coerce
+from sqlmodel import Session
+from telegram import Update
+
+from bot.clock import FixedClock
+from bot.db import session_scope
+from bot.inbox import (
+    CURRENT_CLAIM,
+    INBOX_CLAIM_TIMEOUT,
+    ChatOrderedProcessor,
+    Claim,
+    InboxDrainer,
+    InboxStore,
+    LostClaim,
+)
+from bot.runtime import Runtime
+from flows.models import Inbox
+from flows.outcome import Effects
+from flows.secret import configure_data_key, generate_key
+from tests.helpers import T0
+
+GROUP_A, GROUP_B = -4001, -4002
+
+
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    return any_engine
+
+
+def update_json(update_id: int, chat_id: int, text: str = "/help") -> dict[str, Any]:
+    chat_type = "private" if chat_id > 0 else "group"
+    chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+    if chat_type == "group":
+        chat["title"] = "Ana & Ben"
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 0, "chat": chat, "text": text,
+        "from": {"id": 101, "is_bot": False, "first_name": "Ana"}}}
+
+
+def store(inbox: InboxStore, update_id: int, chat_id: int, text: str = "/help") -> bool:
+    return inbox.store(update_id, chat_id, json.dumps(update_json(update_id, chat_id, text)))
+
+
+def states(engine: Engine) -> dict[int, tuple[str, bool]]:
+    """update_id -> (state, payload kept?)"""
+    with Session(engine) as session:
+        rows = session.execute(select(Inbox.update_id, Inbox.state, Inbox.payload))
+        return {update_id: (state, payload is not None) for update_id, state, payload in rows}
+
+
+def test_an_update_delivered_twice_is_stored_once(engine: Engine) -> None:
+    inbox = InboxStore(engine, FixedClock(T0))
+    assert store(inbox, 1, GROUP_A)
+    assert not store(inbox, 1, GROUP_A)
+    assert len(states(engine)) == 1
+
+
+def test_one_chat_is_claimed_by_one_claimant_at_a_time_in_update_order(engine: Engine) -> None:
+    inbox = InboxStore(engine, FixedClock(T0))
+    for update_id, chat in ((3, GROUP_A), (1, GROUP_A), (2, GROUP_B), (4, GROUP_A)):
+        store(inbox, update_id, chat)
+    first = inbox.claim(max_chats=10, per_chat=2)
+    assert sorted((row.chat_id, row.update_id) for row in first) == [
+        (GROUP_B, 2), (GROUP_A, 1), (GROUP_A, 3)]
+    assert [row.update_id for row in first if row.chat_id == GROUP_A] == [1, 3]
+    # Another process (or this one again) gets nothing of a chat that is being handled,
+    # not even its later rows, so they cannot overtake the earlier ones.
+    assert inbox.claim(max_chats=10) == []
+    for row in first:
+        if row.chat_id == GROUP_A:
+            inbox.finish(Claim(row.row_id, row.claimed_at))
+    assert [row.update_id for row in inbox.claim(max_chats=10)] == [4]
+
+
+def test_a_claim_of_a_dead_process_is_taken_over_after_the_timeout(engine: Engine) -> None:
+    clock = FixedClock(T0)
+    inbox = InboxStore(engine, clock)
+    store(inbox, 1, GROUP_A)
+    assert len(inbox.claim()) == 1
+    clock.advance(INBOX_CLAIM_TIMEOUT - timedelta(seconds=1))
+    assert inbox.claim() == []
+    clock.advance(timedelta(seconds=2))
+    taken = inbox.claim()
+    assert [row.update_id for row in taken] == [1]
+
+
+def test_done_erases_the_payload_and_a_released_row_cannot_be_finished(engine: Engine) -> None:
+    inbox = InboxStore(engine, FixedClock(T0))
+    store(inbox, 1, GROUP_A)
+    store(inbox, 2, GROUP_B)
+    one, two = sorted(inbox.claim(), key=lambda row: row.update_id)
+    with session_scope(engine) as session:
+        InboxStore.finish_in(session, Claim(one.row_id, one.claimed_at), T0)
+    assert states(engine)[1] == ("done", False)
+    assert inbox.release([two]) == 1
+    assert states(engine)[2] == ("pending", True)
+    # The flow of a released row is rolled back: its update is handled again later.
+    with pytest.raises(LostClaim), session_scope(engine) as session:
+        InboxStore.finish_in(session, Claim(two.row_id, two.claimed_at), T0)
+    assert states(engine)[2] == ("pending", True)
+
+
+def test_the_waiting_payload_is_encrypted_with_the_data_key(engine: Engine) -> None:
+    configure_data_key(generate_key())
+    try:
+        inbox = InboxStore(engine, FixedClock(T0))
+        store(inbox, 1, GROUP_A, "/promise call my mother")
+        with Session(engine) as session:
+            raw = session.execute(select(type_coerce(Inbox.payload, Text()))).scalar_one()
+        assert raw.startswith("enc1:") and "mother" not in raw
+        assert "mother" in (inbox.claim()[0].payload or "")
+    finally:
+        configure_data_key(None)
+
+
+async def test_the_flow_transaction_marks_its_update_done(engine: Engine) -> None:
+    clock = FixedClock(T0)
+    inbox = InboxStore(engine, clock)
+    store(inbox, 1, GROUP_A)
+    store(inbox, 2, GROUP_A)
+    one, two = inbox.claim()
+    runtime = Runtime(engine, clock)
+
+    def nothing(_session: Session, _now: Any) -> Effects:
+        return []
+
+    def fails(_session: Session, _now: Any) -> Effects:
+        raise RuntimeError("the flow broke")
+
+    claim = Claim(one.row_id, one.claimed_at)
+    token = CURRENT_CLAIM.set(claim)
+    try:
+        await runtime.run(nothing)
+    finally:
+        CURRENT_CLAIM.reset(token)
+    assert claim.done and states(engine)[1] == ("done", False)
+    token = CURRENT_CLAIM.set(Claim(two.row_id, two.claimed_at))
+    try:
+        with pytest.raises(RuntimeError):
+            await runtime.run(fails)
+    finally:
+        CURRENT_CLAIM.reset(token)
+    assert states(engine)[2] == ("claimed", True)
+
+
+def as_update(update_id: int, chat_id: int) -> Update:
+    return Update.de_json(update_json(update_id, chat_id), None)
+
+
+async def test_the_processor_keeps_one_chats_order_and_lets_other_chats_pass() -> None:
+    processor = ChatOrderedProcessor(8)
+    log: list[str] = []
+    release_a1 = asyncio.Event()
+
+    async def handle(name: str, gate: asyncio.Event | None = None) -> None:
+        log.append(f"start {name}")
+        if gate is not None:
+            await gate.wait()
+        await asyncio.sleep(0)
+        log.append(f"end {name}")
+
+    tasks = [
+        asyncio.create_task(processor.process_update(as_update(1, GROUP_A),
+                                                     handle("a1", release_a1))),
+        asyncio.create_task(processor.process_update(as_update(2, GROUP_A), handle("a2"))),
+        asyncio.create_task(processor.process_update(as_update(3, GROUP_B), handle("b1"))),
+    ]
+    await asyncio.sleep(0.05)
+    # Chat B is done while chat A's first update is still running; A's second waits.
+    assert "end b1" in log and "start a2" not in log
+    release_a1.set()
+    await asyncio.gather(*tasks)
+    assert log.index("end a1") < log.index("start a2")
+
+
+async def test_the_processor_bounds_the_updates_in_flight() -> None:
+    processor = ChatOrderedProcessor(2)
+    running, most = 0, 0
+
+    async def handle() -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+
+    await asyncio.gather(*(processor.process_update(as_update(i, -5000 - i), handle())
+                           for i in range(10)))
+    assert most == 2
+
+
+class FakeApplication:
+    """What the drainer needs of PTB's Application: a bot, the processor, the handlers."""
+
+    def __init__(self, handle: Any) -> None:
+        self.bot = None
+        self.update_processor = ChatOrderedProcessor(4)
+        self.handle = handle
+
+    async def process_update(self, update: Update) -> None:
+        await self.handle(update)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+async def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_the_drainer_handles_each_chat_in_order_and_marks_every_update_done(
+        engine: Engine, clock: FixedClock) -> None:
+    seen: list[tuple[int, int]] = []
+
+    async def handle(update: Update) -> None:
+        assert update.effective_chat is not None
+        seen.append((update.effective_chat.id, update.update_id))
+        await asyncio.sleep(0.005)
+
+    inbox = InboxStore(engine, clock)
+    expected = {GROUP_A: list(range(1, 41, 2)), GROUP_B: list(range(2, 41, 2))}
+    for chat_id, ids in expected.items():
+        for update_id in ids:
+            store(inbox, update_id, chat_id)
+    drainer = InboxDrainer(FakeApplication(handle), inbox, 4)  # type: ignore[arg-type]
+    await drainer.start()
+    try:
+        await wait_until(lambda: len(seen) == 40)
+        await wait_until(lambda: all(state == "done" for state, _ in states(engine).values()))
+    finally:
+        await drainer.stop(1.0)
+    for chat_id, ids in expected.items():
+        assert [update_id for chat, update_id in seen if chat == chat_id] == ids
+    assert not any(kept for _state, kept in states(engine).values())
+
+
+async def test_a_stop_lets_running_handlers_finish_and_leaves_the_rest_waiting(
+        engine: Engine, clock: FixedClock) -> None:
+    started: list[int] = []
+    forever = asyncio.Event()
+
+    async def handle(update: Update) -> None:
+        started.append(update.update_id)
+        if update.update_id == 1:
+            await forever.wait()  # a handler that does not finish within the grace
+
+    inbox = InboxStore(engine, clock)
+    for update_id in range(1, 6):
+        store(inbox, update_id, GROUP_A)
+    drainer = InboxDrainer(FakeApplication(handle), inbox, 4)  # type: ignore[arg-type]
+    await drainer.start()
+    await wait_until(lambda: started == [1])
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await drainer.stop(0.3)
+    assert loop.time() - began < 2.0
+    # Nothing was lost: all five wait for the next start, the interrupted one included.
+    assert {update_id: state for update_id, (state, _kept) in states(engine).items()} == {
+        update_id: "pending" for update_id in range(1, 6)}
+    seen: list[int] = []
+
+    async def record(update: Update) -> None:
+        seen.append(update.update_id)
+
+    again = InboxDrainer(FakeApplication(record), inbox, 4)  # type: ignore[arg-type]
+    await again.start()
+    try:
+        await wait_until(lambda: seen == [1, 2, 3, 4, 5])
+    finally:
+        await again.stop(1.0)
