@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
 from bot.runtime import REQUEST_GOES_OUT, Runtime
-from bot.texts import menu, render, set_bot_username
+from bot.texts import FALLBACK, languages, menu, render, set_bot_username
 from flows.features import load_all
 from flows.outcome import Text
 
@@ -36,6 +36,7 @@ HANDLER_MODULES = (
     "bot.handlers.thanks",
     "bot.handlers.safety",
     "bot.handlers.data_rights",
+    "bot.handlers.language",
 )
 
 Ctx = CallbackContext[Any, Any, Any, Any]
@@ -188,17 +189,22 @@ async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> No
     runtime: Runtime = application.bot_data["runtime"]
     runtime.bot = application.bot
     set_bot_username(application.bot.username)
-    await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in menu("group")],
-        scope=BotCommandScopeAllGroupChats(),
-    )
-    await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in menu("private")],
-        scope=BotCommandScopeAllPrivateChats(),
-    )
-    # What a person sees before the first message (the empty chat, the profile, a shared link).
-    await application.bot.set_my_description(render(Text("about.description")))
-    await application.bot.set_my_short_description(render(Text("about.short_description")))
+    # English is every chat's default menu; each other catalogue adds its own by language code.
+    for language in languages():
+        code = None if language == FALLBACK else language.split("_")[0]
+        await application.bot.set_my_commands(
+            [BotCommand(name, about) for name, about in menu("group", language)],
+            scope=BotCommandScopeAllGroupChats(), language_code=code,
+        )
+        await application.bot.set_my_commands(
+            [BotCommand(name, about) for name, about in menu("private", language)],
+            scope=BotCommandScopeAllPrivateChats(), language_code=code,
+        )
+        # What a person sees before the first message (the empty chat, the profile, a link).
+        await application.bot.set_my_description(
+            render(Text("about.description"), language), language_code=code)
+        await application.bot.set_my_short_description(
+            render(Text("about.short_description"), language), language_code=code)
     wakeups: Wakeups = application.bot_data["wakeups"]
     await wakeups.sweep_now()
     wakeups.start(application.bot_data["sweep_seconds"])

@@ -40,7 +40,7 @@ from bot.db import session_scope
 from bot.health import HeartbeatWriter
 from bot.inbox import CURRENT_CLAIM, InboxStore
 from bot.texts import render, render_keyboard
-from flows.couples import couples_of_user
+from flows.couples import couples_of_user, language_of_chat
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.onboarding import deep_link, migrate_chat
 from flows.outcome import (
@@ -160,7 +160,9 @@ def persist(
 
 def _edit_row(session: Session, edit: EditOrigin, origin: tuple[int, int], now: datetime,
               *, claim: bool) -> Outbox:
-    language = "en"
+    # The pressed message is in its chat's language (read after the flow: /language's own
+    # button edits its message in the language just chosen).
+    language = language_of_chat(session, origin[0]) or "en"
     markup = json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)}) \
         if edit.buttons else None
     row = Outbox(
@@ -210,6 +212,7 @@ def _outbox_rows(
                                  language))
     else:
         chat_id = send.to.chat_id
+        language = send.to.language or language_of_chat(session, chat_id) or language
     if late:
         prefix.append(render(Text("common.late_note"), language))
     body = "\n".join([*prefix, render(send.body, language)])

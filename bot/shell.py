@@ -28,9 +28,9 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
-from bot.texts import render
+from bot.texts import normalize, render
 from flows import buttons, choosing, inputs
-from flows.couples import Actor
+from flows.couples import Actor, language_of_user
 from flows.models import Outbox
 from flows.outcome import Effects, SendFile, Text
 
@@ -58,7 +58,7 @@ def actor_of(update: Update) -> Actor | None:
         chat_id=chat.id,
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
-        language=(user.language_code or "en")[:8],
+        language=normalize(user.language_code),
         replied_to=replied.message_id if replied is not None and from_bot else None,
     )
 
@@ -147,7 +147,7 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
     """
     effects = committed.effects
     query = update.callback_query
-    language = "en"
+    language = await _language_of(runtime_of(context), update)
     if query is not None:
         notices = Runtime.notices(effects)
         try:
@@ -159,6 +159,20 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
             log.info("could not answer a button press: %s", type(exc).__name__)
     for upload in Runtime.files(effects):
         await _send_file(update, context, upload, language)
+
+
+async def _language_of(runtime: Runtime, update: Update) -> str:
+    """The language of whoever acted, for what only they see (a notice, a file)."""
+    user = update.effective_user
+    own = normalize(user.language_code if user is not None else None)
+    if user is None:
+        return own
+
+    def lookup() -> str:
+        with session_scope(runtime.db) as session:
+            return language_of_user(session, user.id) or own
+
+    return await asyncio.to_thread(lookup)
 
 
 async def _send_file(update: Update, context: Context, upload: SendFile, language: str) -> None:

@@ -52,6 +52,7 @@ class Options:
     data_dir: Path
     fresh: bool
     host: str = "127.0.0.1"
+    language: str = "en"
 
 
 class DemoError(Exception):
@@ -221,7 +222,7 @@ class Demo:
         try:
             resumed = self._prepare_data()
             await self.sandbox.start()
-            self.world = World(self.sandbox, resumed=resumed)
+            self.world = World(self.sandbox, resumed=resumed, language=self.options.language)
             self.clock = DemoClock(self.clock_file, self.database, self.world.group.id)
             clock = self.clock
             self.world.clock_offset = lambda: clock.offset().total_seconds()
@@ -497,6 +498,19 @@ class TimeHandler(_Base):
         self.answer({"ok": True, "moved": True, "clock": self.demo.publish_clock(force=True)})
 
 
+class LanguageHandler(_Base):
+    """Everyone's Telegram language: {"language": "de"}."""
+
+    def post(self) -> None:
+        world = self.demo.world
+        assert world is not None
+        try:
+            world.set_language(str(self.body().get("language", "")))
+        except LookupError as error:
+            return self.refuse(str(error))
+        self.answer({"ok": True, "language": world.language})
+
+
 class FileHandler(_Base):
     """A document the bot sent (e.g. /export), downloaded from the page."""
 
@@ -533,6 +547,7 @@ def make_app(demo: Demo) -> tornado.web.Application:
             (r"/api/send", SendHandler, args),
             (r"/api/press", PressHandler, args),
             (r"/api/time", TimeHandler, args),
+            (r"/api/language", LanguageHandler, args),
             (r"/api/file/(\w+)/(\d+)", FileHandler, args),
         ],
         log_function=lambda handler: None,

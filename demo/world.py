@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.clock import OffsetFileClock
+from bot.texts import languages, name_of
 from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 
 JSON = dict[str, Any]
@@ -43,9 +44,11 @@ PEOPLE = (
 class World:
     """Ana and Ben (the couple), Cleo (a stranger), their group and two private chats."""
 
-    def __init__(self, sandbox: BotApiSandbox, *, resumed: bool = False) -> None:
+    def __init__(self, sandbox: BotApiSandbox, *, resumed: bool = False,
+                 language: str = "en") -> None:
         self.sandbox = sandbox
         self.resumed = resumed
+        self.language = "en"
         # The sandbox dates messages in real time; the page shows demo time, so each
         # message keeps the demo moment at which the page first saw it.
         self.clock_offset: Callable[[], float] = lambda: 0.0
@@ -54,6 +57,7 @@ class World:
         for person in PEOPLE:
             self.users[person.key] = sandbox.add_user(person.name, person.username)
         self.keys_by_user_id = {user.id: key for key, user in self.users.items()}
+        self.set_language(language)
         partners = [self.users[p.key] for p in PEOPLE if p.role == "partner"]
         strangers = [self.users[p.key] for p in PEOPLE if p.role == "stranger"]
         self.group = sandbox.create_group("Ana & Ben", [*partners, *strangers])
@@ -87,6 +91,17 @@ class World:
             raise PermissionError("only its owner writes in a private chat")
         return self.users[person_key]
 
+    def set_language(self, language: str) -> None:
+        """Everyone's Telegram language (`language_code`), as in the Telegram app's settings.
+
+        Mend reads it when a person joins or first writes; a couple set up already keeps
+        its languages (as in Telegram), and /language changes them."""
+        if language not in languages():
+            raise LookupError(f"no catalogue for {language!r}; choose one of {languages()}")
+        self.language = language
+        for user in self.users.values():
+            user.language_code = language
+
     def message(self, chat_key: str, message_id: int) -> SimMessage | None:
         message = self.sandbox.message(self.chats[chat_key], message_id)
         return None if message is None or message.deleted else message
@@ -111,6 +126,8 @@ class World:
                 for key, chat in self.chats.items()
             },
             "resumed": self.resumed,
+            "language": self.language,
+            "languages": [{"code": code, "name": name_of(code)} for code in languages()],
         }
 
     def chat_view(self, key: str) -> JSON:

@@ -14,7 +14,6 @@ after 48 hours the check-in closes with what there is, blaming no one.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,10 +26,11 @@ from flows.couples import (
     Actor,
     Membership,
     guard,
-    local_datetime,
+    language_of_user,
     other_partner,
     partner_of_user,
     partners_of,
+    shown_when,
     zone_label,
     zone_of,
 )
@@ -41,6 +41,8 @@ from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, local_time_kin
 from flows.outcome import (
     Button,
     CancelTimers,
+    ClockTime,
+    Day,
     EditOrigin,
     Effects,
     Keyboard,
@@ -55,6 +57,7 @@ from flows.outcome import (
     text,
 )
 from flows.recurrence import local_to_utc, next_weekly
+from flows.timeparse import is_word, parse_weekly
 from flows.timers import Due, timer_kind
 
 # The four questions, in order (texts `checkin.q1` … `checkin.q4`).
@@ -81,11 +84,11 @@ START, RESUME, REMIND, CLOSE_KIND = "checkin.start", "checkin.resume", "checkin.
 KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
 # Sharing one's own answers after a check-in closed with only one partner's answers.
 KIND_SHARE = "cis"
+KIND_TIME = "cit"  # "sunday evening": the times to choose from; target: the couple
 # The buttons under a bare /checkin: start now, move (asks for a day and time), off / on.
 KIND_MENU = "cim"
 MOVE_TAG = "checkin-move"
 TAG_PREFIX = "checkin"
-SKIP_WORDS = {"skip", "pass", "-", "/skip"}
 
 OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
     "open", "snoozed", "done", "partly", "skipped", "missed", "stopped")
@@ -162,43 +165,6 @@ class CheckinAnswer(SQLModel, table=True):
 
 # ---- the schedule -----------------------------------------------------------------
 
-_DAYS = {
-    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "weds": 2,
-    "wednesday": 2, "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4,
-    "sat": 5, "saturday": 5, "sun": 6, "sunday": 6,
-}
-_TIME = re.compile(r"^(\d{1,2})(?:[:.h](\d{2}))?(am|pm)?$")
-
-
-def parse_when(raw: str) -> tuple[int, time] | None:
-    """ "Sun 19:00", "sunday 7pm", "wed 20:30", "7.30pm on Fridays" -> (weekday, time)."""
-    cleaned = re.sub(r"\s+(am|pm)\b", r"\1", raw.strip().lower().replace(",", " "))
-    words = [w for w in cleaned.split() if w not in {"at", "on", "every", "each"}]
-    if len(words) != 2:
-        return None
-    for day_word, time_word in (words, words[::-1]):
-        day = _DAYS.get(day_word, _DAYS.get(day_word.removesuffix("s")))
-        at = _parse_time(time_word)
-        if day is not None and at is not None:
-            return day, at
-    return None
-
-
-def _parse_time(word: str) -> time | None:
-    found = _TIME.match(word)
-    if found is None:
-        return None
-    hour, minute = int(found.group(1)), int(found.group(2) or 0)
-    half = found.group(3)
-    if half is not None:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if half == "pm" else 0)
-    if hour > 23 or minute > 59:
-        return None
-    return time(hour, minute)
-
-
 def schedule_of(session: Session, couple_id: int) -> CheckinSchedule | None:
     query = select(CheckinSchedule).where(CheckinSchedule.couple_id == couple_id)
     return session.exec(query).first()
@@ -269,7 +235,8 @@ def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
         return [text("checkin.settings_off")]
     weekday = schedule.weekday if schedule else DEFAULT_WEEKDAY
     at = schedule.at if schedule else DEFAULT_AT.strftime("%H:%M")
-    return [text("checkin.settings_on", day=text(f"checkin.days_{weekday}"), at=at,
+    return [text("checkin.settings_on", day=text(f"checkin.days_{weekday}"),
+                 at=ClockTime(time.fromisoformat(at)),
                  zone=zone_label(zone_of(couple)))]
 
 
@@ -285,18 +252,19 @@ def checkin(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     # Couples formed before check-ins existed get their schedule here, the first time.
     schedule, planned = ensure_schedule(session, couple, now)
     wanted = " ".join(args.lower().split())
-    if wanted in {"", "status", "when"}:
+    language = found.partner.language
+    if not wanted or is_word(wanted, "status", language):
         return planned + _status(session, actor, found, schedule, now, menu=not wanted)
-    if wanted in {"now", "start"}:
+    if is_word(wanted, "now", language):
         return planned + _start_now(session, actor, found, now)
-    if wanted in {"off", "stop", "pause"}:
+    if is_word(wanted, "off", language):
         schedule.active = False
         schedule.updated_at = now
         session.add(schedule)
         return [*plan_next(schedule, couple, now),
                 Send(ToGroup(found.couple_id),
                      text("checkin.switched_off", name=found.partner.first_name))]
-    if wanted in {"on", "resume"}:
+    if is_word(wanted, "on", language):
         schedule.active = True
         schedule.updated_at = now
         session.add(schedule)
@@ -305,18 +273,50 @@ def checkin(session: Session, actor: Actor, args: str, now: datetime) -> Effects
                     "checkin.switched_on", name=found.partner.first_name,
                     schedule=_schedule_text(schedule),
                     next=_when(session, couple, next_occurrence(schedule, couple, now))))]
-    parsed = parse_when(wanted) if len(wanted) <= 40 else None
+    parsed = parse_weekly(wanted, language) if len(wanted) <= 40 else None
     if parsed is None:
         return [*planned, Send(ToChat(actor.chat_id), text("checkin.not_understood"))]
-    schedule.weekday, schedule.at = parsed[0], parsed[1].strftime("%H:%M")
+    if parsed.at is None:
+        # "sunday evening": a day and part of it; the exact hour is a tap away.
+        choices = [buttons.button(text("checkin.button_time", day=text(
+            f"checkin.days_{parsed.weekday}"), at=ClockTime(choice)), KIND_TIME,
+            found.couple_id, f"{parsed.weekday}{choice.strftime('%H%M')}")
+            for choice in parsed.choices]
+        return [*planned, Send(ToChat(actor.chat_id), text("checkin.pick_time"),
+                               buttons=keyboard(choices))]
+    return [*planned, *_move(session, found, parsed.weekday, parsed.at, now)]
+
+
+def _move(session: Session, found: Membership, weekday: int, at: time,
+          now: datetime) -> Effects:
+    """The weekly check-in moves to `weekday` at `at`, and both hear so in the group."""
+    schedule, _planned = ensure_schedule(session, found.couple, now)
+    schedule.weekday, schedule.at = weekday, at.strftime("%H:%M")
     schedule.active = True
     schedule.updated_at = now
     session.add(schedule)
+    couple = found.couple
     return [*plan_next(schedule, couple, now),
             Send(ToGroup(found.couple_id), text(
                 "checkin.moved", name=found.partner.first_name,
                 schedule=_schedule_text(schedule),
                 next=_when(session, couple, next_occurrence(schedule, couple, now))))]
+
+
+@on_press(KIND_TIME)
+def press_time(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
+    """One of the times offered for "sunday evening": the check-in moves there."""
+    found = guard(session, actor, now)
+    if not isinstance(found, Membership) or found.couple_id != press.target_id:
+        return buttons.expired()
+    action = press.action
+    if len(action) != 5 or not action.isdigit() or int(action[0]) > 6:
+        return buttons.expired()
+    hour, minute = int(action[1:3]), int(action[3:])
+    if hour > 23 or minute > 59:
+        return buttons.expired()
+    return [EditOrigin(buttons=()),
+            *_move(session, found, int(action[0]), time(hour, minute), now)]
 
 
 def _status(session: Session, actor: Actor, found: Membership, schedule: CheckinSchedule,
@@ -375,7 +375,8 @@ def move_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     if kind != MOVE_TAG or not target.isdigit():
         return None
     wanted = " ".join(said.text.lower().split())
-    if parse_when(wanted) is None:
+    language = language_of_user(session, actor.user_id) or actor.language
+    if len(wanted) > 40 or parse_weekly(wanted, language) is None:
         if not said.is_reply:
             return None  # typed later in private about something else
         return [Send(ToChat(actor.chat_id), text("checkin.not_understood_move"),
@@ -410,15 +411,14 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
         return [Send(ToChat(actor.chat_id), text("checkin.history_empty_with", empty=empty,
                                                  extra=extra) if extra else empty)]
     lines = tuple(
-        text("checkin.history_line", date=item.planned_at.astimezone(zone).strftime("%a %d %b"),
+        text("checkin.history_line", date=Day(item.planned_at.astimezone(zone).date()),
              outcome=text(f"checkin.outcome_{item.state}"))
         for item in shown
     )
     weeks = streak(session, couple, now)
     return [Send(ToChat(actor.chat_id), text(
         "checkin.history", lines=lines, extra=extra,
-        streak=text("checkin.streak", weeks=weeks) if weeks > 1
-        else text("checkin.streak_one") if weeks else text("checkin.streak_none")))]
+        streak=text("checkin.streak", count=weeks) if weeks else text("checkin.streak_none")))]
 
 
 def streak(session: Session, couple: Couple, now: datetime) -> int:
@@ -699,7 +699,7 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     said_text = said.text.strip()
     if len(said_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
-    given = None if said_text.lower() in SKIP_WORDS else said_text
+    given = None if is_word(said_text, "skip", partner.language) else said_text
     return record_answer(session, checkin_row, turn, partner, question, given, now,
                          reply=ToChat(actor.chat_id))
 
@@ -1095,21 +1095,10 @@ def _post_to_group(session: Session, actor: Actor, couple: Couple,
 
 def _schedule_text(schedule: CheckinSchedule) -> Text:
     return text("checkin.schedule", day=text(f"checkin.days_{schedule.weekday}"),
-                at=schedule.at)
+                at=ClockTime(time.fromisoformat(schedule.at)))
 
 
 def _when(session: Session, couple: Couple, moment: datetime,
           reader: Partner | None = None) -> Text:
     """A moment for the reader; in the group, each partner's own when their zones differ."""
-    if reader is not None:
-        zone = zone_of(couple, reader)
-        return text("checkin.when_one", at=local_datetime(moment, zone), zone=zone_label(zone))
-    partners = partners_of(session, couple.id or 0)
-    zones = [zone_of(couple, partner) for partner in partners] or [zone_of(couple)]
-    if len({zone.key for zone in zones}) == 1:
-        return text("checkin.when_one", at=local_datetime(moment, zones[0]),
-                    zone=zone_label(zones[0]))
-    return text("checkin.when_each", each=tuple(
-        text("checkin.when_for", name=partner.first_name, at=local_datetime(moment, zone),
-             zone=zone_label(zone))
-        for partner, zone in zip(partners, zones, strict=True)))
+    return shown_when(session, couple, moment, reader=reader, zone_named=True)

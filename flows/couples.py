@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
+from flows.outcome import ClockTime, Moment, Text
 
 ACTIVITY_GRANULARITY = timedelta(minutes=5)
 # Where "Add Mend to your group" leads (the shell makes it t.me/<bot>?startgroup=mend).
@@ -116,6 +117,20 @@ def membership(session: Session, actor: Actor, now: datetime) -> Membership | No
     return Membership(couple, partner)
 
 
+def language_of_user(session: Session, user_id: int) -> str | None:
+    """The language a person chose or joined with (the same in each of their couples)."""
+    found = couples_of_user(session, user_id)
+    return found[0][1].language if found else None
+
+
+def language_of_chat(session: Session, chat_id: int) -> str | None:
+    """A group is written to in its couple's language, a private chat in its person's."""
+    couple = couple_for_chat(session, chat_id)
+    if couple is not None:
+        return couple.language
+    return language_of_user(session, chat_id) if chat_id > 0 else None
+
+
 def zone_of(couple: Couple, partner: Partner | None = None) -> ZoneInfo:
     name = (partner.timezone if partner is not None else None) or couple.timezone
     try:
@@ -158,18 +173,53 @@ def parse_zone(raw: str) -> str | None:
     return _zones_by_city().get(" ".join(cleaned.replace("_", " ").lower().split()))
 
 
-def local_time(moment: datetime, zone: ZoneInfo) -> str:
-    """A time as a partner reads it: "19:00"."""
-    return moment.astimezone(zone).strftime("%H:%M")
+def local_time(moment: datetime, zone: ZoneInfo) -> Moment:
+    """A time as a partner reads it ("19:00"), worded in the reader's language."""
+    return Moment(moment, str(zone.key), "time")
 
 
-def local_datetime(moment: datetime, zone: ZoneInfo) -> str:
-    """A date and time as a partner reads it: "Sun 24 Nov, 19:00"."""
-    return moment.astimezone(zone).strftime("%a %d %b, %H:%M")
+def local_datetime(moment: datetime, zone: ZoneInfo) -> Moment:
+    """A date and time as a partner reads it ("Sun 24 Nov, 19:00")."""
+    return Moment(moment, str(zone.key), "datetime")
 
 
 def zone_label(zone: ZoneInfo) -> str:
     return str(zone.key).rsplit("/", 1)[-1].replace("_", " ")
+
+
+def shown_when(session: Session, couple: Couple, moment: datetime, *,
+               reader: Partner | None = None, since: datetime | None = None,
+               zone_named: bool = False) -> Text:
+    """A moment as its readers see it, worded the same for every feature.
+
+    In private the reader's own zone; in the group one time, or each partner's when their
+    zones differ ("20:00 for Ana (Berlin), 14:00 for Ben (New York)"). Only the time when
+    it falls on the same local day as `since`, otherwise date and time; the zone is named
+    when `zone_named` or when the partners' zones differ."""
+    readers = [reader] if reader is not None else partners_of(session, couple.id or 0)
+    zones = [zone_of(couple, partner) for partner in readers] or [zone_of(couple)]
+
+    def at(zone: ZoneInfo) -> Moment:
+        same_day = since is not None and (
+            moment.astimezone(zone).date() == since.astimezone(zone).date())
+        return Moment(moment, str(zone.key), "time" if same_day else "datetime")
+
+    if len({zone.key for zone in zones}) == 1:
+        return Text("time.when_zoned" if zone_named else "time.when",
+                    {"at": at(zones[0]), "zone": zone_label(zones[0])})
+    each = [Text("time.when_for", {"at": at(zone), "name": partner.first_name,
+                                   "zone": zone_label(zone)})
+            for partner, zone in zip(readers, zones, strict=True)]
+    return Text("time.when_each", {"first": each[0], "second": each[-1]})
+
+
+def shown_clock(session: Session, couple: Couple, owner: Partner, at: time) -> Text:
+    """A time of day in `owner`'s zone, the zone named when the partners' zones differ."""
+    zones = {zone_of(couple, partner).key for partner in partners_of(session, couple.id or 0)}
+    if len(zones) < 2:
+        return Text("time.when", {"at": ClockTime(at)})
+    return Text("time.when_zoned",
+                {"at": ClockTime(at), "zone": zone_label(zone_of(couple, owner))})
 
 
 def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[Any]:
@@ -184,11 +234,11 @@ def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[An
         return found
     if actor.in_private:
         add = Button(label=Text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
-        return [Send(ToChat(actor.chat_id), Text("common.no_couple_private"),
+        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_private"),
                      buttons=((add,),))]
     couple = couple_for_chat(session, actor.chat_id)
     if couple is None or couple.formed_at is None:
-        return [Send(ToChat(actor.chat_id), Text("common.no_couple_group"))]
+        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_group"))]
     names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
     return [
         Send(ToChat(actor.chat_id),

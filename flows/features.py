@@ -16,6 +16,7 @@ FEATURE_MODULES = (
     "flows.restart",
     "flows.safety",
     "flows.data_rights",
+    "flows.language",
     "flows.choosing",
 )
 

@@ -35,12 +35,12 @@ from flows.outcome import (
     keyboard,
     text,
 )
+from flows.timeparse import is_word
 
 KIND = "hn"
 TAG = "hurt"
 STEPS = ("happened", "meant")
 MAX_ANSWER = 600
-STOP_WORDS = {"cancel", "stop", "/cancel"}
 
 # HurtNote.state
 WRITING = "writing"
@@ -181,7 +181,7 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
             return [Send(here, text("repair.hurt_use_buttons"))]
         return [Send(here, text("repair.hurt_not_waiting"))]
     written = said.text.strip()
-    if written.lower() in STOP_WORDS:
+    if is_word(written, "stop", partner.language):
         cancel(session, note, now)
         return [Send(here, text("repair.hurt_cancelled"))]
     if not written:

@@ -111,11 +111,12 @@ def deep_link(couple_id: int) -> str:
 
 
 def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
-                  now: datetime) -> Couple:
+                  now: datetime, language: str = "en") -> Couple:
     couple = couple_for_chat(session, chat_id)
     if couple is None:
+        # Until a partner joins, the group hears the language of whoever brought Mend in.
         couple = Couple(group_chat_id=chat_id, title=title, timezone=default_zone,
-                        created_at=now)
+                        created_at=now, language=language)
         session.add(couple)
         session.flush()
     elif title and couple.title != title:
@@ -125,12 +126,12 @@ def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
 
 
 def bot_membership(session: Session, chat_id: int, title: str, status: str, default_zone: str,
-                   now: datetime) -> Effects:
+                   now: datetime, language: str = "en") -> Effects:
     """The bot was added to, or removed from, a group."""
     if status in {"member", "administrator"}:
         couple = couple_for_chat(session, chat_id)
         returning = couple is not None
-        couple = ensure_couple(session, chat_id, title, default_zone, now)
+        couple = ensure_couple(session, chat_id, title, default_zone, now, language)
         if returning and not couple.group_reachable:
             couple.group_reachable = True
             session.add(couple)
@@ -184,7 +185,8 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
     """/start: in a group, the invitation to join; in private, linking the private chat."""
     if actor.in_private:
         return _start_private(session, actor, args, now)
-    couple = ensure_couple(session, actor.chat_id, actor.chat_title, default_zone, now)
+    couple = ensure_couple(session, actor.chat_id, actor.chat_title, default_zone, now,
+                           actor.language)
     partners = partners_of(session, couple.id or 0)
     if couple.formed_at is not None:
         names = {"a": partners[0].first_name, "b": partners[1].first_name}
@@ -202,7 +204,7 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
 def stranger_in_private(actor: Actor) -> Effects:
     """Someone with no couple writes privately: how to begin, with one tap to add Mend."""
     add = Button(label=text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
-    return [Send(ToChat(actor.chat_id), text("onboarding.private_stranger"),
+    return [Send(ToChat(actor.chat_id, actor.language), text("onboarding.private_stranger"),
                  buttons=keyboard([add]))]
 
 
@@ -250,15 +252,19 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
         return [Notice(text("onboarding.couple_full"), alert=True)]
     joined = Partner(couple_id=couple.id or 0, user_id=actor.user_id,
                      first_name=actor.first_name or "Partner", joined_at=now,
-                     last_active_at=now)
+                     last_active_at=now, language=actor.language)
     # Someone who already opened the bot's private chat for another couple has it open here too.
     elsewhere = couples_of_user(session, actor.user_id)
     if elsewhere:
         joined.private_open = elsewhere[0][1].private_open
         joined.private_blocked = elsewhere[0][1].private_blocked
+        joined.language = elsewhere[0][1].language
     session.add(joined)
     session.flush()
     if not partners:
+        # The group speaks the first partner's language (changeable with /language).
+        couple.language = joined.language
+        session.add(couple)
         return [
             Notice(text("onboarding.joined_first_notice")),
             Send(ToGroup(couple.id or 0), text("onboarding.joined_first", name=joined.first_name)),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from datetime import time as clock_time
 from typing import Any
 
 
@@ -26,6 +27,47 @@ class Text:
 
 def text(key: str, **values: Any) -> Text:
     return Text(key, values)
+
+
+# Values that only the reader's language can word: the catalogue layer formats them with
+# Babel (dates, times, weekday names, plurals), so flows never build a date string.
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A point in time as read in `zone` (an IANA name): its time, its date, or both."""
+
+    at: datetime
+    zone: str
+    show: str = "datetime"  # "time" | "date" | "datetime"
+
+
+@dataclass(frozen=True)
+class ClockTime:
+    """A time of day on no particular date ("19:00", or "7:00 PM" where that is usual)."""
+
+    at: clock_time
+
+
+@dataclass(frozen=True)
+class Day:
+    """A calendar date, short: "Sun 29 Nov", "So., 29. Nov."."""
+
+    on: date
+
+
+@dataclass(frozen=True)
+class Weekday:
+    """A weekday's name (Monday is 0): "Sunday", "Sonntag"."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Length:
+    """A span of whole minutes in words: "45 minutes", "two hours", "zwei Stunden"."""
+
+    minutes: int
 
 
 @dataclass(frozen=True)
@@ -60,9 +102,13 @@ class ToPartner:
 
 @dataclass(frozen=True)
 class ToChat:
-    """A chat by id: for answers before a couple exists (a stranger, a new group)."""
+    """A chat by id: for answers before a couple exists (a stranger, a new group).
+
+    Written in `language` when given (someone Mend does not know yet), otherwise in the
+    language of the group's couple or of the person whose private chat it is."""
 
     chat_id: int
+    language: str | None = None
 
 
 Target = ToGroup | ToPartner | ToChat

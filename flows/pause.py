@@ -18,7 +18,6 @@ return time and never names who did not answer.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -33,7 +32,7 @@ from flows.couples import (
     local_time,
     partner_of_user,
     partners_of,
-    zone_label,
+    shown_when,
     zone_of,
 )
 from flows.hooks import quiet_check
@@ -46,6 +45,8 @@ from flows.outcome import (
     EditOrigin,
     Effects,
     Keyboard,
+    Length,
+    Moment,
     Notice,
     Send,
     SetTimer,
@@ -56,6 +57,7 @@ from flows.outcome import (
     keyboard,
     text,
 )
+from flows.timeparse import parse_length
 from flows.timers import Due, timer_kind
 
 MINIMUM = timedelta(minutes=20)
@@ -140,27 +142,8 @@ def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
     return active_pause(session, couple_id) is not None
 
 
-def parse_length(raw: str) -> timedelta | None:
-    """ "60", "90m", "1h", "1h30", "1h 30m", "1:30", "2 hours" -> a length; None if not one."""
-    cleaned = " ".join(raw.strip().lower().split())
-    if not cleaned or len(cleaned) > MAX_ARGS:
-        return None
-    minutes_only = re.fullmatch(r"(\d{1,6}) ?(m|min|mins|minute|minutes)?", cleaned)
-    if minutes_only:
-        return timedelta(minutes=int(minutes_only[1]))
-    hours = re.fullmatch(
-        r"(\d{1,3}) ?(?:h|hr|hrs|hour|hours)(?: ?(\d{1,2}) ?(?:m|min|mins|minutes)?)?", cleaned
-    ) or re.fullmatch(r"(\d{1,3}):(\d{2})", cleaned)
-    if hours:
-        extra = int(hours[2] or 0)
-        if extra >= 60:
-            return None
-        return timedelta(hours=int(hours[1]), minutes=extra)
-    return None
-
-
 def _clock(moment: datetime, reader: Partner | None, couple: Couple,
-           since: datetime | None) -> str:
+           since: datetime | None) -> Moment:
     """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
     zone = zone_of(couple, reader)
     if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
@@ -172,28 +155,11 @@ def shown_time(session: Session, couple: Couple, moment: datetime, since: dateti
                reader: Partner | None = None) -> Text:
     """A time as its reader sees it: a partner's own zone in private; in the group one time,
     or each partner's when their zones differ."""
-    partners = [reader] if reader is not None else partners_of(session, couple.id or 0)
-    if len({zone_of(couple, partner).key for partner in partners}) <= 1:
-        return text("pause.time_one",
-                    time=_clock(moment, partners[0] if partners else None, couple, since))
-    first, second = partners[0], partners[1]
-    return text(
-        "pause.time_two",
-        a=first.first_name, a_time=_clock(moment, first, couple, since),
-        a_zone=zone_label(zone_of(couple, first)),
-        b=second.first_name, b_time=_clock(moment, second, couple, since),
-        b_zone=zone_label(zone_of(couple, second)),
-    )
+    return shown_when(session, couple, moment, reader=reader, since=since)
 
 
-def _length(span: timedelta) -> Text:
-    minutes = round(span.total_seconds() / 60)
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return text("pause.length_minutes", minutes=minutes)
-    if not rest:
-        return text("pause.length_hours", hours=hours)
-    return text("pause.length_hours_minutes", hours=hours, minutes=rest)
+def _length(span: timedelta) -> Length:
+    return Length(round(span.total_seconds() / 60))
 
 
 def _name(session: Session, partner_id: int | None) -> str:
@@ -219,7 +185,7 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return [Send(reply, _state_of(session, found.couple, running, now))]
     if not args.strip():
         return [_choose(found.couple_id, reply)]
-    length = parse_length(args)
+    length = parse_length(args, found.partner.language)
     if length is None or length <= timedelta() or length > ABSURD:
         # The buttons, not a syntax lesson: someone asking for a break is upset already.
         return [_choose(found.couple_id, reply, text("pause.choose_unclear"))]
@@ -230,7 +196,8 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
 
 def duration_buttons(couple_id: int) -> Keyboard:
     """20 / 30 / 60 / 120 minutes: whoever taps one asks for the break (group or private)."""
-    return keyboard([buttons.button(_length(timedelta(minutes=m)), START, couple_id, str(m))
+    return keyboard([buttons.button(text("time.length", length=_length(timedelta(minutes=m))),
+                                    START, couple_id, str(m))
                      for m in CHOICES_MINUTES])
 
 

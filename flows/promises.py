@@ -14,8 +14,7 @@ every part of this flow is about making the small thing easy to do and easy to n
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -32,7 +31,7 @@ from flows.couples import (
     guard,
     other_partner,
     partners_of,
-    zone_label,
+    shown_clock,
     zone_of,
 )
 from flows.hooks import is_quiet, register_promise_offer
@@ -42,6 +41,8 @@ from flows.onboarding import ON_LEAVE, local_time_kind, settings_line
 from flows.outcome import (
     Button,
     CancelTimers,
+    ClockTime,
+    Day,
     EditOrigin,
     Effects,
     Keyboard,
@@ -51,10 +52,12 @@ from flows.outcome import (
     Text,
     ToChat,
     ToPartner,
+    Weekday,
     keyboard,
     text,
 )
 from flows.recurrence import local_to_utc
+from flows.timeparse import DAILY, ONCE, WEEKDAYS, WEEKLY, When, parse_promise
 from flows.timers import Due, timer_kind
 
 # Small and few (product.md): the default for PROMISE_CAP.
@@ -77,7 +80,6 @@ MISSES_BEFORE_OFFER = 3
 # A private message without a reply still counts as new wording for this long.
 WORDS_WINDOW = timedelta(minutes=30)
 
-ONCE, DAILY, WEEKDAYS, WEEKLY = "once", "daily", "weekdays", "weekly"
 REPEATS = {DAILY: range(7), WEEKDAYS: range(5)}
 
 # Button kinds (short: payloads stay under 64 bytes).
@@ -131,143 +133,6 @@ class PromiseCheck(SQLModel, table=True):
     outcome: str = "asked"
     answered_at: datetime | None = utc_column(nullable=True)
     noticed_at: datetime | None = utc_column(nullable=True)
-
-
-# ---- reading "when" out of what was typed ------------------------------------------------
-
-_DAYS = {
-    "monday": 0, "mon": 0, "tuesday": 1, "tues": 1, "tue": 1, "wednesday": 2, "weds": 2,
-    "wed": 2, "thursday": 3, "thurs": 3, "thur": 3, "thu": 3, "friday": 4, "fri": 4,
-    "saturday": 5, "sat": 5, "sunday": 6, "sun": 6,
-}
-_DAY = "(" + "|".join(sorted(_DAYS, key=len, reverse=True)) + ")"
-# Alone (without "by", "on"...) only the full name counts: "a walk in the sun" is no Sunday.
-_FULL_DAY = "(" + "|".join(name for name in _DAYS if len(name) > 5) + ")"
-_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-            "seven": 7, "ten": 10, "fourteen": 14}
-_COUNT = r"(\d{1,2}|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + ")"
-
-
-@dataclass(frozen=True)
-class When:
-    """A schedule as typed, before it meets a calendar."""
-
-    repeat: str
-    weekday: int | None = None  # weekly: which day; once: "by Friday"
-    in_days: int | None = None  # once: days from today
-    after_today: bool = False  # once "next Friday": not today even if today is Friday
-    evening: bool = False  # "tonight": the nudge comes in the evening
-
-
-@dataclass(frozen=True)
-class Parsed:
-    what: str
-    when: When | None
-    at: time | None
-
-
-def _day(match: re.Match[str]) -> int:
-    return _DAYS[match.group(1).lower()]
-
-
-def _count(raw: str) -> int:
-    return int(raw) if raw.isdigit() else _NUMBERS[raw.lower()]
-
-
-_WHEN_PATTERNS: list[tuple[str, Callable[[re.Match[str]], When]]] = [
-    (r"(?:every|each)\s+(?:week\s*day|work\s*day)s?|on\s+weekdays|weekdays"
-     r"|(?:mon|monday)\s*(?:-|–|to)\s*(?:fri|friday)",
-     lambda m: When(WEEKDAYS)),
-    (r"daily|every\s*day|each\s+day|every\s+(?:night|evening)|nightly",
-     lambda m: When(DAILY)),
-    (r"weekly|every\s+week|once\s+a\s+week", lambda m: When(WEEKLY)),
-    (rf"(?:every|each)\s+{_DAY}|on\s+{_DAY}s", lambda m: When(WEEKLY, weekday=_DAYS[
-        (m.group(1) or m.group(2)).lower()])),
-    (r"tomorrow\s+(?:night|evening)", lambda m: When(ONCE, in_days=1, evening=True)),
-    (r"tomorrow(?:\s+morning)?", lambda m: When(ONCE, in_days=1)),
-    (r"tonight|this\s+evening|today", lambda m: When(ONCE, in_days=0, evening=True)),
-    (rf"in\s+{_COUNT}\s+days?", lambda m: When(ONCE, in_days=_count(m.group(1)))),
-    (rf"in\s+{_COUNT}\s+weeks?", lambda m: When(ONCE, in_days=7 * _count(m.group(1)))),
-    (r"next\s+week", lambda m: When(ONCE, in_days=7)),
-    (r"(?:this|by\s+the|at\s+the|on\s+the|over\s+the)\s+weekend",
-     lambda m: When(ONCE, weekday=5)),
-    (r"(?:by\s+the\s+end\s+of\s+|by\s+end\s+of\s+)?(?:this|the)\s+week",
-     lambda m: When(ONCE, weekday=6)),
-    (rf"next\s+{_DAY}", lambda m: When(ONCE, weekday=_day(m), after_today=True)),
-    (rf"(?:by|on|this|before|until)\s+{_DAY}", lambda m: When(ONCE, weekday=_day(m))),
-    (_FULL_DAY, lambda m: When(ONCE, weekday=_day(m))),
-]
-
-_VAGUE = (r"soon|sometime|some\s+time|someday|some\s+day|one\s+day|later|at\s+some\s+point"
-          r"|when\s+I\s+can|asap")
-
-_TIME_PATTERNS: list[tuple[str, Callable[[re.Match[str]], time | None]]] = [
-    (r"at\s+(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?",
-     lambda m: _time_of_day(m.group(1), m.group(2), m.group(3))),
-    (r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)",
-     lambda m: _time_of_day(m.group(1), m.group(2), m.group(3))),
-    (r"at\s+noon", lambda m: time(12, 0)),
-    (r"in\s+the\s+morning|mornings", lambda m: time(8, 30)),
-    (r"in\s+the\s+evening|evenings", lambda m: EVENING_REMINDER),
-]
-
-
-def _time_of_day(hours: str, minutes: str | None, half: str | None) -> time | None:
-    hour, minute = int(hours), int(minutes or 0)
-    if minute > 59:
-        return None
-    if half:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if half.lower().startswith("p") else 0)
-    elif minutes is None and 1 <= hour <= 7:
-        # "at 7" for a promise means the evening: nobody is nudged at 7 in the morning.
-        hour += 12
-    if hour > 23:
-        return None
-    return time(hour, minute)
-
-
-def _strip_end(raw: str, pattern: str) -> tuple[str, re.Match[str]] | None:
-    match = re.search(rf"(?:^|[\s,;(]+)(?:{pattern})[\s.!)]*$", raw, flags=re.IGNORECASE)
-    if match is None:
-        return None
-    inner = re.fullmatch(rf"[\s,;(]*({pattern})[\s.!)]*", match.group(0), flags=re.IGNORECASE)
-    if inner is None:
-        return None
-    found = re.fullmatch(pattern, inner.group(1), flags=re.IGNORECASE)
-    return (raw[: match.start()], found) if found else None
-
-
-def parse(raw: str) -> Parsed:
-    """Split "call your mum by Friday at 6pm" into what, when and the time of day.
-
-    Phrases are read from the end of the text, where people put them; each of when and
-    time of day is taken once, in either order.
-    """
-    rest = " ".join(raw.split())
-    when: When | None = None
-    at: time | None = None
-    for _ in range(2):
-        if at is None:
-            for pattern, make_time in _TIME_PATTERNS:
-                cut = _strip_end(rest, pattern)
-                if cut is not None and (found_at := make_time(cut[1])) is not None:
-                    rest, at = cut[0], found_at
-                    break
-        if when is None:
-            for pattern, make_when in _WHEN_PATTERNS:
-                cut = _strip_end(rest, pattern)
-                if cut is not None:
-                    rest, when = cut[0], make_when(cut[1])
-                    break
-    if when is None:
-        # A vague time is no time: it is left out of the words and the bot asks instead.
-        cut = _strip_end(rest, _VAGUE)
-        if cut is not None:
-            rest = cut[0]
-    what = rest.strip(" \t,;:-–—.")
-    return Parsed(what=what, when=when, at=at)
 
 
 # ---- the calendar of a promise ---------------------------------------------------------
@@ -427,10 +292,9 @@ def _quoted(promise: Promise) -> str:
 
 def schedule_text(promise: Promise) -> Text:
     if promise.repeat == ONCE and promise.due_on is not None:
-        return text("promises.schedule_once", day=promise.due_on.strftime("%a %d %b"))
+        return text("promises.schedule_once", day=Day(promise.due_on))
     if promise.repeat == WEEKLY:
-        return text("promises.schedule_weekly", day=date(2024, 1, 1 + (promise.weekday or 0))
-                    .strftime("%A"))
+        return text("promises.schedule_weekly", day=Weekday(promise.weekday or 0))
     if promise.repeat == WEEKDAYS:
         return text("promises.schedule_weekdays")
     return text("promises.schedule_daily")
@@ -438,10 +302,7 @@ def schedule_text(promise: Promise) -> Text:
 
 def _clock(session: Session, couple: Couple, promiser: Partner, at: str) -> Text:
     """A time of day in the promiser's zone, named when the partners live in different zones."""
-    zones = {zone_of(couple, partner).key for partner in partners_of(session, couple.id or 0)}
-    if len(zones) < 2:
-        return text("promises.clock", at=at)
-    return text("promises.clock_zoned", at=at, zone=zone_label(zone_of(couple, promiser)))
+    return shown_clock(session, couple, promiser, time.fromisoformat(at))
 
 
 @dataclass(frozen=True)
@@ -596,10 +457,11 @@ def _first_text(promise: Promise, first: date | None, zone: ZoneInfo, now: datet
     today = now.astimezone(zone).date()
     day = (text("promises.today") if first == today
            else text("promises.tomorrow") if first == today + timedelta(days=1)
-           else first.strftime("%a %d %b"))
+           else Day(first))
     if nudge_moment(promise, first, zone) > now:
-        return text("promises.first_nudge", day=day, at=promise.remind_at)
-    return text("promises.first_ask", day=day, at=_hhmm(ASK_AT))
+        return text("promises.first_nudge", day=day,
+                    at=ClockTime(time.fromisoformat(promise.remind_at)))
+    return text("promises.first_ask", day=day, at=ClockTime(ASK_AT))
 
 
 def _tell_other(session: Session, partner: Partner, promise: Promise) -> Effects:
@@ -623,7 +485,7 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
         return [Send(reply, text("promises.ask_what", name=found.partner.first_name),
                      force_reply=True,
                      tag=f"{NEW_TAG}:{found.partner_id}:{cap}:{int(now.timestamp())}")]
-    parsed = parse(args)
+    parsed = parse_promise(args, found.partner.language)
     if not parsed.what:
         return [Send(reply, text("promises.usage"))]
     if len(parsed.what) > MAX_WHAT:
@@ -761,7 +623,7 @@ def nudge_due(session: Session, due: Due) -> Effects:
         return [_postponed(due, promise, zone)]
     key = "promises.nudge_once" if promise.repeat == ONCE else "promises.nudge"
     return [Send(ToPartner(partner.id or 0), text(key, what=_quoted(promise),
-                                                   ask=_hhmm(ASK_AT)))]
+                                                   ask=ClockTime(ASK_AT)))]
 
 
 def _answer_keyboard(check: PromiseCheck) -> Keyboard:
@@ -817,7 +679,7 @@ def ask_due(session: Session, due: Due) -> Effects:
     else:
         key = "promises.ask_kept_day"
     question = Send(ToPartner(partner.id or 0),
-                    text(key, what=_quoted(promise), day=day.strftime("%a %d %b")),
+                    text(key, what=_quoted(promise), day=Day(day)),
                     buttons=_answer_keyboard(check))
     return [question, *_following(promise, day, zone, due.now)]
 

@@ -56,6 +56,7 @@ from flows.outcome import (
     keyboard,
     text,
 )
+from flows.timeparse import is_word, pattern
 
 KIND = "rp"
 CHOOSE = "rpc"  # apologise or say what hurt; target: the partner who sent /repair
@@ -65,10 +66,9 @@ TAG = "repair"
 STEPS = ("ownership", "impact", "change", "need")
 # One answer is a sentence or two; a wall of text is not what the other partner should get.
 MAX_ANSWER = 600
-# Words that stop the repair when sent as an answer (group replies cannot carry a button).
-STOP_WORDS = {"cancel", "stop", "/cancel"}
-# Sent as the last answer: use Mend's own wording for the closing question.
-PLAIN_NEED = {"ok", "okay", "yes", "-"}
+# Words that stop the repair when sent as an answer (group replies cannot carry a button),
+# and, sent as the last answer, use Mend's own wording for the closing question: the
+# catalogue's `parse.stop` and `parse.plain_need`.
 
 
 class Repair(SQLModel, table=True):
@@ -137,11 +137,15 @@ def says_sorry(answer: str) -> bool:
     return bool(_SAYS_SORRY.search(answer))
 
 
-def explains_before_owning(answer: str) -> bool:
-    """True when an apology leads with an explanation or a "but" before ownership."""
+def explains_before_owning(answer: str, language: str | None = "en") -> bool:
+    """True when an apology leads with an explanation or a "but" before ownership (English
+    above; other languages list their openings in the catalogue, `parse.explains_first`)."""
     cleaned = " ".join(answer.lower().replace("\u2019", "'").replace("\u2018", "'").split())
     cleaned = _FILLER.sub("", cleaned.lstrip(" \"'-–—,."))
-    return bool(_EXPLAINS_FIRST.match(cleaned))
+    if _EXPLAINS_FIRST.match(cleaned):
+        return True
+    unpunctuated = " ".join(cleaned.replace(",", " ").split())
+    return re.match(rf"(?:{pattern('explains_first', language)})\b", unpunctuated) is not None
 
 
 # ---- finding repairs -----------------------------------------------------------------------
@@ -289,7 +293,7 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
     current = active_repair(session, found.partner_id)
     note = hurt.active_note(session, found.partner_id)
     here = ToChat(actor.chat_id)
-    if args.strip().lower() in STOP_WORDS:
+    if is_word(args, "stop", found.partner.language):
         if current is None and note is None:
             return [Send(here, text("repair.nothing_to_cancel"))]
         if current is not None:
@@ -416,20 +420,21 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
 
 def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Actor,
                  answer_text: str, now: datetime) -> Effects:
-    if answer_text.lower() in STOP_WORDS:
+    if is_word(answer_text, "stop", partner.language):
         _cancel(session, repair, now)
         return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
     if not answer_text:
         return [_question(session, repair, partner)]
     if len(answer_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
-    if repair.step == "need" and answer_text.lower() in PLAIN_NEED:
+    if repair.step == "need" and is_word(answer_text, "plain_need", partner.language):
         answer_text = ""
     setattr(repair, repair.step, answer_text)
     if repair.step == "ownership":
         repair.with_sorry = not says_sorry(answer_text)
     repair.updated_at = now
-    if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text):
+    if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text,
+                                                                          partner.language):
         repair.hinted = True
         session.add(repair)
         return [_hint(repair)]

@@ -9,6 +9,7 @@ from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, Message
 
 from bot.handlers.members import member_count
 from bot.shell import Context, actor_of, command, runtime_of, show_immediate
+from bot.texts import normalize
 from flows import members, onboarding
 
 
@@ -19,8 +20,10 @@ async def on_bot_membership(update: Update, context: Context) -> None:
         return
     chat, status = change.chat, change.new_chat_member.status
     zone = context.application.bot_data["default_timezone"]
+    language = normalize(change.from_user.language_code if change.from_user else None)
     await runtime_of(context).run(
-        lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now)
+        lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now,
+                                                 language)
     )
     if status in {"member", "administrator"}:
         count = await member_count(context.bot, chat.id)

@@ -82,6 +82,7 @@ function loadState(snapshot) {
   state.bot = snapshot.bot;
   state.resumed = snapshot.resumed;
   state.people = new Map(snapshot.people.map((p) => [p.key, p]));
+  buildLanguages(snapshot.languages || [], snapshot.language);
   if (!state.chats.size) {
     buildSwitch();
     const infos = new Map(snapshot.chats.map((c) => [c.key, c]));
@@ -102,6 +103,34 @@ function loadState(snapshot) {
   }
   setMe(state.me);
   setClock(snapshot.clock);
+}
+
+// The people's Telegram language (?lang=de in the address sets it too): Mend reads it when
+// someone joins or first writes, as Telegram would send it.
+function buildLanguages(choices, current) {
+  const select = $("#language");
+  if (!select.options.length) {
+    for (const choice of choices) {
+      const option = el("option", null, choice.name);
+      option.value = choice.code;
+      select.append(option);
+    }
+    select.addEventListener("change", () => setLanguage(select.value));
+  }
+  select.value = current;
+  const wanted = new URLSearchParams(window.location.search).get("lang");
+  if (wanted && wanted !== current && !state.languageAsked) {
+    state.languageAsked = true;
+    setLanguage(wanted);
+  }
+}
+
+async function setLanguage(code) {
+  const result = await api("/api/language", { language: code });
+  if (!result) return;
+  $("#language").value = result.language;
+  toast(`Ana, Ben and Cleo now use Telegram in ${$("#language").selectedOptions[0].textContent}. ` +
+    "Already joined? /language changes it in Mend.");
 }
 
 function personName(key) {

@@ -3,14 +3,20 @@ and how "next event" moves time."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import tornado.httpclient
+import tornado.httpserver
 from sqlmodel import Session
 
 from bot.db import make_engine, migrate
+from demo.server import make_app
 from demo.world import PAST_DUE, DemoClock, World
 from flows.models import Couple, Timer
 from sandbox import BotApiSandbox
@@ -111,3 +117,50 @@ def test_without_a_database_the_clock_shows_utc_and_nothing_scheduled(tmp_path: 
     assert clock.zone() == "UTC" and clock.next_due() is None
     clock.advance(timedelta(minutes=15))
     assert clock.view()["offset_ms"] == pytest.approx(900_000, abs=1000)
+
+
+# ---- the people's Telegram language ------------------------------------------------------
+
+
+async def test_the_demo_people_can_use_telegram_in_german() -> None:
+    sandbox = BotApiSandbox(bot_username="mend_demo_bot")
+    await sandbox.start()
+    try:
+        world = World(sandbox, language="de")
+        assert {user.to_api()["language_code"] for user in world.users.values()} == {"de"}
+        snapshot = world.snapshot()
+        assert snapshot["language"] == "de"
+        assert {"code": "de", "name": "Deutsch"} in snapshot["languages"]
+        sent = await sandbox.user_sends(world.users["ben"], world.group, "/start")
+        assert sent.from_user is not None and sent.from_user.language_code == "de"
+        world.set_language("en")
+        assert world.users["cleo"].to_api()["language_code"] == "en"
+        with pytest.raises(LookupError):
+            world.set_language("tlh")
+        assert world.language == "en"
+    finally:
+        await sandbox.stop()
+
+
+async def test_the_page_switches_the_language_through_the_api(world: World) -> None:
+    demo = SimpleNamespace(world=world, options=SimpleNamespace(host="127.0.0.1"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = tornado.httpserver.HTTPServer(make_app(demo))  # type: ignore[arg-type]
+    server.listen(port, "127.0.0.1")
+    client = tornado.httpclient.AsyncHTTPClient()
+    try:
+        async def post(language: str) -> tornado.httpclient.HTTPResponse:
+            return await client.fetch(
+                f"http://127.0.0.1:{port}/api/language", method="POST", raise_error=False,
+                headers={"Content-Type": "application/json"},
+                body=json.dumps({"language": language}))
+
+        switched = await post("de")
+        assert switched.code == 200 and json.loads(switched.body)["language"] == "de"
+        assert world.users["ana"].language_code == "de"
+        refused = await post("tlh")
+        assert refused.code == 400 and world.users["ana"].language_code == "de"
+    finally:
+        server.stop()

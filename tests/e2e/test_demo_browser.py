@@ -130,7 +130,7 @@ async def test_couple_forms_pauses_and_both_are_asked_back_in_the_browser(
 
     # Ana asks for a break of an hour, Ben agrees to the return time.
     await say(page, "group", "/pause 60")
-    asked = bot_says(page, "group", "Ana asked for a break of 1 h.")
+    asked = bot_says(page, "group", "Ana asked for a break of an hour.")
     await expect(asked).to_contain_text("Ben: is that return time OK for you?")
     await act_as(page, "ben")
     await asked.get_by_role("button", name="OK, that works").click()

@@ -106,7 +106,8 @@ async def test_bare_commands_ask_for_what_they_need(sqlite_world: Scene) -> None
     mark = world.last_id(group)
     await world.say(world.ana, group, "/pause a little while")
     choose = await world.expect(group, "didn't catch how long", after=mark)
-    assert [b["text"] for b in choose.buttons] == ["20 min", "30 min", "1 h", "2 h"]
+    assert [b["text"] for b in choose.buttons] == ["20 minutes", "30 minutes", "an hour",
+                                                   "two hours"]
     mark = world.last_id(group)
     await world.say(world.ana, group, "45", reply_to=choose)
     await world.expect(group, "Ana asked for a break of 45 min", after=mark)

@@ -28,7 +28,7 @@ async def _pause_agreed(world: Scene) -> SimMessage:
     group = world.group
     mark = world.last_id(group)
     await world.say(world.ana, group, "/pause 60")
-    asked = await world.expect(group, "Ana asked for a break of 1 h", after=mark)
+    asked = await world.expect(group, "Ana asked for a break of an hour", after=mark)
     assert "rehearse the argument" in (asked.text or "")
     # Only Ben's agreement counts.
     answer = await world.press(world.ana, asked, "OK, that works")

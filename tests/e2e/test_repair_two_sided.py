@@ -128,7 +128,7 @@ async def test_pause_from_private_is_announced_and_back_asks_the_other(
 
     mark, group_mark = world.last_id(ana_chat), world.last_id(group)
     await world.say(ana, ana_chat, "/pause 60")
-    started = await world.expect(group, "Ana asked for a break of 1 h", after=group_mark)
+    started = await world.expect(group, "Ana asked for a break of an hour", after=group_mark)
     assert "Ana is taking a break to come back to this well, not to leave." in (
         started.text or "")
     await world.expect(ana_chat, "posted your break in the group", after=mark)

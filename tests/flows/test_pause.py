@@ -99,7 +99,7 @@ def test_pause_60_posts_who_asked_the_return_time_and_buttons_for_the_other(
     [posted] = sends(effects)
     assert posted.to == ToGroup(couple.id or 0)
     body = shown(posted.body)
-    assert "Ana asked for a break of 1 h" in body and "19:00" in body
+    assert "Ana asked for a break of an hour" in body and "19:00" in body
     assert "rehearse the argument" in body and "Ben:" in body
     row = only_pause(session)
     assert (row.asked_by, row.other_id, row.return_at) == (ana.id, ben.id, T0 + timedelta(hours=1))
@@ -111,7 +111,8 @@ def test_pause_60_posts_who_asked_the_return_time_and_buttons_for_the_other(
 
 @pytest.mark.parametrize(("given", "minutes"), [
     ("60", 60), ("90m", 90), ("90 min", 90), ("1h30", 90), ("1h 30m", 90), ("1h", 60),
-    ("2 hours", 120), ("1:30", 90), ("24h", 1440), ("20", 20),
+    ("2 hours", 120), ("1:30", 90), ("24h", 1440), ("20", 20), ("two hours", 120),
+    ("45 minutes", 45),
 ])
 def test_pause_understands_the_usual_ways_of_saying_a_length(
         session: Session, given: str, minutes: int) -> None:
@@ -196,7 +197,7 @@ def test_pause_in_private_posts_the_same_break_in_the_group(session: Session) ->
     effects = run(session, flow.pause(session, in_private(ANA_ID), "60", T0), T0)
     group = [s for s in sends(effects) if s.to == ToGroup(couple.id or 0)]
     assert [s.body.key for s in group] == ["pause.started"]
-    assert "Ana asked for a break of 1 h" in shown(group[0].body)
+    assert "Ana asked for a break of an hour" in shown(group[0].body)
     assert keys(effects)[-1] == "pause.started_from_private"
     assert only_pause(session).asked_by == ana.id
 

@@ -5,7 +5,7 @@ and buttons that are forged or stale."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, col, select
@@ -102,60 +102,7 @@ def quiet() -> Iterator[set[int]]:
     hooks.QUIET_CHECKS.remove(check)
 
 
-# ---- parsing -----------------------------------------------------------------------------
-
-@pytest.mark.parametrize(
-    ("typed", "what", "repeat", "weekday", "in_days"),
-    [
-        ("put my phone away at dinner daily", "put my phone away at dinner", "daily", None, None),
-        ("ask about your day every day", "ask about your day", "daily", None, None),
-        ("call your mum by Friday", "call your mum", "once", 4, None),
-        ("book the table on fri", "book the table", "once", 4, None),
-        ("plan a walk tomorrow", "plan a walk", "once", None, 1),
-        ("make coffee every weekday", "make coffee", "weekdays", None, None),
-        ("make coffee on weekdays", "make coffee", "weekdays", None, None),
-        ("water the plants weekly", "water the plants", "weekly", None, None),
-        ("cook for us tonight", "cook for us", "once", None, 0),
-        ("tidy the desk in 3 days", "tidy the desk", "once", None, 3),
-        ("plan date night next week", "plan date night", "once", None, 7),
-        ("go to the gym every Monday", "go to the gym", "weekly", 0, None),
-        ("read together on sundays", "read together", "weekly", 6, None),
-        ("fix the shelf by the weekend", "fix the shelf", "once", 5, None),
-        ("walk after dinner, every weekday.", "walk after dinner", "weekdays", None, None),
-        ("sort the photos this week", "sort the photos", "once", 6, None),
-    ],
-)
-def test_when_is_read_from_every_form(typed: str, what: str, repeat: str,
-                                      weekday: int | None, in_days: int | None) -> None:
-    parsed = promises.parse(typed)
-    assert parsed.what == what
-    assert parsed.when is not None
-    assert (parsed.when.repeat, parsed.when.weekday, parsed.when.in_days) == (
-        repeat, weekday, in_days)
-
-
-@pytest.mark.parametrize(
-    ("typed", "at"),
-    [
-        ("call mum by Friday at 6pm", time(18, 0)),
-        ("breakfast for two on weekdays at 7:30am", time(7, 30)),
-        ("put the phone away daily at 19:00", time(19, 0)),
-        ("ask about her day every evening at 7", time(19, 0)),
-    ],
-)
-def test_a_time_of_day_is_read_too(typed: str, at: time) -> None:
-    parsed = promises.parse(typed)
-    assert parsed.at == at and parsed.when is not None
-
-
-@pytest.mark.parametrize(
-    ("typed", "what"),
-    [("call mum soon", "call mum"), ("fix the bike at some point", "fix the bike"),
-     ("walk in the sun", "walk in the sun"), ("say thank you more", "say thank you more")],
-)
-def test_text_without_a_clear_when_has_none(typed: str, what: str) -> None:
-    parsed = promises.parse(typed)
-    assert parsed.when is None and parsed.what == what
+# ---- parsing (the words themselves: tests/flows/test_timeparse.py) ------------------
 
 
 def test_next_friday_skips_today_when_today_is_friday(session: Session) -> None:
@@ -207,8 +154,8 @@ def test_nudge_and_question_use_each_promisers_own_zone(session: Session) -> Non
     assert ana_timers == [utc(2026, 11, 26, 0, 0), utc(2026, 11, 26, 12, 0)]  # 09:00, 21:00 Tokyo
     assert ben_timers == [utc(2026, 11, 26, 8, 0), utc(2026, 11, 26, 20, 0)]  # Berlin
     # The two live in different zones, so times name whose zone they are in.
-    assert "09:00 (Tokyo time)" in all_text(ana_made)
-    assert "09:00 (Berlin time)" in all_text(ben_made)
+    assert "09:00 (Tokyo)" in all_text(ana_made)
+    assert "09:00 (Berlin)" in all_text(ben_made)
     assert couple.id and ben.id
 
 

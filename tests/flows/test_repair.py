@@ -269,6 +269,21 @@ def test_an_apology_that_owns_first_is_left_alone(answer: str) -> None:
     assert not explains_before_owning(answer)
 
 
+@pytest.mark.parametrize(("answer", "explains"), [
+    ("Tut mir leid, aber du hast auch angefangen.", True),
+    ("Sorry, aber ich war müde.", True),
+    ("Ich wollte dich nicht verletzen.", True),
+    ("Du weißt doch, dass ich das nicht so meine.", True),
+    ("Ich war einfach gestresst.", True),
+    ("Ich habe dich angeschrien, als du von deinem Tag erzählt hast.", False),
+    ("Ich habe dir nicht zugehört und bin laut geworden.", False),
+    # English openings are recognised for a German speaker too.
+    ("I didn't mean to hurt you.", True),
+])
+def test_german_apologies_that_explain_first_are_recognised(answer: str, explains: bool) -> None:
+    assert explains_before_owning(answer, "de") is explains
+
+
 def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Session) -> None:
     make_couple(session)
     _apologise(session, ANA)
@@ -434,6 +449,17 @@ def test_stop_as_a_reply_in_the_group_cancels(session: Session) -> None:
     _apologise(session, ana)
     repair = _repair(session)
     effects = _say(session, ana, "stop", tag=f"repair:{repair.id}:ownership")
+    assert keys(effects) == ["repair.cancelled"]
+    assert _repair(session).state == "cancelled"
+
+
+def test_a_german_speaker_stops_with_their_own_word(session: Session) -> None:
+    _couple, ana_partner, _ben = make_couple(session, private_open=False)
+    ana_partner.language = "de"
+    ana = in_group(ANA_ID, "Ana")
+    _apologise(session, ana)
+    repair = _repair(session)
+    effects = _say(session, ana, "Stopp", tag=f"repair:{repair.id}:ownership")
     assert keys(effects) == ["repair.cancelled"]
     assert _repair(session).state == "cancelled"
 
