@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlmodel import Session, select
 
 from bot.runtime import persist
+from bot.texts import catalogue, languages
 from flows import onboarding, safety
 from flows.couples import Actor
 from flows.models import Outbox
@@ -66,13 +65,13 @@ def test_the_safety_text_can_never_target_a_group(session: Session, chat_type: s
     assert safety.resources_for(actor).to == ToChat(ANA_ID)
 
 
-def test_only_the_safety_flow_ever_sends_the_resources() -> None:
-    flows_dir = Path(safety.__file__).parent
-    users = [path.name for path in flows_dir.glob("*.py")
-             if "safety.resources" in path.read_text()]
-    assert users == ["safety.py"]
-    source = Path(safety.__file__).read_text()
-    assert source.count('"safety.resources"') == 1
+@pytest.mark.parametrize("language", languages())
+def test_no_text_but_the_resources_carries_a_hotline(language: str) -> None:
+    """The numbers live in one catalogue entry, and that entry is only ever addressed to the
+    asking person (above): no other message can carry them into a group."""
+    carrying = sorted(key for key, value in catalogue(language).items()
+                      if any(number in value for number in HOTLINES))
+    assert carrying == ["safety.resources"]
 
 
 def test_help_in_private_mentions_safety(session: Session) -> None:
