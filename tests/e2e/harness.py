@@ -115,6 +115,37 @@ class BotProcess:
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
 
+    async def settled(self, timeout: float = 30.0) -> None:
+        """Wait until the database holds no work: no timer due or claimed, no message waiting.
+
+        What a test counts after this is final, where a fixed sleep could only hope so.
+        """
+        from sqlalchemy import or_
+        from sqlmodel import Session, col, func, select
+
+        from bot.db import make_engine
+        from flows.models import Outbox, Timer
+
+        engine = make_engine(self.database_url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                now = self.clock.now()
+                with Session(engine) as session:
+                    timers = session.exec(select(func.count()).select_from(Timer).where(or_(
+                        col(Timer.state) == "claimed",
+                        (col(Timer.state) == "pending") & (col(Timer.due_at) <= now)))).one()
+                    waiting = session.exec(select(func.count()).select_from(Outbox).where(
+                        col(Outbox.state).in_(["pending", "sending"]))).one()
+                if timers == 0 and waiting == 0:
+                    return
+                if loop.time() > deadline:
+                    raise TimeoutError(f"still {timers} timers and {waiting} messages to go")
+                await asyncio.sleep(0.1)
+        finally:
+            engine.dispose()
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
