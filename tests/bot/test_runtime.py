@@ -16,12 +16,16 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
 from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime, persist, split_long
+from bot.texts import render
 from flows import onboarding
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner
 from tests.helpers import GROUP_ID, T0, make_couple
 
 REMINDER = onboarding.INVITE_REMINDER
+REMINDER_TEXT = "one tap on the button below"
+REMINDER_START = "Ana & Ben"
+WELCOME_BACK = render(Text("onboarding.welcome_back"))
 
 
 @pytest.fixture
@@ -99,7 +103,8 @@ async def test_a_timer_not_yet_due_waits(engine: Engine) -> None:
     assert bot.sent == [] and timer_states(engine) == ["pending"]
     clock.advance(timedelta(hours=1))
     await settle(runtime)
-    assert len(bot.sent) == 1
+    [(chat, text)] = bot.sent
+    assert chat == GROUP_ID and text.startswith(REMINDER_START)  # on time: no apology
 
 
 async def test_a_claim_left_by_a_crashed_process_is_taken_back_after_the_timeout(
@@ -116,7 +121,8 @@ async def test_a_claim_left_by_a_crashed_process_is_taken_back_after_the_timeout
     assert bot.sent == [] and timer_states(engine) == ["claimed"]
     clock.advance(timedelta(seconds=2))
     await settle(survivor)
-    assert len(bot.sent) == 1 and timer_states(engine) == ["done"]
+    [(_chat, text)] = bot.sent
+    assert REMINDER_TEXT in text and timer_states(engine) == ["done"]
 
 
 async def test_a_stale_claimer_cannot_finish_a_timer_someone_else_took_back(
@@ -132,7 +138,8 @@ async def test_a_stale_claimer_cannot_finish_a_timer_someone_else_took_back(
     slow._handle_timer(timer_id, claimed_at)  # wakes up late: must not handle it again
     with Session(engine) as session:
         assert len(session.exec(select(Outbox)).all()) == 1
-    assert len(bot.sent) == 1
+    [(_chat, text)] = bot.sent
+    assert REMINDER_TEXT in text
 
 
 async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
@@ -149,7 +156,7 @@ async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
     assert bot.sent == []
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
     await settle(runtime)
-    assert len(bot.sent) == 1
+    assert bot.texts() == [WELCOME_BACK]
 
 
 async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
@@ -174,13 +181,13 @@ async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
     runtime._finish = crash  # type: ignore[method-assign]
     with pytest.raises(ProcessDied):
         await runtime.deliver(committed.rows)
-    assert len(bot.sent) == 1
+    assert bot.texts() == [WELCOME_BACK]
     survivor = runtime_for(engine, clock, bot)
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
     await settle(survivor)
-    assert len(bot.sent) == 2  # the one duplicate the guarantee allows
+    assert bot.texts() == [WELCOME_BACK] * 2  # the one duplicate the guarantee allows
     await settle(survivor)
-    assert len(bot.sent) == 2
+    assert bot.texts() == [WELCOME_BACK] * 2
 
 
 async def test_a_timer_handled_late_says_so_honestly(engine: Engine) -> None:
@@ -257,7 +264,9 @@ async def test_a_group_that_removed_the_bot_keeps_its_messages_and_timers_until_
         effects = onboarding.bot_membership(session, GROUP_ID, "Ana & Ben", "member", "UTC", T0)
         persist(session, effects, T0, claim=False)
     await settle(runtime)
-    assert len(bot.texts(GROUP_ID)) == 3  # the held reminder, "I'm back", the second reminder
+    texts = bot.texts(GROUP_ID)  # the held reminder, "I'm back", the second reminder
+    assert len(texts) == 3 and texts.count(WELCOME_BACK) == 1
+    assert sum(REMINDER_TEXT in text for text in texts) == 2
 
 
 async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
@@ -266,7 +275,8 @@ async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
     couple_id = seed_reminder(engine)
     bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)]})
     await settle(runtime_for(engine, FixedClock(T0), bot))
-    assert len(bot.texts(-100999)) == 1
+    [text] = bot.texts(-100999)
+    assert REMINDER_TEXT in text
     with Session(engine) as session:
         assert session.get(Couple, couple_id).group_chat_id == -100999  # type: ignore[union-attr]
 
