@@ -38,11 +38,17 @@ TIMEOUT = {36, -24, 24, 152, 255}
 NO_SUCH_MUTANT = "bench.mutation.none_selected"
 
 
+LOG = ROOT / "mutants" / "bench-mutation.log"
+
+
 def mutmut(*args: str, children: int) -> None:
+    """One `mutmut run`; its output goes to mutants/bench-mutation.log."""
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *args]
-    subprocess.run(command, cwd=ROOT, env=env, check=False,
-                   stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
+    MUTANTS.mkdir(exist_ok=True)
+    with LOG.open("a") as log:
+        subprocess.run(command, cwd=ROOT, env=env, check=False, stdout=log,
+                       stderr=subprocess.STDOUT)
 
 
 def exit_codes() -> dict[str, int | None]:
@@ -88,6 +94,9 @@ def main() -> None:
     for start in range(0, len(pending), 200):  # a command line of reasonable length
         mutmut(*pending[start:start + 200], children=args.children)
     codes = exit_codes()
+    if pending and all(codes.get(name) is None for name in pending):
+        tail = LOG.read_text(errors="replace").replace("\r", "\n").splitlines()[-25:]
+        raise SystemExit("mutmut checked nothing; the end of its log:\n" + "\n".join(tail))
     report(chosen, codes, len(names), time.monotonic() - started)
 
 
