@@ -17,9 +17,9 @@ from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime, persist, split_long
 from bot.texts import render
-from flows import onboarding
+from flows import buttons, onboarding
 from flows.models import Couple, Outbox, Partner, Timer
-from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner
+from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner, keyboard
 from tests.helpers import GROUP_ID, T0, make_couple
 
 REMINDER = onboarding.INVITE_REMINDER
@@ -41,12 +41,15 @@ class FakeBot:
     sent: list[tuple[int, str]] = field(default_factory=list)
     failures: dict[int, list[Exception]] = field(default_factory=dict)
     next_id: int = 1
+    # The buttons of each message sent, as Telegram gets them (None: no keyboard).
+    markups: list[Any] = field(default_factory=list)
 
     async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
         queue = self.failures.get(chat_id)
         if queue:
             raise queue.pop(0)
         self.sent.append((chat_id, text))
+        self.markups.append(reply_markup.to_dict() if reply_markup is not None else None)
         self.next_id += 1
         return SimpleNamespace(message_id=self.next_id)
 
@@ -405,3 +408,39 @@ async def test_a_group_at_its_limit_holds_up_no_other_chat(engine: Engine) -> No
     gate.set()
     await settle(runtime)
     assert len(bot.texts(-7000)) == 25
+
+
+def _labels(markup: Any) -> list[str]:
+    return [button["text"] for row in (markup or {}).get("inline_keyboard", []) for button in row]
+
+
+async def test_buttons_reach_telegram_and_follow_a_message_into_the_group(engine: Engine) -> None:
+    """A message with buttons keeps them, also when a blocked private chat sends it to the group
+    instead (found by mutation testing: no test looked at the keyboard that was sent)."""
+    with session_scope(engine) as session:
+        couple, ana, _ben = make_couple(session)
+        join = keyboard([buttons.button(Text("onboarding.button_join"), onboarding.JOIN,
+                                        couple.id or 0, "in")])
+        body = Text("onboarding.welcome_back")
+        persist(session, [Send(ToGroup(couple.id or 0), body, buttons=join),
+                          Send(ToPartner(ana.id or 0), body, buttons=join)], T0, claim=False)
+        ana_user = ana.user_id
+    bot = FakeBot(failures={ana_user: [Forbidden("Forbidden: bot was blocked by the user")]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    assert [chat for chat, _text in bot.sent] == [GROUP_ID, GROUP_ID]
+    assert [_labels(markup) for markup in bot.markups] == [["I'm in"], ["I'm in"]]
+    assert bot.texts()[1].startswith("For Ana:")
+
+
+async def test_a_moved_group_takes_only_its_own_waiting_messages(engine: Engine) -> None:
+    seed_reminder(engine)
+    other = seed_reminder(engine, group_id=-3003)
+    with session_scope(engine) as session:
+        persist(session, [Send(ToGroup(other), Text("onboarding.welcome_back"))], T0,
+                claim=False)
+    bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)], -3003: [NetworkError("blip")]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    with Session(engine) as session:
+        chats = sorted({row.chat_id for row in session.exec(select(Outbox))
+                        if row.couple_id == other})
+    assert chats == [-3003]  # the other couple's messages stay with their own group
