@@ -17,6 +17,8 @@ them apart from the original: the behaviour is the same) are listed with the rea
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
 import random
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +59,29 @@ def exit_codes() -> dict[str, int | None]:
     for meta in sorted(MUTANTS.rglob("*.meta")):
         codes.update(json.loads(meta.read_text())["exit_code_by_key"])
     return codes
+
+
+@cache
+def _functions(path: Path) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """The lines of mutmut's copy of a file, and where each function in it is."""
+    source = path.read_text()
+    spans = {node.name: (node.lineno - 1, node.end_lineno or node.lineno)
+             for node in ast.walk(ast.parse(source))
+             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    return source.splitlines(), spans
+
+
+def change(name: str) -> str:
+    """The lines a mutant changes, as `- old` / `+ new`."""
+    module, _, function = name.rpartition(".")
+    lines, spans = _functions(MUTANTS / (module.replace(".", "/") + ".py"))
+    original = function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    if function not in spans or original not in spans:
+        return "?"
+    before, after = (lines[slice(*spans[key])] for key in (original, function))
+    diff = difflib.ndiff(before, after)
+    return " / ".join(line[:1] + " " + line[2:].strip() for line in diff
+                      if line.startswith(("- ", "+ ")) and "__mutmut_" not in line)
 
 
 def equivalent() -> dict[str, str]:
@@ -91,8 +117,9 @@ def main() -> None:
     chosen = names if args.sample <= 0 or args.sample >= len(names) \
         else sorted(random.Random(args.seed).sample(names, args.sample))
     pending = [name for name in chosen if exit_codes().get(name) is None]
-    for start in range(0, len(pending), 200):  # a command line of reasonable length
-        mutmut(*pending[start:start + 200], children=args.children)
+    if pending:
+        # One run for all of them: a second `mutmut run` can drop the results of the first.
+        mutmut(*pending, children=args.children)
     codes = exit_codes()
     if pending and all(codes.get(name) is None for name in pending):
         tail = LOG.read_text(errors="replace").replace("\r", "\n").splitlines()[-25:]
@@ -122,9 +149,9 @@ def report(chosen: list[str], codes: dict[str, int | None], total: int, took: fl
     print(f"score: {outcome['killed']} killed of {judged} non-equivalent = {score:.1%} "
           f"(goal {GOAL:.0%}: {'met' if score >= GOAL else 'NOT met'})")
     if survivors:
-        print("survivors (see one with: python -m mutmut show <name>):")
+        print("survivors (more with: python -m mutmut show <name>):")
         for name in survivors:
-            print(f"  {name}  (exit {codes.get(name)})")
+            print(f"  {name}  (exit {codes.get(name)}): {change(name)}")
 
 
 if __name__ == "__main__":
