@@ -15,7 +15,7 @@ from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAl
 from telegram.ext import AIORateLimiter, Application, CallbackContext, Defaults, Job
 
 from bot import shell
-from bot.clock import Clock
+from bot.clock import Clock, OffsetFileClock
 from bot.config import Settings
 from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
 from bot.runtime import REQUEST_GOES_OUT, Runtime
@@ -48,6 +48,8 @@ SENDING_GRACE = 2.0
 # A wake-up or sweep that could not run on time (the process was suspended, the clock
 # stepped) runs as soon as it can, once, instead of being dropped as "missed".
 ALWAYS_RUN: dict[str, Any] = {"misfire_grace_time": None, "coalesce": True}
+# Tests and the demo only (MEND_CLOCK_FILE): how often the clock file is looked at.
+FOLLOW_CLOCK_SECONDS = 0.2
 
 
 class Wakeups:
@@ -63,6 +65,7 @@ class Wakeups:
         self.clock = clock
         self.job: Job[Any] | None = None
         self.at: datetime | None = None
+        self._offset: timedelta | None = None
 
     async def _wake(self, context: Ctx) -> None:
         # The one-shot job has run: it no longer exists in the scheduler.
@@ -99,10 +102,30 @@ class Wakeups:
         assert job_queue is not None
         job_queue.run_repeating(self._sweep, interval=every, first=every, name="mend-sweep",
                                 job_kwargs=ALWAYS_RUN)
+        if isinstance(self.clock, OffsetFileClock):
+            job_queue.run_repeating(self._follow_clock, interval=FOLLOW_CLOCK_SECONDS,
+                                    name="mend-follow-clock")
 
     async def sweep_now(self) -> None:
         await self.runtime.sweep()
         self.schedule(await asyncio.to_thread(self.runtime.earliest_pending), replace=True)
+
+    async def _follow_clock(self, _context: Ctx) -> None:
+        """Tests and the demo only: time moved through the clock file.
+
+        The wake-up job waits in real seconds, so a clock that jumps hours ahead would leave
+        it waiting hours. Re-arm the same wake-up (`self.at`, the earliest timer the alarm was
+        told about) against the moved clock; which timer is next stays the alarm's business,
+        so a timer the alarm never heard of still waits for the sweep, as in production.
+        """
+        if not isinstance(self.clock, OffsetFileClock):
+            return
+        offset = self.clock.offset
+        if offset == self._offset:
+            return
+        self._offset = offset
+        if self.at is not None:
+            self.schedule(self.at, replace=True)
 
 
 class TelegramLimits(AIORateLimiter):

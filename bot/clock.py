@@ -47,6 +47,12 @@ class OffsetFileClock:
         self._refresh()
         return datetime.now(UTC) + self._offset
 
+    @property
+    def offset(self) -> timedelta:
+        """How far this clock is ahead of real time (reread when the file changed)."""
+        self._refresh()
+        return self._offset
+
     def advance(self, delta: timedelta) -> None:
         """Move time forward for every process reading this file."""
         self._refresh()

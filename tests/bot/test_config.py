@@ -23,6 +23,7 @@ def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     ("env", "expected"),
     [

@@ -16,12 +16,16 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
 from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime, persist, split_long
-from flows import onboarding
+from bot.texts import render
+from flows import buttons, onboarding
 from flows.models import Couple, Outbox, Partner, Timer
-from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner
+from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner, keyboard
 from tests.helpers import GROUP_ID, T0, make_couple
 
 REMINDER = onboarding.INVITE_REMINDER
+REMINDER_TEXT = "one tap on the button below"
+REMINDER_START = "Ana & Ben"
+WELCOME_BACK = render(Text("onboarding.welcome_back"))
 
 
 @pytest.fixture
@@ -37,12 +41,15 @@ class FakeBot:
     sent: list[tuple[int, str]] = field(default_factory=list)
     failures: dict[int, list[Exception]] = field(default_factory=dict)
     next_id: int = 1
+    # The buttons of each message sent, as Telegram gets them (None: no keyboard).
+    markups: list[Any] = field(default_factory=list)
 
     async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
         queue = self.failures.get(chat_id)
         if queue:
             raise queue.pop(0)
         self.sent.append((chat_id, text))
+        self.markups.append(reply_markup.to_dict() if reply_markup is not None else None)
         self.next_id += 1
         return SimpleNamespace(message_id=self.next_id)
 
@@ -99,20 +106,8 @@ async def test_a_timer_not_yet_due_waits(engine: Engine) -> None:
     assert bot.sent == [] and timer_states(engine) == ["pending"]
     clock.advance(timedelta(hours=1))
     await settle(runtime)
-    assert len(bot.sent) == 1
-
-
-async def test_two_processes_sweeping_together_send_each_timer_once(engine: Engine) -> None:
-    for index in range(20):
-        seed_reminder(engine, group_id=-5000 - index)
-    bot = FakeBot()
-    first = runtime_for(engine, FixedClock(T0), bot)
-    second = runtime_for(engine, FixedClock(T0), bot)
-    await asyncio.gather(settle(first), settle(second))
-    await asyncio.gather(settle(first), settle(second))
-    chats = [chat for chat, _text in bot.sent]
-    assert sorted(chats) == sorted(-5000 - index for index in range(20))
-    assert set(timer_states(engine)) == {"done"}
+    [(chat, text)] = bot.sent
+    assert chat == GROUP_ID and text.startswith(REMINDER_START)  # on time: no apology
 
 
 async def test_a_claim_left_by_a_crashed_process_is_taken_back_after_the_timeout(
@@ -129,7 +124,8 @@ async def test_a_claim_left_by_a_crashed_process_is_taken_back_after_the_timeout
     assert bot.sent == [] and timer_states(engine) == ["claimed"]
     clock.advance(timedelta(seconds=2))
     await settle(survivor)
-    assert len(bot.sent) == 1 and timer_states(engine) == ["done"]
+    [(_chat, text)] = bot.sent
+    assert REMINDER_TEXT in text and timer_states(engine) == ["done"]
 
 
 async def test_a_stale_claimer_cannot_finish_a_timer_someone_else_took_back(
@@ -145,7 +141,8 @@ async def test_a_stale_claimer_cannot_finish_a_timer_someone_else_took_back(
     slow._handle_timer(timer_id, claimed_at)  # wakes up late: must not handle it again
     with Session(engine) as session:
         assert len(session.exec(select(Outbox)).all()) == 1
-    assert len(bot.sent) == 1
+    [(_chat, text)] = bot.sent
+    assert REMINDER_TEXT in text
 
 
 async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
@@ -162,7 +159,7 @@ async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
     assert bot.sent == []
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
     await settle(runtime)
-    assert len(bot.sent) == 1
+    assert bot.texts() == [WELCOME_BACK]
 
 
 async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
@@ -187,13 +184,13 @@ async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
     runtime._finish = crash  # type: ignore[method-assign]
     with pytest.raises(ProcessDied):
         await runtime.deliver(committed.rows)
-    assert len(bot.sent) == 1
+    assert bot.texts() == [WELCOME_BACK]
     survivor = runtime_for(engine, clock, bot)
     clock.advance(SEND_CLAIM_TIMEOUT + timedelta(seconds=1))
     await settle(survivor)
-    assert len(bot.sent) == 2  # the one duplicate the guarantee allows
+    assert bot.texts() == [WELCOME_BACK] * 2  # the one duplicate the guarantee allows
     await settle(survivor)
-    assert len(bot.sent) == 2
+    assert bot.texts() == [WELCOME_BACK] * 2
 
 
 async def test_a_timer_handled_late_says_so_honestly(engine: Engine) -> None:
@@ -203,6 +200,20 @@ async def test_a_timer_handled_late_says_so_honestly(engine: Engine) -> None:
     [text] = bot.texts(GROUP_ID)
     assert text.startswith("(Sorry, this comes late")
     assert timer_states(engine) == ["done"]
+
+
+@pytest.mark.parametrize(("late_by", "says_so"), [
+    (timedelta(seconds=90), False),  # a busy sweep, not worth an apology
+    (timedelta(minutes=3), True),  # past the 2 minutes the README promises
+])
+async def test_only_a_timer_more_than_two_minutes_late_apologises(
+        engine: Engine, late_by: timedelta, says_so: bool) -> None:
+    seed_reminder(engine)
+    bot = FakeBot()
+    await settle(runtime_for(engine, FixedClock(T0 + late_by), bot))
+    [text] = bot.texts(GROUP_ID)
+    assert text.startswith("(Sorry, this comes late") is says_so
+    assert "one tap on the button below" in text
 
 
 async def test_a_timer_too_late_to_be_useful_is_closed_as_missed(engine: Engine) -> None:
@@ -256,7 +267,9 @@ async def test_a_group_that_removed_the_bot_keeps_its_messages_and_timers_until_
         effects = onboarding.bot_membership(session, GROUP_ID, "Ana & Ben", "member", "UTC", T0)
         persist(session, effects, T0, claim=False)
     await settle(runtime)
-    assert len(bot.texts(GROUP_ID)) == 3  # the held reminder, "I'm back", the second reminder
+    texts = bot.texts(GROUP_ID)  # the held reminder, "I'm back", the second reminder
+    assert len(texts) == 3 and texts.count(WELCOME_BACK) == 1
+    assert sum(REMINDER_TEXT in text for text in texts) == 2
 
 
 async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
@@ -265,7 +278,8 @@ async def test_a_group_upgraded_to_a_supergroup_gets_the_message_at_its_new_id(
     couple_id = seed_reminder(engine)
     bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)]})
     await settle(runtime_for(engine, FixedClock(T0), bot))
-    assert len(bot.texts(-100999)) == 1
+    [text] = bot.texts(-100999)
+    assert REMINDER_TEXT in text
     with Session(engine) as session:
         assert session.get(Couple, couple_id).group_chat_id == -100999  # type: ignore[union-attr]
 
@@ -396,3 +410,39 @@ async def test_a_group_at_its_limit_holds_up_no_other_chat(engine: Engine) -> No
     gate.set()
     await settle(runtime)
     assert len(bot.texts(-7000)) == 25
+
+
+def _labels(markup: Any) -> list[str]:
+    return [button["text"] for row in (markup or {}).get("inline_keyboard", []) for button in row]
+
+
+async def test_buttons_reach_telegram_and_follow_a_message_into_the_group(engine: Engine) -> None:
+    """A message with buttons keeps them, also when a blocked private chat sends it to the group
+    instead (found by mutation testing: no test looked at the keyboard that was sent)."""
+    with session_scope(engine) as session:
+        couple, ana, _ben = make_couple(session)
+        join = keyboard([buttons.button(Text("onboarding.button_join"), onboarding.JOIN,
+                                        couple.id or 0, "in")])
+        body = Text("onboarding.welcome_back")
+        persist(session, [Send(ToGroup(couple.id or 0), body, buttons=join),
+                          Send(ToPartner(ana.id or 0), body, buttons=join)], T0, claim=False)
+        ana_user = ana.user_id
+    bot = FakeBot(failures={ana_user: [Forbidden("Forbidden: bot was blocked by the user")]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    assert [chat for chat, _text in bot.sent] == [GROUP_ID, GROUP_ID]
+    assert [_labels(markup) for markup in bot.markups] == [["I'm in"], ["I'm in"]]
+    assert bot.texts()[1].startswith("For Ana:")
+
+
+async def test_a_moved_group_takes_only_its_own_waiting_messages(engine: Engine) -> None:
+    seed_reminder(engine)
+    other = seed_reminder(engine, group_id=-3003)
+    with session_scope(engine) as session:
+        persist(session, [Send(ToGroup(other), Text("onboarding.welcome_back"))], T0,
+                claim=False)
+    bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)], -3003: [NetworkError("blip")]})
+    await settle(runtime_for(engine, FixedClock(T0), bot))
+    with Session(engine) as session:
+        chats = sorted({row.chat_id for row in session.exec(select(Outbox))
+                        if row.couple_id == other})
+    assert chats == [-3003]  # the other couple's messages stay with their own group

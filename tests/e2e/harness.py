@@ -19,10 +19,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.clock import OffsetFileClock
+from bot.config import Settings
 from sandbox import BotApiSandbox, SimChat, SimMessage, SimUser
 from sandbox.testing import TEST_TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
+# Whatever Mend reads from its environment, by name and by family.
+SETTINGS = frozenset(Settings.model_fields)
+CLEARED_PREFIXES = ("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_", "TELEGRAM_",
+                    "DEFAULT_TIMEZONE", "PROMISE_CAP", "LOG_LEVEL")
 
 
 class BotProcess:
@@ -40,18 +45,22 @@ class BotProcess:
         self.starts = 0
 
     def env(self) -> dict[str, str]:
+        """Production settings in a clean environment; a test that needs a knob passes it.
+
+        Every setting Mend reads is cleared (a developer's DEFAULT_TIMEZONE or PROMISE_CAP
+        must not change what a test sees), and the bot runs in the test's own directory, so
+        no `.env` is read either. What stays is what production has: a 30 s sweep and the
+        rate limiter on. Time still moves through the clock file: the bot re-arms its wake-up
+        job when the file changes (`Wakeups._follow_clock`), so timers fire from the real
+        wake-up path, not from a sweep made fast for tests.
+        """
         env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_"))}
+               if key not in SETTINGS and not key.startswith(CLEARED_PREFIXES)}
         env.update(
             BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=self.sandbox.url,
             DATABASE_URL=self.database_url,
             MEND_CLOCK_FILE=str(self.clock.path),
-            MEND_SWEEP_SECONDS="0.3",
-            # Tests squeeze hours into seconds by moving the clock, while Telegram's limits
-            # count real seconds: the limiter stays off unless a test is about the limits.
-            MEND_RATE_LIMIT="off",
-            LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
         env.update(self.extra_env)
@@ -65,7 +74,7 @@ class BotProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- {ready_marker}\n".encode())
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"], cwd=REPO, env=self.env(),
+                [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.env(),
                 stdout=log, stderr=subprocess.STDOUT,
             )
         self.starts += 1
@@ -105,6 +114,37 @@ class BotProcess:
 
     def advance(self, delta: timedelta) -> None:
         self.clock.advance(delta)
+
+    async def settled(self, timeout: float = 30.0) -> None:
+        """Wait until the database holds no work: no timer due or claimed, no message waiting.
+
+        What a test counts after this is final, where a fixed sleep could only hope so.
+        """
+        from sqlalchemy import or_
+        from sqlmodel import Session, col, func, select
+
+        from bot.db import make_engine
+        from flows.models import Outbox, Timer
+
+        engine = make_engine(self.database_url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                now = self.clock.now()
+                with Session(engine) as session:
+                    timers = session.exec(select(func.count()).select_from(Timer).where(or_(
+                        col(Timer.state) == "claimed",
+                        (col(Timer.state) == "pending") & (col(Timer.due_at) <= now)))).one()
+                    waiting = session.exec(select(func.count()).select_from(Outbox).where(
+                        col(Outbox.state).in_(["pending", "sending"]))).one()
+                if timers == 0 and waiting == 0:
+                    return
+                if loop.time() > deadline:
+                    raise TimeoutError(f"still {timers} timers and {waiting} messages to go")
+                await asyncio.sleep(0.1)
+        finally:
+            engine.dispose()
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

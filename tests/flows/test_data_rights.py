@@ -606,6 +606,7 @@ def _run_bot(args: list[str], database: str, key: str | None,
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.subprocess
 def test_start_up_with_a_key_that_cannot_open_the_data_stops_with_one_line(
         tmp_path: Path, data_key: str) -> None:
     url = f"sqlite:///{tmp_path / 'mend.db'}"
@@ -623,6 +624,7 @@ def test_start_up_with_a_key_that_cannot_open_the_data_stops_with_one_line(
         assert "owns" not in finished.stderr + finished.stdout
 
 
+@pytest.mark.subprocess
 def test_rotate_key_command_moves_the_data_to_the_first_key(
         tmp_path: Path, data_key: str) -> None:
     url = f"sqlite:///{tmp_path / 'mend.db'}"

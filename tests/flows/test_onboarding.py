@@ -149,8 +149,12 @@ def test_supergroup_migration_keeps_the_couple(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
     onboarding.migrate_chat(session, GROUP_ID, -100777)
     assert couple.group_chat_id == -100777
-    assert all_text(onboarding.show_settings(session, in_group(ANA_ID, group_id=-100777),
-                                             "", T0))
+    moved = onboarding.show_settings(session, in_group(ANA_ID, group_id=-100777), "", T0)
+    assert keys(moved) == ["onboarding.settings"]
+    assert 'Settings for "Ana & Ben"' in all_text(moved) and "Ben: times in UTC" in all_text(moved)
+    # The old id no longer names a couple.
+    old = onboarding.show_settings(session, in_group(ANA_ID), "", T0)
+    assert keys(old) == ["common.no_couple_group"]
 
 
 def test_leave_dissolves_the_couple_after_confirmation(session: Session) -> None:

@@ -14,7 +14,7 @@ from flows import buttons, onboarding
 from flows import pause as flow
 from flows.hooks import is_quiet
 from flows.models import Timer
-from flows.outcome import Effects, ToGroup, ToPartner
+from flows.outcome import Effects, SetTimer, ToGroup, ToPartner
 from flows.pause import Pause
 from flows.timers import handle_due
 from tests.helpers import (
@@ -601,3 +601,24 @@ def test_settings_mention_a_break_that_is_on(session: Session) -> None:
     text = all_text(onboarding.show_settings(session, in_group(BEN_ID), "", T0 + MIN))
     assert "A break is on until 19:00" in text
 
+
+
+# ---- a return timer that no longer matches the pause ----------------------------------------
+
+
+def test_a_return_timer_for_an_old_return_time_does_nothing(session: Session) -> None:
+    """A return time that moved leaves its old timer behind when that timer was already in
+    flight (claimed by another process, or handled after a restart): it must not ask early,
+    nor, handled far too late, close the break as "Mend was offline"."""
+    couple, _ana, _ben = make_couple(session)
+    row = agreed_pause(session)
+    stale_at = T0 + timedelta(minutes=30)
+    run(session, [SetTimer(flow.RETURN_KIND, couple.id or 0, stale_at, {"pause_id": row.id})],
+        T0)
+    stale = session.exec(select(Timer).where(Timer.due_at == stale_at)).one()
+    for now in (stale_at, stale_at + timedelta(hours=13)):
+        effects, _state, _late = handle_due(session, stale, now)
+        assert effects == []
+        assert row.state == flow.AGREED and row.outcome is None
+    # The timer of the return time in force does ask.
+    assert "pause.ready_question" in keys(fire(session, row.return_at))

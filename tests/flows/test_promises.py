@@ -143,7 +143,7 @@ def test_promise_made_in_private_is_told_to_the_other_partner(session: Session) 
 
 
 def test_nudge_and_question_use_each_promisers_own_zone(session: Session) -> None:
-    couple, ana, ben = make_couple(session, zone="Europe/Berlin")
+    _couple, ana, _ben = make_couple(session, zone="Europe/Berlin")
     ana.timezone = "Asia/Tokyo"
     session.add(ana)
     # T0 is 03:00 on Thursday in Tokyo and 19:00 on Wednesday in Berlin.
@@ -156,7 +156,6 @@ def test_nudge_and_question_use_each_promisers_own_zone(session: Session) -> Non
     # The two live in different zones, so times name whose zone they are in.
     assert "09:00 (Tokyo)" in all_text(ana_made)
     assert "09:00 (Berlin)" in all_text(ben_made)
-    assert couple.id and ben.id
 
 
 def test_missing_when_asks_with_six_buttons_and_a_tap_makes_it(session: Session) -> None:
@@ -261,7 +260,7 @@ def test_a_night_time_is_moved_into_the_day_and_says_so(session: Session) -> Non
 # ---- the day: nudge, kept?, noticed ------------------------------------------------------
 
 def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
-    couple, ana, ben = make_couple(session)
+    _couple, ana, ben = make_couple(session)
     promise_cmd(session, ANA_ID, "put my phone away at dinner daily")
     nudge = fire(session, "promise.nudge", utc(2026, 11, 26, 9, 0))
     assert keys(nudge) == ["promises.nudge"]
@@ -296,12 +295,11 @@ def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
     assert "Ben noticed that you kept" in all_text([to_ana])
     # Twice is once.
     assert keys(press(session, BEN_ID, noticed)) == ["common.button_expired"]
-    assert couple.id
 
 
 def test_nudge_goes_privately_and_waits_for_a_private_chat_not_opened_yet(
         session: Session) -> None:
-    couple, ana, ben = make_couple(session, private_open=False)
+    _couple, ana, ben = make_couple(session, private_open=False)
     ben.private_open = True
     session.add(ben)
     promise_cmd(session, ANA_ID, "make tea daily")
@@ -316,7 +314,6 @@ def test_nudge_goes_privately_and_waits_for_a_private_chat_not_opened_yet(
     group_keys = [row.key for row in session.exec(select(Outbox).where(Outbox.chat_id == GROUP_ID))]
     assert "promises.nudge" not in group_keys
     assert group_keys.count("delivery.private_waiting") == 1
-    assert couple.id
 
 
 def test_nudges_never_arrive_at_night(session: Session) -> None:
@@ -333,11 +330,11 @@ def test_nudges_never_arrive_at_night(session: Session) -> None:
     assert sends(effects) == []
     moved = [e for e in effects if isinstance(e, SetTimer)]
     assert moved and moved[0].due_at == utc(2026, 11, 27, 7, 0)  # 08:00 Berlin
-    assert state in {"done", "missed"}
+    assert state == "missed"  # 13.5 hours late: a nudge is useful for 3
 
 
 def test_not_this_time_keeps_the_promise_without_blame(session: Session) -> None:
-    couple, _ana, ben = make_couple(session)
+    _couple, _ana, ben = make_couple(session)
     promise_cmd(session, ANA_ID, "make tea daily")
     fire(session, "promise.ask", utc(2026, 11, 26, 21, 0))
     missed = press(session, ANA_ID, answer_data(session, "not"), utc(2026, 11, 26, 21, 1))
@@ -346,7 +343,6 @@ def test_not_this_time_keeps_the_promise_without_blame(session: Session) -> None
     # Nothing reaches Ben about a miss.
     assert not [s for s in sends(missed) if s.to == ToPartner(ben.id or 0)]
     assert not any(word in all_text(missed).lower() for word in ["fail", "broke", "again?"])
-    assert couple.id
 
 
 def test_after_repeated_misses_the_bot_asks_whether_to_change_it(session: Session) -> None:

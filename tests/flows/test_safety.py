@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.runtime import persist
-from bot.texts import render_keyboard
+from bot.texts import catalogue, languages, render_keyboard
 from flows import onboarding, safety
 from flows.couples import Actor
 from flows.inputs import Said, handle_text
@@ -146,13 +146,16 @@ def test_the_safety_text_can_never_target_a_group(session: Session, chat_type: s
     assert safety.resources_for(session, actor).to == ToChat(ANA_ID)
 
 
-def test_only_the_safety_flow_ever_sends_the_resources() -> None:
-    flows_dir = Path(safety.__file__).parent
-    users = [path.name for path in flows_dir.glob("*.py")
-             if '"safety.resources"' in path.read_text()]
-    assert users == ["safety.py"]
-    source = Path(safety.__file__).read_text()
-    assert source.count('"safety.resources"') == 1
+@pytest.mark.parametrize("language", languages())
+def test_no_catalogue_text_carries_a_hotline(language: str) -> None:
+    """The numbers live only in flows/safety_lines.toml, filled into the resources message,
+    which is only ever addressed to the asking person (above): no other text can carry them
+    into a group."""
+    carrying = sorted(key for key, value in catalogue(language).items()
+                      if any(number in value for number in HOTLINES))
+    assert carrying == []
+    lines = (Path(safety.__file__).parent / "safety_lines.toml").read_text()
+    assert all(number in lines for number in HOTLINES)
 
 
 def test_help_in_private_mentions_safety(session: Session) -> None:
