@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, exists, inspect, or_, type_coerce, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    event,
+    exists,
+    inspect,
+    or_,
+    type_coerce,
+    update,
+)
 from sqlalchemy import Text as SAText
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session as OrmSession
@@ -677,13 +688,18 @@ class Runtime:
         # `sent_at` is when Telegram accepted it: what a partner has actually seen is
         # ordered by it (latest_delivered_tag).
         sent_at = now if state == "sent" else None
+        if not rows:
+            return
+        # One Core statement run for all rows (executemany): the ORM's bulk UPDATE would
+        # compile and evaluate it again for every row.
+        table: Table = Outbox.__table__  # type: ignore[attr-defined]
+        statement = (update(table).where(table.c.id == bindparam("row_id"))
+                     .values(state=state, message_id=bindparam("new_message_id"),
+                             sent_at=sent_at))
         with session_scope(self.db) as session:
-            for row_id, message_id in rows:
-                session.execute(
-                    update(Outbox)
-                    .where(col(Outbox.id) == row_id)
-                    .values(state=state, message_id=message_id, sent_at=sent_at)
-                )
+            session.connection().execute(
+                statement, [{"row_id": row_id, "new_message_id": message_id}
+                            for row_id, message_id in rows])
 
     def _refused(self, row: Outbox) -> None:
         """Telegram will never take this message. If it carried the couple's state (a
