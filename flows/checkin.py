@@ -256,7 +256,6 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
     return []
 
 
-
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     schedule = schedule_of(session, couple.id or 0)
     if schedule is not None and not schedule.active:

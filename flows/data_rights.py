@@ -353,7 +353,6 @@ def delete_private_answers(session: Session, couple: Couple, partner: Partner,
     return [Notice(text("data.left_and_deleted"), alert=True)]
 
 
-
 FEATURE = Feature(
     name="data_rights",
     commands={"export": export, "forget": forget},

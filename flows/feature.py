@@ -70,7 +70,8 @@ class Feature:
 
 
 class DuplicateClaim(ValueError):
-    """Two features claim the same command, button kind, timer kind or hook slot."""
+    """Two features claim the same command, button kind, timer kind or single hook (the
+    promise offer, unplaced text), or a feature lists a kind it does not handle."""
 
 
 @dataclass(frozen=True)

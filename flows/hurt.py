@@ -234,7 +234,6 @@ def _drop_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-
 # Part of /repair (no command of its own): the hurt partner's note.
 FEATURE = Feature(
     name="hurt",

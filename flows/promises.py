@@ -721,7 +721,6 @@ def press_when(session: Session, actor: Actor, press: Press, now: datetime,
     return buttons.expired()
 
 
-
 # ---- the day of a promise: nudge, then "kept?" --------------------------------------------
 
 def _live(session: Session, due: Due) -> tuple[Promise, Couple, Partner] | None:
@@ -1117,12 +1116,10 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
             CancelTimers(couple.id or 0, kind=ASK_KIND)]
 
 
-
 def _promiser_of(session: Session, payload: Mapping[str, Any]) -> int | None:
     """Nudges and "kept?" follow the promiser's own zone when they set one."""
     promise = session.get(Promise, int(payload.get("promise") or 0))
     return promise.partner_id if promise is not None else None
-
 
 
 FEATURE = Feature(

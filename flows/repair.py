@@ -619,7 +619,6 @@ def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-
 FEATURE = Feature(
     name="repair",
     commands={"repair": start_repair},

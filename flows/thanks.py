@@ -172,7 +172,6 @@ def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-
 FEATURE = Feature(
     name="thanks",
     commands={"thanks": thanks},
