@@ -55,10 +55,10 @@ from bot.runtime import persist
 from flows.features import load_all
 from flows.models import Outbox, Timer
 from flows.onboarding import INVITE_REMINDER
-from flows.timers import TIMER_KINDS, handle_due
+from flows.timers import handle_due
 from sandbox import BotApiSandbox
 
-load_all()
+TIMER_KINDS = load_all().timers
 
 CEILING = 30.0  # messages per second, Telegram's overall limit for a bot
 GROUP_LIMIT = 20  # messages per minute in one group

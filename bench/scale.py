@@ -50,10 +50,9 @@ from bot.runtime import Runtime
 from flows.features import load_all
 from flows.models import Timer
 from flows.onboarding import INVITE_REMINDER
-from flows.timers import TIMER_KINDS
 from sandbox import BotApiSandbox
 
-load_all()
+TIMER_KINDS = load_all().timers
 
 
 def kind_named(name: str, fallback: str) -> str:

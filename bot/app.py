@@ -4,39 +4,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from sqlalchemy import Engine as Database
-from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
-from telegram.ext import AIORateLimiter, Application, CallbackContext, Defaults, Job
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    Update,
+)
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseHandler,
+    CallbackContext,
+    CommandHandler,
+    Defaults,
+    Job,
+)
 
 from bot import shell
 from bot.clock import Clock, OffsetFileClock
 from bot.config import Settings
+from bot.handlers import members, onboarding, promises
 from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
 from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.texts import FALLBACK, languages, menu, render, set_bot_username
+from flows.feature import Registry
 from flows.features import load_all
 from flows.outcome import Text
 
 log = logging.getLogger(__name__)
 
-# Each feature's Telegram handlers; a feature is one line here.
-HANDLER_MODULES = (
-    "bot.handlers.onboarding",
-    "bot.handlers.members",
-    "bot.handlers.pause",
-    "bot.handlers.promises",
-    "bot.handlers.checkin",
-    "bot.handlers.repair",
-    "bot.handlers.thanks",
-    "bot.handlers.safety",
-    "bot.handlers.data_rights",
-    "bot.handlers.language",
+# The Telegram handlers a feature's plain `commands` cannot describe, explicit: they need
+# Telegram itself (member counts, chat_member updates, a group's migration) or a setting
+# (the promise cap). Everything else is built from `flows.features.FEATURES`.
+SPECIAL_HANDLERS = (
+    onboarding.handlers,  # the bot added or removed, a group migrated, /start
+    members.handlers,  # someone joined or left the group
+    promises.handlers,  # /promise and the "when?" buttons (PROMISE_CAP)
 )
 
 Ctx = CallbackContext[Any, Any, Any, Any]
@@ -160,7 +169,6 @@ def telegram_limits() -> AIORateLimiter:
 def build_application(settings: Settings, database: Database,
                       clock: Clock) -> Application[Any, Any, Any, Any, Any, Any]:
     """The whole wiring: Telegram application, engine, handlers, start-up work."""
-    load_all()
     claim_timeout = settings.MEND_CLAIM_TIMEOUT_SECONDS
     runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS,
                       claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
@@ -197,13 +205,27 @@ def build_application(settings: Settings, database: Database,
     wakeups = Wakeups(application, runtime, clock)
     application.bot_data["wakeups"] = wakeups
     runtime.on_new_timer = wakeups.schedule
-    for name in HANDLER_MODULES:
-        for handler in importlib.import_module(name).handlers():
-            application.add_handler(handler)
-    for handler in shell.text_handlers():
+    for handler in telegram_handlers(load_all()):
         application.add_handler(handler)
     application.add_error_handler(_on_error)
     return application
+
+
+def telegram_handlers(registry: Registry) -> list[BaseHandler[Update, Any, Any]]:
+    """Every Telegram handler, in the order they are tried: the special cases, one
+    /command per feature command, then the shared button and text handlers (which reach
+    each feature through the registry). A command claimed twice is refused."""
+    handlers = [handler for special in SPECIAL_HANDLERS for handler in special()]
+    special = {name for handler in handlers if isinstance(handler, CommandHandler)
+               for name in handler.commands}
+    twice = special & set(registry.commands)
+    if twice:
+        owners = [feature.name for feature in registry.features
+                  if twice & set(feature.commands)]
+        raise ValueError(f"command(s) {sorted(twice)} of feature(s) {owners} are also "
+                         "wired in bot/app.py SPECIAL_HANDLERS")
+    handlers += [shell.command(name, flow) for name, flow in registry.commands.items()]
+    return [*handlers, *shell.text_handlers()]
 
 
 async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from flows.couples import Actor, couple_for_chat, partner_of_user, partners_of
+from flows.feature import installed
 from flows.outcome import Button, Effects, Notice, Text
 
 VERSION = "v1"
@@ -53,18 +54,8 @@ def parse(raw: str | None) -> Press | None:
     return Press(kind=kind, target_id=int(target), action=action)
 
 
+# What a press of one kind does; each feature names its kinds in its `FEATURE.buttons`.
 ButtonHandler = Callable[[Session, Actor, Press, datetime], Effects]
-BUTTON_KINDS: dict[str, ButtonHandler] = {}
-
-
-def on_press(kind: str) -> Callable[[ButtonHandler], ButtonHandler]:
-    """Register the flow that handles presses of buttons of this kind."""
-
-    def register(handler: ButtonHandler) -> ButtonHandler:
-        BUTTON_KINDS[kind] = handler
-        return handler
-
-    return register
 
 
 def expired() -> Effects:
@@ -73,17 +64,16 @@ def expired() -> Effects:
 
 def handle_press(session: Session, actor: Actor, raw: str | None, now: datetime) -> Effects:
     press = parse(raw)
-    if press is None or press.kind not in BUTTON_KINDS:
+    features = installed()
+    if press is None or press.kind not in features.buttons:
         return expired()
-    if not actor.in_private and press.kind not in OPEN_TO_ALL:
+    # Kinds anyone in the group may press ("I'm in", before there is a couple) are a
+    # feature's `open_buttons`.
+    if not actor.in_private and press.kind not in features.open_buttons:
         stranger = _for_the_couple(session, actor)
         if stranger is not None:
             return stranger
-    return BUTTON_KINDS[press.kind](session, actor, press, now)
-
-
-# Button kinds anyone in the group may press ("I'm in", before there is a couple).
-OPEN_TO_ALL: set[str] = set()
+    return features.buttons[press.kind](session, actor, press, now)
 
 
 def _for_the_couple(session: Session, actor: Actor) -> Effects | None:

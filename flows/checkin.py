@@ -21,7 +21,7 @@ from sqlalchemy import UniqueConstraint, or_
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons, hooks
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import (
     Actor,
     Membership,
@@ -34,10 +34,11 @@ from flows.couples import (
     zone_label,
     zone_of,
 )
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.locking import hold
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
-from flows.onboarding import ON_FORMED, ON_LEAVE, ON_ZONE_CHANGE, local_time_kind, settings_line
+from flows.onboarding import couple_zone
 from flows.outcome import (
     Button,
     CancelTimers,
@@ -58,7 +59,7 @@ from flows.outcome import (
 )
 from flows.recurrence import local_to_utc, next_weekly
 from flows.timeparse import is_word, parse_weekly
-from flows.timers import Due, timer_kind
+from flows.timers import Due, TimerKind
 
 # The four questions, in order (texts `checkin.q1` … `checkin.q4`).
 CARE, HARDER, CLOSE, DIFFERENTLY = 1, 2, 3, 4
@@ -221,14 +222,6 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
     return []
 
 
-ON_FORMED.append(_on_formed)
-ON_LEAVE.append(_on_leave)
-ON_ZONE_CHANGE.append(_on_zone_change)
-# "Tomorrow, same time" is a local time in the couple's zone (the weekly start is re-planned).
-local_time_kind(RESUME)
-
-
-@settings_line
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     schedule = schedule_of(session, couple.id or 0)
     if schedule is not None and not schedule.active:
@@ -303,7 +296,6 @@ def _move(session: Session, found: Membership, weekday: int, at: time,
                 next=_when(session, couple, next_occurrence(schedule, couple, now))))]
 
 
-@on_press(KIND_TIME)
 def press_time(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """One of the times offered for "sunday evening": the check-in moves there."""
     found = guard(session, actor, now)
@@ -353,7 +345,6 @@ def _menu(couple_id: int, schedule: CheckinSchedule) -> Keyboard:
                                     switch)])
 
 
-@on_press(KIND_MENU)
 def press_menu(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """[Start now] [Move] [Off]/[On] under a bare /checkin: the same as typing them."""
     couple = session.get(Couple, press.target_id)
@@ -368,7 +359,6 @@ def press_menu(session: Session, actor: Actor, press: Press, now: datetime) -> E
     return [EditOrigin(buttons=()), *checkin(session, actor, press.action, now)]
 
 
-@on_text
 def move_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """A day and time given in reply to "When suits you?" after [Move]."""
     kind, _, target = (said.reply_to_tag or "").partition(":")
@@ -608,7 +598,6 @@ def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -
         session.add(turn)
 
 
-@on_press(KIND_CHECKIN)
 def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Not tonight": tomorrow at the same time (once), or skip this week."""
     checkin_row = session.get(Checkin, press.target_id)
@@ -662,7 +651,6 @@ def _same_time_tomorrow(checkin_row: Checkin, couple: Couple, now: datetime) -> 
 # ---- answers -----------------------------------------------------------------------
 
 
-@on_text
 def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """An answer: a reply to a check-in question, or any private text while one waits."""
     tagged = _parse_tag(said.reply_to_tag)
@@ -781,7 +769,6 @@ def _edit_buttons(checkin_row: Checkin) -> Keyboard:
                      for number in QUESTIONS])
 
 
-@on_press(KIND_QUESTION)
 def press_question(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Skip this question" and "Change answer N" (only until both sets are shown)."""
     checkin_row = session.get(Checkin, press.target_id)
@@ -894,7 +881,6 @@ def _reveal_body(session: Session, couple: Couple, checkin_row: Checkin
     return body, promise_buttons, both
 
 
-@on_press(KIND_PROMISE)
 def press_promise(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Make it a promise": only the one who wrote it, once, after the reveal."""
     row = session.get(CheckinAnswer, press.target_id)
@@ -948,7 +934,6 @@ def _start_missed(session: Session, due: Due) -> Effects:
             Send(ToGroup(couple.id or 0), text("checkin.missed_while_offline"))]
 
 
-@timer_kind(START, useful_for=timedelta(hours=6), on_missed=_start_missed)
 def _start_due(session: Session, due: Due) -> Effects:
     """The weekly start: open a check-in and plan next week's (in local time)."""
     couple = session.get(Couple, due.couple_id)
@@ -974,7 +959,6 @@ def _start_due(session: Session, due: Due) -> Effects:
     return effects + start_checkin(session, couple, due.now, planned_at=meant)
 
 
-@timer_kind(RESUME, useful_for=timedelta(hours=12))
 def _resume_due(session: Session, due: Due) -> Effects:
     """The snoozed check-in comes back: same questions, where each partner left off."""
     checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
@@ -992,7 +976,6 @@ def _resume_due(session: Session, due: Due) -> Effects:
     return effects + _timers_from(session, couple, checkin_row, due.now)
 
 
-@timer_kind(REMIND, useful_for=timedelta(hours=12))
 def _remind_due(session: Session, due: Due) -> Effects:
     """One gentle reminder to a partner who has not finished; never at night for them."""
     checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
@@ -1016,7 +999,6 @@ def _remind_due(session: Session, due: Due) -> Effects:
                  intro=text("checkin.reminder"))]
 
 
-@timer_kind(CLOSE_KIND, useful_for=timedelta(days=30))
 def _close_due(session: Session, due: Due) -> Effects:
     """48 hours on: show what there is, or close quietly when nobody got to it."""
     checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
@@ -1059,7 +1041,6 @@ def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
               for partner in partners if partner.id in answered)]
 
 
-@on_press(KIND_SHARE)
 def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Share my answers": only someone who answered, only while they are still private."""
     checkin_row = session.get(Checkin, press.target_id)
@@ -1102,3 +1083,25 @@ def _when(session: Session, couple: Couple, moment: datetime,
           reader: Partner | None = None) -> Text:
     """A moment for the reader; in the group, each partner's own when their zones differ."""
     return shown_when(session, couple, moment, reader=reader, zone_named=True)
+
+
+FEATURE = Feature(
+    name="checkin",
+    commands={"checkin": checkin, "checkins": history},
+    buttons={KIND_MENU: press_menu, KIND_TIME: press_time, KIND_CHECKIN: press_checkin,
+             KIND_QUESTION: press_question, KIND_PROMISE: press_promise, KIND_SHARE: press_share},
+    timers=(
+        TimerKind(START, _start_due, useful_for=timedelta(hours=6), on_missed=_start_missed),
+        TimerKind(RESUME, _resume_due, useful_for=timedelta(hours=12)),
+        TimerKind(REMIND, _remind_due, useful_for=timedelta(hours=12)),
+        TimerKind(CLOSE_KIND, _close_due, useful_for=timedelta(days=30)),
+    ),
+    # "Tomorrow, same time" is a local time in the couple's zone (the weekly start is
+    # re-planned by `_on_zone_change`).
+    local_time_timers={RESUME: couple_zone},
+    on_text=(move_answer, answer_text),
+    on_leave=(_on_leave,),
+    on_formed=(_on_formed,),
+    on_zone_change=(_on_zone_change,),
+    settings_lines=(_settings,),
+)

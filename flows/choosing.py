@@ -21,8 +21,9 @@ from sqlalchemy import delete
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import CHOSEN_COUPLE, Actor, couples_of_user, other_partner, partner_of_user
+from flows.feature import Feature
 from flows.models import Couple, Outbox, big_id, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, ToChat, keyboard, text
 
@@ -122,7 +123,6 @@ def _named(effects: Effects, actor: Actor, couple: Couple | None) -> Effects:
     return named
 
 
-@on_press(CHOOSE)
 def press_choose(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """One couple chosen: the command that waited runs for it."""
     choice = session.get(CoupleChoice, press.target_id)
@@ -143,3 +143,7 @@ def press_choose(session: Session, actor: Actor, press: Press, now: datetime) ->
         effects = flow(session, actor, args, now)
     return [EditOrigin(body=text("couples.chosen", title=couple.title), buttons=()),
             *_named(effects, actor, couple)]
+
+
+# The "which couple?" question before a couple's command in private (no command of its own).
+FEATURE = Feature(name="choosing", buttons={CHOOSE: press_choose})

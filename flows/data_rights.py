@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, u
 from sqlmodel import Session, SQLModel, col
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.checkin import SHARED as CHECKIN_SHARED
 from flows.couples import (
     Actor,
@@ -39,8 +39,9 @@ from flows.couples import (
     membership,
     partners_of,
 )
+from flows.feature import Feature
 from flows.models import Couple, Outbox, Partner
-from flows.onboarding import LEAVE_CHOICES, deep_link
+from flows.onboarding import deep_link
 from flows.outcome import (
     Button,
     EditOrigin,
@@ -311,7 +312,6 @@ def forget_couple(session: Session, couple: Couple) -> int:
     return _delete_selected(session, couple_rows(couple.id or 0), extra)
 
 
-@on_press(FORGET)
 def press_forget(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     partner = session.get(Partner, press.target_id)
     couple = session.get(Couple, partner.couple_id) if partner is not None else None
@@ -353,4 +353,10 @@ def delete_private_answers(session: Session, couple: Couple, partner: Partner,
     return [Notice(text("data.left_and_deleted"), alert=True)]
 
 
-LEAVE_CHOICES["wipe"] = (text("data.button_leave_and_delete"), delete_private_answers)
+FEATURE = Feature(
+    name="data_rights",
+    commands={"export": export, "forget": forget},
+    buttons={FORGET: press_forget},
+    # "Leave and delete my private answers" on the /leave question.
+    leave_choices={"wipe": (text("data.button_leave_and_delete"), delete_private_answers)},
+)

@@ -1,26 +1,63 @@
-"""Every feature module, imported once so its tables and timer kinds are registered."""
+"""Every feature, listed once: the bot is built from this list and nothing else.
+
+`load_all()` builds the `Registry` from `FEATURES` (refusing two features that claim the
+same command, button kind or timer kind) and installs it for the shared handlers.
+
+The order is deliberate where order matters:
+
+- Text handlers are asked in this order and the first that answers takes the text.
+  Most only take a reply to their own question (its tag), so they cannot clash; the
+  ones that also take text typed in private without a tag check their own open
+  question first. Onboarding comes first (the city asked for a time zone), then the
+  features in the order a couple meets them (pause, check-in, promises, hurt before
+  repair: a hurt note is written before the repair that answers it, thanks, the soft
+  restart). Onboarding's `unplaced_text` ("this is not an answer to anything") is
+  always asked last, whatever the order here.
+- Leave hooks, /settings lines and /checkins lines run and show in this order.
+"""
 
 from __future__ import annotations
 
-import importlib
+from flows import (
+    checkin,
+    choosing,
+    data_rights,
+    hurt,
+    language,
+    members,
+    models,
+    onboarding,
+    pause,
+    promises,
+    repair,
+    restart,
+    safety,
+    thanks,
+)
+from flows.feature import Feature, Registry, install
 
-FEATURE_MODULES = (
-    "flows.models",
-    "flows.onboarding",
-    "flows.members",
-    "flows.pause",
-    "flows.checkin",
-    "flows.promises",
-    "flows.repair",
-    "flows.thanks",
-    "flows.restart",
-    "flows.safety",
-    "flows.data_rights",
-    "flows.language",
-    "flows.choosing",
+# The tables of flows/models.py (imported for SQLModel's metadata; not a feature).
+TABLES = models
+
+FEATURES: tuple[Feature, ...] = (
+    onboarding.FEATURE,
+    members.FEATURE,
+    pause.FEATURE,
+    checkin.FEATURE,
+    promises.FEATURE,
+    hurt.FEATURE,
+    repair.FEATURE,
+    thanks.FEATURE,
+    restart.FEATURE,
+    safety.FEATURE,
+    data_rights.FEATURE,
+    language.FEATURE,
+    choosing.FEATURE,
 )
 
 
-def load_all() -> None:
-    for name in FEATURE_MODULES:
-        importlib.import_module(name)
+def load_all() -> Registry:
+    """Build the registry from `FEATURES` and install it (idempotent)."""
+    registry = Registry.build(FEATURES)
+    install(registry)
+    return registry

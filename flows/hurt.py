@@ -18,11 +18,11 @@ from datetime import datetime
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import Actor, other_partner
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.models import Couple, Partner, secret_text, utc_column
-from flows.onboarding import ON_LEAVE
 from flows.outcome import (
     Button,
     EditOrigin,
@@ -165,7 +165,6 @@ def _parse_tag(tag: str | None) -> tuple[int, str] | None:
     return int(parts[1]), parts[2]
 
 
-@on_text
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """Text in the private chat while a note's question is the latest one asked there."""
     tagged = _parse_tag(said.reply_to_tag)
@@ -199,7 +198,6 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
     return [_question(note)]
 
 
-@on_press(KIND)
 def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Share, keep to myself, or stop: only the author, only while the note is open."""
     note = session.get(HurtNote, pressed.target_id)
@@ -236,4 +234,10 @@ def _drop_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-ON_LEAVE.append(_drop_on_leave)
+# Part of /repair (no command of its own): the hurt partner's note.
+FEATURE = Feature(
+    name="hurt",
+    buttons={KIND: press},
+    on_text=(answer,),
+    on_leave=(_drop_on_leave,),
+)

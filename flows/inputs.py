@@ -2,8 +2,9 @@
 
 Privacy mode keeps ordinary group conversation away from the bot; what arrives here
 is an answer to something the bot asked (a check-in question, a repair step). Each
-feature registers a handler that returns effects when the text is its business, or
-None when it is not.
+feature lists handlers in its `FEATURE.on_text` that return effects when the text is
+their business, or None when it is not; they are asked in the order of
+`flows/features.py`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from flows.couples import Actor
+from flows.feature import installed
 from flows.outcome import Effects, Send, Text, ToChat
 
 # Telegram's own limit for one message; longer input cannot be echoed back whole.
@@ -33,19 +35,12 @@ class Said:
 
 
 InputHandler = Callable[[Session, Actor, Said, datetime], Effects | None]
-INPUT_HANDLERS: list[InputHandler] = []
-# What is said when no feature took the text: (session, actor, said, now) -> effects.
-# Onboarding sets it (it knows couples and where each person's questions go).
-UNPLACED: list[InputHandler] = []
-
-
-def on_text(handler: InputHandler) -> InputHandler:
-    INPUT_HANDLERS.append(handler)
-    return handler
 
 
 def handle_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects:
-    for handler in INPUT_HANDLERS + UNPLACED:
+    # Every feature's handlers, then what is said when none took the text (onboarding's
+    # `unplaced_text`: it knows couples and where each person's questions go).
+    for handler in installed().on_text:
         effects = handler(session, actor, said, now)
         if effects is not None:
             return effects

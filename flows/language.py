@@ -13,8 +13,9 @@ from sqlmodel import Session
 
 from bot.texts import languages, name_of
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import Actor, Membership, couples_of_user, guard, partner_of_user
+from flows.feature import Feature
 from flows.models import Couple
 from flows.outcome import EditOrigin, Effects, Keyboard, Notice, Send, ToChat, ToGroup, text
 
@@ -63,7 +64,6 @@ def _set(session: Session, actor: Actor, couple: Couple, language: str) -> Effec
     return [Send(ToGroup(couple.id or 0), text("language.set_group"))]
 
 
-@on_press(KIND)
 def press_language(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """One of the language buttons: the person's own (private) or the couple's (group)."""
     if press.action not in languages():
@@ -84,3 +84,10 @@ def press_language(session: Session, actor: Actor, press: Press, now: datetime) 
     couple.language = press.action
     session.add(couple)
     return [EditOrigin(body=text("language.set_group"), buttons=())]
+
+
+FEATURE = Feature(
+    name="language",
+    commands={"language": choose},
+    buttons={KIND: press_language},
+)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from flows import onboarding
 from flows.couples import Actor, couple_for_chat
+from flows.feature import Feature
 from flows.outcome import Effects, Send, ToChat, ToGroup, text
 
 
@@ -45,3 +46,8 @@ def start(session: Session, actor: Actor, args: str, default_zone: str, now: dat
     if couple.others_present:
         effects.append(Send(ToChat(actor.chat_id), text("members.others_at_start")))
     return effects
+
+
+# /start and the member updates are wired in bot/app.py: both ask Telegram for the group's
+# member count before calling `start` / `record_members`.
+FEATURE = Feature(name="members")

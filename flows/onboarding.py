@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
 from flows import buttons, safety
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import (
     ADD_TO_GROUP,
     Actor,
@@ -33,7 +33,8 @@ from flows.couples import (
     zone_label,
     zone_of,
 )
-from flows.inputs import UNPLACED, Said, on_text
+from flows.feature import Feature, installed
+from flows.inputs import Said
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import (
     Button,
@@ -50,7 +51,7 @@ from flows.outcome import (
     text,
 )
 from flows.recurrence import local_to_utc
-from flows.timers import Due, pending_timers, timer_kind
+from flows.timers import Due, TimerKind, pending_timers
 
 log = logging.getLogger(__name__)
 
@@ -69,40 +70,31 @@ ZONE_REMINDER_AFTER = timedelta(days=1)
 ZONE_TAG = "zone"
 MY_ZONE_TAG = "myzone"
 
-# Lines other features add to /settings: (session, couple, reader) -> texts.
+# The hooks other features give onboarding in their `FEATURE` (see flows/feature.py):
+# lines they add to /settings: (session, couple, reader) -> texts.
 SettingsLines = Callable[[Session, Couple, Partner], list[Text]]
-SETTINGS_LINES: list[SettingsLines] = []
 
-# What other features do when a partner leaves (cancel their rituals, keep history).
+# What they do when a partner leaves (cancel their rituals, keep history); other ways to
+# leave as extra buttons on the /leave question, e.g. "leave and delete my private
+# answers": action -> (button label, what it does besides leaving).
 LeaveHooks = Callable[[Session, Couple, Partner, datetime], Effects]
-ON_LEAVE: list[LeaveHooks] = []
-# Other ways to leave a feature offers as extra buttons on the /leave question, e.g. "leave
-# and delete my private answers": action -> (button label, what it does besides leaving).
-LEAVE_CHOICES: dict[str, tuple[Text, LeaveHooks]] = {}
 
-# What other features set up when a couple forms (e.g. the weekly check-in schedule).
+# What they set up when a couple forms (e.g. the weekly check-in schedule).
 FormedHooks = Callable[[Session, Couple, datetime], Effects]
-ON_FORMED: list[FormedHooks] = []
 
-# What other features re-plan when the couple's time zone changes (local-time schedules).
+# What they re-plan when the couple's time zone changes (local-time schedules).
 ZoneHooks = Callable[[Session, Couple, datetime], Effects]
-ON_ZONE_CHANGE: list[ZoneHooks] = []
 
 # Timer kinds that stand for a local wall-clock time ("19:00 on Sunday"), with whose zone
 # they follow: payload -> the partner id, or None for the couple's zone. When that zone
 # changes they move to the same local time in the new zone. Durations ("back in an hour",
 # "close after 48 hours") are not listed: they stay the moment they were agreed to be.
 ZoneOwner = Callable[[Session, Mapping[str, Any]], int | None]
-LOCAL_TIME_KINDS: dict[str, ZoneOwner] = {}
 
 
-def local_time_kind(kind: str, owner: ZoneOwner = lambda _session, _payload: None) -> None:
-    LOCAL_TIME_KINDS[kind] = owner
-
-
-def settings_line(provider: SettingsLines) -> SettingsLines:
-    SETTINGS_LINES.append(provider)
-    return provider
+def couple_zone(_session: Session, _payload: Mapping[str, Any]) -> int | None:
+    """A local-time timer that follows the couple's zone (no partner's own)."""
+    return None
 
 
 def deep_link(couple_id: int) -> str:
@@ -236,10 +228,6 @@ def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> 
     ]
 
 
-buttons.OPEN_TO_ALL.add(JOIN)
-
-
-@on_press(JOIN)
 def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "I'm in": the first two people form the couple; a third is turned away kindly."""
     couple = session.get(Couple, press.target_id)
@@ -276,7 +264,7 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
     session.add(couple)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(couple.id or 0))
     formed: Effects = []
-    for hook in ON_FORMED:
+    for hook in installed().on_formed:
         formed.extend(hook(session, couple, now))
     return [
         *formed,
@@ -294,7 +282,6 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
     ]
 
 
-@timer_kind(INVITE_REMINDER, useful_for=timedelta(days=3))
 def remind_to_open_private(session: Session, due: Due) -> Effects:
     """Once: whoever has not opened the private chat yet gets a nudge with the link."""
     couple = session.get(Couple, due.couple_id)
@@ -360,7 +347,7 @@ def move_local_timers(session: Session, couple: Couple, old: ZoneInfo, new: Zone
     for ref, rows in by_ref.items():
         moving: set[int] = set()
         for timer in rows:
-            owner_of = LOCAL_TIME_KINDS.get(timer.kind)
+            owner_of = installed().local_time_timers.get(timer.kind)
             if owner_of is None:
                 continue
             owner = owner_of(session, json.loads(timer.payload or "{}"))
@@ -389,7 +376,7 @@ def change_couple_zone(session: Session, couple: Couple, zone: str, now: datetim
     couple.zone_pending = False
     session.add(couple)
     effects = move_local_timers(session, couple, old, zone_of(couple))
-    for hook in ON_ZONE_CHANGE:
+    for hook in installed().on_zone_change:
         effects.extend(hook(session, couple, now))
     if was_pending:
         effects.append(CancelTimers(couple.id or 0, ref=_zone_ref(couple)))
@@ -448,7 +435,6 @@ def _my_zone_set(session: Session, couple: Couple, partner: Partner, zone: str |
                                      zone=zone))]
 
 
-@on_press(ZONE)
 def press_zone(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """[That's right]: the zone is settled and the weekly plans are made. [Change]: which city?"""
     couple = session.get(Couple, press.target_id)
@@ -470,7 +456,6 @@ def press_zone(session: Session, actor: Actor, press: Press, now: datetime) -> E
                                  zone=zone_label(zone_of(couple))))]
 
 
-@timer_kind(ZONE_REMINDER, useful_for=timedelta(days=3))
 def remind_zone(session: Session, due: Due) -> Effects:
     """Once, a day after forming: the zone question again, if nobody answered it."""
     couple = session.get(Couple, due.couple_id)
@@ -479,7 +464,6 @@ def remind_zone(session: Session, due: Due) -> Effects:
     return [zone_question(couple, due.now, "onboarding.zone_reminder")]
 
 
-@on_text
 def city_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """A city (or zone name) given in reply to "Which city are you in?"."""
     tag = said.reply_to_tag or ""
@@ -547,9 +531,6 @@ def unplaced(session: Session, actor: Actor, said: Said, now: datetime) -> Effec
     return [Send(ToChat(actor.chat_id), text("common.reply_unplaced", **names))]
 
 
-UNPLACED.append(unplaced)
-
-
 def show_settings(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     """/settings: everything that is set, times in the reader's zone."""
     found = guard(session, actor, now)
@@ -565,7 +546,7 @@ def show_settings(session: Session, actor: Actor, args: str, now: datetime) -> E
             private=text("onboarding.private_yes" if partner.private_open
                          and not partner.private_blocked else "onboarding.private_no"),
         ))
-    for provider in SETTINGS_LINES:
+    for provider in installed().settings_lines:
         lines.extend(provider(session, couple, found.partner))
     return [Send(ToChat(actor.chat_id), text("onboarding.settings", title=couple.title,
                                              lines=tuple(lines)))]
@@ -587,13 +568,12 @@ def leave(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         buttons=keyboard(
             [buttons.button(text("onboarding.button_leave"), LEAVE, found.partner_id, "yes")],
             *([buttons.button(label, LEAVE, found.partner_id, action)]
-              for action, (label, _hook) in LEAVE_CHOICES.items()),
+              for action, (label, _hook) in installed().leave_choices.items()),
             [buttons.button(text("onboarding.button_stay"), LEAVE, found.partner_id, "no")],
         ),
     )]
 
 
-@on_press(LEAVE)
 def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     partner = session.get(Partner, press.target_id)
     if partner is None or partner.user_id != actor.user_id:
@@ -604,10 +584,11 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
     if couple is None:
         return buttons.expired()
     effects: Effects = []
-    for hook in ON_LEAVE:
+    for hook in installed().on_leave:
         effects.extend(hook(session, couple, partner, now))
-    if press.action in LEAVE_CHOICES:
-        effects.extend(LEAVE_CHOICES[press.action][1](session, couple, partner, now))
+    choices = installed().leave_choices
+    if press.action in choices:
+        effects.extend(choices[press.action][1](session, couple, partner, now))
     remaining = other_partner(session, partner)
     session.execute(delete(Partner).where(col(Partner.id) == partner.id))
     couple.formed_at = None
@@ -623,3 +604,24 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
         other=remaining.first_name if remaining else "")))
     return effects
 
+
+FEATURE = Feature(
+    name="onboarding",
+    # /start is wired in bot/app.py: it needs Telegram's member count.
+    commands={
+        "timezone": set_timezone,
+        "mytimezone": set_my_timezone,
+        "settings": show_settings,
+        "help": show_help,
+        "leave": leave,
+    },
+    buttons={JOIN: press_join, ZONE: press_zone, LEAVE: press_leave},
+    # "I'm in" is pressed by whoever joins, before there is a couple.
+    open_buttons=frozenset({JOIN}),
+    timers=(
+        TimerKind(INVITE_REMINDER, remind_to_open_private, useful_for=timedelta(days=3)),
+        TimerKind(ZONE_REMINDER, remind_zone, useful_for=timedelta(days=3)),
+    ),
+    on_text=(city_answer,),
+    unplaced_text=unplaced,
+)

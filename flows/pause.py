@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import (
     Actor,
     Membership,
@@ -35,11 +35,10 @@ from flows.couples import (
     shown_when,
     zone_of,
 )
-from flows.hooks import quiet_check
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.locking import hold
 from flows.models import Couple, Partner, utc_column
-from flows.onboarding import ON_LEAVE, settings_line
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
@@ -58,7 +57,7 @@ from flows.outcome import (
     text,
 )
 from flows.timeparse import parse_length
-from flows.timers import Due, timer_kind
+from flows.timers import Due, TimerKind
 
 MINIMUM = timedelta(minutes=20)
 MAXIMUM = timedelta(hours=24)
@@ -136,7 +135,6 @@ def active_pause(session: Session, couple_id: int) -> Pause | None:
     return session.exec(select(Pause).where(Pause.active_couple_id == couple_id)).first()
 
 
-@quiet_check
 def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
     """Promise nudges and other reminders stay quiet while the couple is in a break."""
     return active_pause(session, couple_id) is not None
@@ -214,7 +212,6 @@ def _choose(couple_id: int, reply: ToChat, body: Text | None = None) -> Send:
                 tag=f"{LENGTH_TAG}:{couple_id}")
 
 
-@on_text
 def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """ "45" (or "45 minutes") in reply to "How long a break?": the same as /pause 45."""
     kind, _, target = (said.reply_to_tag or "").partition(":")
@@ -226,7 +223,6 @@ def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> 
     return pause(session, actor, said.text, now)
 
 
-@on_press(START)
 def press_start(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """A duration button under a bare /pause: whoever taps it is the one asking."""
     couple = session.get(Couple, press.target_id)
@@ -303,7 +299,6 @@ def _pressed_pause(session: Session, actor: Actor, press: Press) -> tuple[Pause,
     return row, couple, partner
 
 
-@on_press(PAUSE)
 def press_pause(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """Agree, propose, accept a proposal, or answer "ready to come back?"."""
     found = _pressed_pause(session, actor, press)
@@ -421,7 +416,6 @@ def _close_missed(session: Session, due: Due) -> Effects:
     return [Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
 
 
-@timer_kind(RETURN_KIND, useful_for=timedelta(hours=12), on_missed=_close_missed)
 def return_time(session: Session, due: Due) -> Effects:
     """The return time: each partner who is not ready yet is asked, once."""
     row = session.get(Pause, due.payload.get("pause_id"))
@@ -525,7 +519,6 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
     ]
 
 
-@timer_kind(NO_ANSWER_KIND, useful_for=timedelta(days=30))
 def no_answer(session: Session, due: Due) -> Effects:
     """An hour after the return time with no way back yet: one gentle line, then closed."""
     row = session.get(Pause, due.payload.get("pause_id"))
@@ -697,7 +690,6 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     return [Send(reply, text("pause.history", lines=tuple(lines)))]
 
 
-@settings_line
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     row = active_pause(session, couple.id or 0)
     if row is None:
@@ -715,4 +707,18 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
     return [CancelTimers(couple.id or 0, ref=_ref(row))]
 
 
-ON_LEAVE.append(_on_leave)
+FEATURE = Feature(
+    name="pause",
+    commands={"pause": pause, "back": back, "pauses": history},
+    buttons={START: press_start, PAUSE: press_pause},
+    timers=(
+        TimerKind(RETURN_KIND, return_time, useful_for=timedelta(hours=12),
+                  on_missed=_close_missed),
+        TimerKind(NO_ANSWER_KIND, no_answer, useful_for=timedelta(days=30)),
+    ),
+    on_text=(length_answer,),
+    on_leave=(_on_leave,),
+    settings_lines=(_settings,),
+    # While a pause is on, nothing nudges the couple.
+    quiet_checks=(couple_is_pausing,),
+)

@@ -24,7 +24,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import (
     Actor,
     Membership,
@@ -34,10 +34,10 @@ from flows.couples import (
     shown_clock,
     zone_of,
 )
-from flows.hooks import is_quiet, register_promise_offer
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.hooks import is_quiet
+from flows.inputs import Said
 from flows.models import Couple, Partner, secret_text, utc_column
-from flows.onboarding import ON_LEAVE, local_time_kind, settings_line
 from flows.outcome import (
     Button,
     CancelTimers,
@@ -58,7 +58,7 @@ from flows.outcome import (
 )
 from flows.recurrence import local_to_utc
 from flows.timeparse import DAILY, ONCE, WEEKDAYS, WEEKLY, When, parse_promise
-from flows.timers import Due, timer_kind
+from flows.timers import Due, TimerKind
 
 # Small and few (product.md): the default for PROMISE_CAP.
 DEFAULT_CAP = 3
@@ -504,7 +504,6 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
     return effects
 
 
-@on_text
 def promise_answer(session: Session, actor: Actor, said: Said,
                    now: datetime) -> Effects | None:
     """What someone will promise, in reply to "What will you promise?" (a bare /promise).
@@ -531,7 +530,6 @@ def promise_answer(session: Session, actor: Actor, said: Said,
     return make_promise(session, actor, said.text, now, cap=int(cap))
 
 
-@register_promise_offer
 def offer_promise(session: Session, partner: Partner, what: str, now: datetime) -> Effects:
     """From a check-in or repair answer: the same "when?" buttons, for that text."""
     cleaned = " ".join(what.split()).strip(" \t,;:-–—.")
@@ -585,9 +583,6 @@ def press_when(session: Session, actor: Actor, press: Press, now: datetime,
     return buttons.expired()
 
 
-on_press(WHEN)(press_when)
-
-
 # ---- the day of a promise: nudge, then "kept?" --------------------------------------------
 
 def _live(session: Session, due: Due) -> tuple[Promise, Couple, Partner] | None:
@@ -608,7 +603,6 @@ def _postponed(due: Due, promise: Promise, zone: ZoneInfo) -> SetTimer:
     return SetTimer(due.kind, promise.couple_id, later, dict(due.payload), _ref(promise))
 
 
-@timer_kind(NUDGE_KIND, useful_for=timedelta(hours=3))
 def nudge_due(session: Session, due: Due) -> Effects:
     """The promiser's reminder at their chosen time of day."""
     found = _live(session, due)
@@ -652,7 +646,6 @@ def ask_missed(session: Session, due: Due) -> Effects:
     return _following(promise, date.fromisoformat(str(due.payload["day"])), zone, due.now)
 
 
-@timer_kind(ASK_KIND, useful_for=timedelta(hours=14), on_missed=ask_missed)
 def ask_due(session: Session, due: Due) -> Effects:
     """In the evening of the promise's day: kept? For recurring ones, set up the next day."""
     found = _live(session, due)
@@ -686,7 +679,6 @@ def ask_due(session: Session, due: Due) -> Effects:
 
 # ---- answering "kept?" ------------------------------------------------------------------
 
-@on_press(ANSWER)
 def press_answer(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """Kept / Not this time / Change it, from the promiser only, once per question."""
     check = session.get(PromiseCheck, press.target_id)
@@ -779,7 +771,6 @@ def _not_this_time(session: Session, partner: Partner, promise: Promise, check: 
     return effects
 
 
-@on_press(NOTICED)
 def press_noticed(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """"I noticed": only the other partner, once, for a kept day."""
     check = session.get(PromiseCheck, press.target_id)
@@ -819,7 +810,6 @@ def _end(promise: Promise, now: datetime, state: str = "dropped") -> Effects:
     return [CancelTimers(promise.couple_id, ref=_ref(promise))]
 
 
-@on_press(CHANGE)
 def press_change(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """The change menu: new wording, new schedule, keep as is, or drop."""
     promise = session.get(Promise, press.target_id)
@@ -858,7 +848,6 @@ def press_change(session: Session, actor: Actor, press: Press, now: datetime) ->
     ]
 
 
-@on_text
 def new_words(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """New wording for a promise: a reply to the bot's question, or (in private) the next
     message soon after "Change the words"."""
@@ -973,7 +962,6 @@ def _pairs(rows: list[list[Button]]) -> list[list[Button]]:
 
 # ---- around the couple -------------------------------------------------------------------
 
-@settings_line
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     return [text("promises.settings", name=partner.first_name,
                  count=len(_active(session, couple.id or 0, partner.id)))
@@ -990,14 +978,26 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
             CancelTimers(couple.id or 0, kind=ASK_KIND)]
 
 
-ON_LEAVE.append(_on_leave)
-
-
 def _promiser_of(session: Session, payload: Mapping[str, Any]) -> int | None:
     """Nudges and "kept?" follow the promiser's own zone when they set one."""
     promise = session.get(Promise, int(payload.get("promise") or 0))
     return promise.partner_id if promise is not None else None
 
 
-local_time_kind(NUDGE_KIND, _promiser_of)
-local_time_kind(ASK_KIND, _promiser_of)
+FEATURE = Feature(
+    name="promises",
+    # /promise is wired in bot/app.py: it passes the PROMISE_CAP setting (as does the
+    # "when?" button handler there, which takes WHEN presses before this one).
+    commands={"promises": list_promises, "drop": drop},
+    buttons={WHEN: press_when, ANSWER: press_answer, NOTICED: press_noticed,
+             CHANGE: press_change},
+    timers=(
+        TimerKind(NUDGE_KIND, nudge_due, useful_for=timedelta(hours=3)),
+        TimerKind(ASK_KIND, ask_due, useful_for=timedelta(hours=14), on_missed=ask_missed),
+    ),
+    local_time_timers={NUDGE_KIND: _promiser_of, ASK_KIND: _promiser_of},
+    on_text=(promise_answer, new_words),
+    on_leave=(_on_leave,),
+    settings_lines=(_settings,),
+    promise_offer=offer_promise,
+)

@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from flows import buttons, hooks, hurt, pause
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import (
     Actor,
     Membership,
@@ -38,9 +38,10 @@ from flows.couples import (
     other_partner,
     partner_of_user,
 )
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.models import Couple, Partner, secret_text, utc_column
-from flows.onboarding import ON_LEAVE, deep_link
+from flows.onboarding import deep_link
 from flows.outcome import (
     Button,
     EditOrigin,
@@ -336,7 +337,6 @@ def _choose(session: Session, partner: Partner, actor: Actor) -> Effects:
             Send(ToPartner(partner.id or 0), body, buttons=choices)]
 
 
-@on_press(CHOOSE)
 def press_choose(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """The side chosen after /repair: start the apology, or the note about what hurt."""
     partner = session.get(Partner, pressed.target_id)
@@ -391,7 +391,6 @@ def _opening(session: Session, repair: Repair, partner: Partner, actor: Actor) -
 # ---- answers -----------------------------------------------------------------------------
 
 
-@on_text
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """An answer to a repair question: by reply (group or private) or as private text."""
     tagged = _parse_tag(said.reply_to_tag)
@@ -454,7 +453,6 @@ def _hint(repair: Repair) -> Send:
 EDITABLE = {f"e_{step}": step for step in STEPS}
 
 
-@on_press(KIND)
 def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Every repair button; only the author's presses count, and only while it applies."""
     repair = session.get(Repair, pressed.target_id)
@@ -562,7 +560,6 @@ def _answer_buttons(repair: Repair) -> Keyboard:
                                        repair.id or 0, choice)] for choice in ANSWERS])
 
 
-@on_press(ANSWER)
 def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Thank you / I need some time / can we talk tonight?: the author hears it privately.
 
@@ -627,4 +624,10 @@ def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-ON_LEAVE.append(_drop_drafts_on_leave)
+FEATURE = Feature(
+    name="repair",
+    commands={"repair": start_repair},
+    buttons={CHOOSE: press_choose, KIND: press, ANSWER: press_answer},
+    on_text=(answer,),
+    on_leave=(_drop_drafts_on_leave,),
+)

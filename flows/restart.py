@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlmodel import Field, Session, SQLModel, select
 
 from flows import buttons
-from flows.buttons import Press, on_press
+from flows.buttons import Press
 from flows.couples import Actor, partner_of_user, partners_of
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, Text, ToChat, ToGroup, ToPartner, text
 from flows.pause import ENDED, SOFT_RESTART, Pause
@@ -50,7 +51,6 @@ def _ask(row: SoftRestart, partner: Partner) -> Send:
                 force_reply=not private, tag=f"{TAG}:{row.id}:{row.step}")
 
 
-@on_press(KIND)
 def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Either partner starts it, once per break, in the group, after both are back."""
     pause = session.get(Pause, pressed.target_id)
@@ -85,7 +85,6 @@ def _parse_tag(tag: str | None) -> tuple[int, str] | None:
     return int(parts[1]), parts[2]
 
 
-@on_text
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """A feeling or a need, by reply or as the next private message."""
     tagged = _parse_tag(said.reply_to_tag)
@@ -122,3 +121,11 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
         lines.append(text("pause.restart_line", name=owner.first_name if owner else "",
                           feeling=item.feeling or "", need=item.need or ""))
     return [Send(ToGroup(row.couple_id), text("pause.restart_shown", lines=tuple(lines)))]
+
+
+# The soft restart offered under "you're both back" (no command of its own).
+FEATURE = Feature(
+    name="restart",
+    buttons={KIND: press},
+    on_text=(answer,),
+)

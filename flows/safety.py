@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from flows.couples import Actor, couples_of_user, zone_of
+from flows.feature import Feature
 from flows.outcome import Button, Effects, Send, Text, ToChat, keyboard, text
 
 # The deep-link payload of the group's button: /start with it answers with the resources.
@@ -112,3 +113,6 @@ def safety(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return [resources_for(session, actor)]
     link = Button(label=text("safety.button_open_private"), url=PRIVATE_LINK)
     return [Send(ToChat(actor.chat_id), text("safety.in_group"), buttons=keyboard([link]))]
+
+
+FEATURE = Feature(name="safety", commands={"safety": safety})

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from flows import buttons, hooks
-from flows.buttons import Press, on_press
+from flows import buttons
+from flows.buttons import Press
 from flows.couples import Actor, Membership, guard, other_partner, partner_of_user
-from flows.inputs import Said, on_text
+from flows.feature import Feature
+from flows.inputs import Said
 from flows.models import Couple, Partner, secret_text, utc_column
-from flows.onboarding import ON_LEAVE
 from flows.outcome import (
     EditOrigin,
     Effects,
@@ -98,7 +98,6 @@ def _draft(session: Session, partner: Partner, actor: Actor, what: str,
                  tag=f"{TAG}:draft:{note.id}")]
 
 
-@on_text
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """The answer to a bare /thanks ("what for?")."""
     tag = said.reply_to_tag or ""
@@ -115,7 +114,6 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
     return _draft(session, partner, actor, what, now)
 
 
-@on_press(KIND)
 def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Send privately, post in the group, or drop: only the author, only once."""
     note = session.get(Thanks, pressed.target_id)
@@ -158,7 +156,6 @@ def count_recent(session: Session, couple_id: int, now: datetime) -> int:
     return int(session.exec(query).one())
 
 
-@hooks.checkins_line
 def _checkins_line(session: Session, couple_id: int, now: datetime) -> list[Text]:
     count = count_recent(session, couple_id, now)
     if not count:
@@ -175,4 +172,11 @@ def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
     return []
 
 
-ON_LEAVE.append(_drop_drafts_on_leave)
+FEATURE = Feature(
+    name="thanks",
+    commands={"thanks": thanks},
+    buttons={KIND: press},
+    on_text=(answer,),
+    on_leave=(_drop_drafts_on_leave,),
+    checkins_lines=(_checkins_line,),
+)

@@ -1,6 +1,6 @@
 """Durable timers: what each kind does when it falls due, and how late is too late.
 
-A feature registers its kinds with `@timer_kind(...)`. The engine in `bot/engine.py`
+A feature lists its kinds in its `FEATURE.timers`. The engine in `bot/runtime.py`
 claims due rows and calls the handler inside a transaction; the handler returns
 effects like any flow. When a timer is handled long after its due time (the bot was
 down), the kind's policy decides: still useful -> handled with `late=True` (the
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from flows.feature import installed
 from flows.models import Timer
 from flows.outcome import CancelTimers, Effects, SetTimer
 
@@ -56,21 +57,6 @@ class TimerKind:
     # How late the action is still worth doing; past this, `on_missed` runs.
     useful_for: timedelta
     on_missed: TimerHandler | None = None
-
-
-TIMER_KINDS: dict[str, TimerKind] = {}
-
-
-def timer_kind(
-    name: str, *, useful_for: timedelta, on_missed: TimerHandler | None = None
-) -> Callable[[TimerHandler], TimerHandler]:
-    """Register what happens when a timer of this kind falls due."""
-
-    def register(handler: TimerHandler) -> TimerHandler:
-        TIMER_KINDS[name] = TimerKind(name, handler, useful_for, on_missed)
-        return handler
-
-    return register
 
 
 def store_timer(session: Session, request: SetTimer, now: datetime) -> Timer:
@@ -115,7 +101,7 @@ def handle_due(session: Session, timer: Timer, now: datetime) -> tuple[Effects, 
         payload=json.loads(timer.payload or "{}"),
         now=now,
     )
-    kind = TIMER_KINDS.get(timer.kind)
+    kind = installed().timers.get(timer.kind)
     if kind is None:
         return [], "skipped", False
     if due.lateness > kind.useful_for:

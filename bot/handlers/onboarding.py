@@ -1,4 +1,7 @@
-"""Onboarding in Telegram: the bot added or removed, /start, time zones, settings, help."""
+"""Onboarding in Telegram: the bot added or removed, a group migrated, /start.
+
+Onboarding's other commands (time zones, settings, help, leave) are plain ones, listed
+in `flows/onboarding.py` FEATURE."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from telegram import ChatMemberUpdated, Update
 from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
 from bot.handlers.members import member_count
-from bot.shell import Context, actor_of, command, runtime_of, show_immediate
+from bot.shell import Context, actor_of, runtime_of, show_immediate
 from bot.texts import normalize
 from flows import members, onboarding
 
@@ -60,9 +63,4 @@ def handlers() -> list[BaseHandler[Update, Any, Any]]:
         ChatMemberHandler(on_bot_membership, ChatMemberHandler.MY_CHAT_MEMBER),
         MessageHandler(filters.StatusUpdate.MIGRATE, on_migration),
         CommandHandler("start", on_start),
-        command("timezone", onboarding.set_timezone),
-        command("mytimezone", onboarding.set_my_timezone),
-        command("settings", onboarding.show_settings),
-        command("help", onboarding.show_help),
-        command("leave", onboarding.leave),
     ]

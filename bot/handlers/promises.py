@@ -1,4 +1,5 @@
-"""Promises in Telegram: /promise, /promises, /drop, and the "when?" buttons.
+"""Promises in Telegram: /promise and the "when?" buttons (/promises and /drop are plain
+commands, listed in `flows/promises.py` FEATURE).
 
 The promise cap comes from the PROMISE_CAP setting (bot_data["promise_cap"]); the two
 places that can create a promise, /promise and the "when?" buttons, pass it to the flow.
@@ -12,7 +13,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, command, origin_of, runtime_of, show_immediate
+from bot.shell import Context, actor_of, origin_of, runtime_of, show_immediate
 from flows import buttons, choosing, promises
 
 
@@ -50,7 +51,5 @@ async def on_when(update: Update, context: Context) -> None:
 def handlers() -> list[BaseHandler[Update, Any, Any]]:
     return [
         CommandHandler("promise", on_promise),
-        command("promises", promises.list_promises),
-        command("drop", promises.drop),
         CallbackQueryHandler(on_when, pattern=rf"^{buttons.VERSION}\|{promises.WHEN}\|"),
     ]

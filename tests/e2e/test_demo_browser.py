@@ -39,9 +39,9 @@ TIMEOUT_MS = 15_000
 
 
 def pause_is_built() -> bool:
-    from bot.app import HANDLER_MODULES
+    from flows.features import FEATURES
 
-    return any(name.endswith(".pause") for name in HANDLER_MODULES)
+    return any(feature.name == "pause" for feature in FEATURES)
 
 
 @pytest.fixture

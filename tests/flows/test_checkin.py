@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.runtime import persist
 from bot.texts import render
-from flows import buttons, checkin, hooks, onboarding
+from flows import buttons, checkin, feature, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule
 from flows.inputs import Said, handle_text
 from flows.models import Couple, Outbox, Partner, Timer
@@ -137,10 +137,8 @@ def couple_split(session: Session) -> tuple[Couple, Partner, Partner]:
 
 @pytest.fixture
 def no_promises() -> Iterator[None]:
-    saved = hooks._offers.offer
-    hooks._offers.offer = None
-    yield
-    hooks._offers.offer = saved
+    with feature.replaced(promise_offer=None):
+        yield
 
 
 @pytest.fixture
@@ -151,10 +149,8 @@ def fake_promises() -> Iterator[list[tuple[int, str]]]:
         offered.append((partner.id or 0, what))
         return [Send(ToPartner(partner.id or 0), Text("common.button_expired"))]
 
-    saved = hooks._offers.offer
-    hooks.register_promise_offer(offer)
-    yield offered
-    hooks._offers.offer = saved
+    with feature.replaced(promise_offer=offer):
+        yield offered
 
 
 # ---- the schedule ------------------------------------------------------------------
@@ -649,11 +645,11 @@ def test_without_promises_the_answer_is_kept_and_offered_once_they_exist(
         offered.append(what)
         return []
 
-    hooks.register_promise_offer(offer)
-    start_now(session, T0 + timedelta(days=7))
-    assert offered == [ANA_SAYS[3]] and kept.promise_state == "offered"
-    start_now(session, T0 + timedelta(days=14))
-    assert offered == [ANA_SAYS[3]]
+    with feature.replaced(promise_offer=offer):
+        start_now(session, T0 + timedelta(days=7))
+        assert offered == [ANA_SAYS[3]] and kept.promise_state == "offered"
+        start_now(session, T0 + timedelta(days=14))
+        assert offered == [ANA_SAYS[3]]
 
 
 def test_last_weeks_still_needs_care_comes_back_at_the_next_checkin(

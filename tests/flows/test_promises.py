@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.runtime import persist
-from flows import buttons, hooks, promises
+from flows import buttons, feature, hooks, promises
 from flows.inputs import Said, handle_text
 from flows.models import Couple, Outbox, Partner, Timer
 from flows.outcome import Effects, Send, SetTimer, ToChat, ToPartner
@@ -97,9 +97,8 @@ def quiet() -> Iterator[set[int]]:
     def check(session: Session, couple_id: int, now: datetime) -> bool:
         return couple_id in paused
 
-    hooks.QUIET_CHECKS.append(check)
-    yield paused
-    hooks.QUIET_CHECKS.remove(check)
+    with feature.replaced(quiet_checks=(*feature.installed().quiet_checks, check)):
+        yield paused
 
 
 # ---- parsing (the words themselves: tests/flows/test_timeparse.py) ------------------

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from flows import buttons, hooks, inputs, onboarding
+from flows import buttons, feature, hooks, inputs, onboarding
 from flows.couples import Actor
 from flows.models import Partner
 from flows.outcome import EditOrigin, Effect, Send, Text, ToChat, ToGroup, ToPartner
@@ -86,25 +86,21 @@ def _group_keys(effects: list[Effect]) -> list[str]:
 
 @pytest.fixture
 def no_promises() -> Iterator[None]:
-    saved = hooks._offers.offer
-    hooks._offers.offer = None
-    yield
-    hooks._offers.offer = saved
+    with feature.replaced(promise_offer=None):
+        yield
 
 
 @pytest.fixture
 def offered() -> Iterator[list[str]]:
     """A stand-in promises feature that records what it was offered."""
-    saved = hooks._offers.offer
     seen: list[str] = []
 
     def offer(session: Session, partner: Partner, what: str, now: object) -> list[Effect]:
         seen.append(what)
         return [Send(ToPartner(partner.id or 0), Text("common.button_expired"))]
 
-    hooks.register_promise_offer(offer)  # type: ignore[arg-type]
-    yield seen
-    hooks._offers.offer = saved
+    with feature.replaced(promise_offer=offer):
+        yield seen
 
 
 # ---- the four steps ---------------------------------------------------------------------------
