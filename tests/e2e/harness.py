@@ -178,8 +178,12 @@ class Scene:
         return await self.sandbox.user_sends(user, chat, text, reply_to=reply_to)
 
     async def expect(self, chat: SimChat, contains: str | Callable[[SimMessage], bool],
-                     *, after: int | SimMessage | None = 0, timeout: float = 15.0) -> SimMessage:
-        """Wait for the bot to write something in `chat` (after message id `after`)."""
+                     *, after: int | SimMessage | None = 0, timeout: float = 45.0) -> SimMessage:
+        """Wait for the bot to write something in `chat` (after message id `after`).
+
+        45 s, not less: the limiter is on, as in production, and a group that just got a
+        burst of messages (forming the couple, the time-zone question) is held to 20 a
+        minute, so the next group message may legitimately wait tens of seconds."""
         def predicate(message: SimMessage) -> bool:
             if callable(contains):
                 return contains(message)

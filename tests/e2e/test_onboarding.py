@@ -64,6 +64,8 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
 
 async def test_plain_group_chat_never_reaches_the_bot(world: Scene) -> None:
     await form_couple(world, open_private=False)
+    # What forming the couple queued may still be waiting on the group's limit: count after.
+    await world.bot.settled()
     before = world.sandbox.calls["sendMessage"]
     await world.say(world.ana, world.group, "we need to talk about the dishes")
     await world.say(world.ben, world.group, "/pause@some_other_bot")

@@ -36,8 +36,9 @@ def offered_zones() -> list[str]:
 
 zones = st.sampled_from(offered_zones())
 # hypothesis takes naive bounds and adds the zone itself (timezones=).
-moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2035, 12, 31),  # noqa: DTZ001
-                       timezones=st.just(UTC))
+EARLIEST = datetime(2025, 1, 1)  # noqa: DTZ001
+LATEST = datetime(2035, 12, 31)  # noqa: DTZ001
+moments = st.datetimes(min_value=EARLIEST, max_value=LATEST, timezones=st.just(UTC))
 clock_times = st.builds(time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45, 59]))
 # Most zones change their clocks on a Sunday night, between midnight and 03:00: drawn often,
 # or a few dozen examples would hardly ever land in a gap or in an hour that happens twice.
