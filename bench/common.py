@@ -56,8 +56,10 @@ def machine() -> str:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal"):
                 memory = f", {int(line.split()[1]) // 1024 // 1024} GB RAM"
-    return (f"{os.cpu_count()} cores ({model}){memory}, Linux {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{os.cpu_count()} cores ({model}){memory}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 # ------------------------------------------------------------------------------ /proc
@@ -149,30 +151,53 @@ class SeededCouple:
     partner_ids: tuple[int, int]
 
 
-def seed_couples(engine: Engine, chats: Sequence[tuple[int, int, int]], *,
-                 private_open: bool = False, timezone: str = "UTC") -> list[SeededCouple]:
+def seed_couples(
+    engine: Engine,
+    chats: Sequence[tuple[int, int, int]],
+    *,
+    private_open: bool = False,
+    timezone: str = "UTC",
+) -> list[SeededCouple]:
     """Formed couples, straight into the database: one per (group chat id, user a, user b).
 
     Ids are given explicitly (after the largest existing one) so partners and timers can
     point at them without a round trip per row."""
     with engine.begin() as connection:
         first_couple = (connection.execute(text("SELECT max(id) FROM couple")).scalar() or 0) + 1
-        first_partner = (connection.execute(text("SELECT max(id) FROM partner")).scalar()
-                         or 0) + 1
+        first_partner = (connection.execute(text("SELECT max(id) FROM partner")).scalar() or 0) + 1
     seeded: list[SeededCouple] = []
     couples: list[dict[str, Any]] = []
     partners: list[dict[str, Any]] = []
     for index, (chat_id, user_a, user_b) in enumerate(chats):
         couple_id = first_couple + index
         pa, pb = first_partner + 2 * index, first_partner + 2 * index + 1
-        couples.append(dict(id=couple_id, group_chat_id=chat_id, title=f"Couple {couple_id}",
-                            timezone=timezone, language="en", group_reachable=True,
-                            created_at=NOW, formed_at=NOW))
+        couples.append(
+            dict(
+                id=couple_id,
+                group_chat_id=chat_id,
+                title=f"Couple {couple_id}",
+                timezone=timezone,
+                language="en",
+                group_reachable=True,
+                created_at=NOW,
+                formed_at=NOW,
+            )
+        )
         for partner_id, user_id, name in ((pa, user_a, "Ana"), (pb, user_b, "Ben")):
-            partners.append(dict(id=partner_id, couple_id=couple_id, user_id=user_id,
-                                 first_name=name, timezone=None, language="en",
-                                 private_open=private_open, private_blocked=False,
-                                 joined_at=NOW, last_active_at=NOW))
+            partners.append(
+                dict(
+                    id=partner_id,
+                    couple_id=couple_id,
+                    user_id=user_id,
+                    first_name=name,
+                    timezone=None,
+                    language="en",
+                    private_open=private_open,
+                    private_blocked=False,
+                    joined_at=NOW,
+                    last_active_at=NOW,
+                )
+            )
         seeded.append(SeededCouple(couple_id, chat_id, (user_a, user_b), (pa, pb)))
     insert_rows(engine, Couple, couples)
     insert_rows(engine, Partner, partners)
@@ -180,20 +205,36 @@ def seed_couples(engine: Engine, chats: Sequence[tuple[int, int, int]], *,
     return seeded
 
 
-def timer_row(couple_id: int, kind: str, due_at: datetime, *, payload: dict[str, Any] | None = None,
-              ref: str | None = None) -> dict[str, Any]:
-    return dict(couple_id=couple_id, kind=kind, ref=ref, due_at=due_at,
-                payload=json.dumps(payload or {}), state="pending", attempts=0,
-                claimed_at=None, created_at=NOW, finished_at=None)
+def timer_row(
+    couple_id: int,
+    kind: str,
+    due_at: datetime,
+    *,
+    payload: dict[str, Any] | None = None,
+    ref: str | None = None,
+) -> dict[str, Any]:
+    return dict(
+        couple_id=couple_id,
+        kind=kind,
+        ref=ref,
+        due_at=due_at,
+        payload=json.dumps(payload or {}),
+        state="pending",
+        attempts=0,
+        claimed_at=None,
+        created_at=NOW,
+        finished_at=None,
+    )
 
 
-def insert_rows(engine: Engine, model: Any, rows: Sequence[dict[str, Any]],
-                chunk: int = 5000) -> None:
+def insert_rows(
+    engine: Engine, model: Any, rows: Sequence[dict[str, Any]], chunk: int = 5000
+) -> None:
     """Bulk insert through SQLAlchemy Core (one executemany per chunk)."""
     table = model.__table__
     with engine.begin() as connection:
         for start in range(0, len(rows), chunk):
-            connection.execute(insert(table), list(rows[start:start + chunk]))
+            connection.execute(insert(table), list(rows[start : start + chunk]))
 
 
 def fix_sequences(engine: Engine, tables: Sequence[str]) -> None:
@@ -202,9 +243,12 @@ def fix_sequences(engine: Engine, tables: Sequence[str]) -> None:
         return
     with engine.begin() as connection:
         for table in tables:
-            connection.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"coalesce((SELECT max(id) FROM {table}), 1))"))
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"coalesce((SELECT max(id) FROM {table}), 1))"
+                )
+            )
 
 
 def analyze(engine: Engine) -> None:
@@ -236,19 +280,34 @@ def sandbox_couples(sandbox: BotApiSandbox, count: int) -> list[tuple[SimChat, S
 class BotProcess:
     """A bot subprocess (Mend or the echo bot) against the sandbox, with its figures."""
 
-    def __init__(self, sandbox: BotApiSandbox, workdir: Path, *, command: Sequence[str],
-                 database_url: str = "", name: str = "bot", clock: Path | None = None,
-                 **env: str) -> None:
+    def __init__(
+        self,
+        sandbox: BotApiSandbox,
+        workdir: Path,
+        *,
+        command: Sequence[str],
+        database_url: str = "",
+        name: str = "bot",
+        clock: Path | None = None,
+        **env: str,
+    ) -> None:
         self.sandbox = sandbox
         self.workdir = workdir
         self.command = list(command)
         self.name = name
         self.clock = OffsetFileClock(clock or workdir / f"{name}.clock")
         self.log_path = workdir / f"{name}.log"
-        self.env = {key: value for key, value in os.environ.items()
-                    if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_"))}
-        self.env.update(BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=sandbox.url, LOG_LEVEL="INFO",
-                        PYTHONUNBUFFERED="1")
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_"))
+        }
+        self.env.update(
+            BOT_TOKEN=TEST_TOKEN,
+            TELEGRAM_API_URL=sandbox.url,
+            LOG_LEVEL="INFO",
+            PYTHONUNBUFFERED="1",
+        )
         if clock is not None:  # time can be moved forward; production reads the system clock
             self.env["MEND_CLOCK_FILE"] = str(self.clock.path)
         if database_url:
@@ -268,15 +327,17 @@ class BotProcess:
         calls_before = self.sandbox.calls[ready_call]
         log = self.log_path.open("ab")
         started = time.monotonic()
-        self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.sandbox.calls[ready_call] <= calls_before:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.logs()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.logs()[-3000:]}"
+                )
             if loop.time() > deadline:
                 raise TimeoutError(f"{self.name} did not get ready:\n{self.logs()[-3000:]}")
             await asyncio.sleep(0.005)
@@ -291,9 +352,22 @@ class BotProcess:
         it stops; writes collapsed stacks (`bench/profile.py` summarises them)."""
         spy = Path(PYTHON).with_name("py-spy")
         self._spy = subprocess.Popen(
-            [str(spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "250",
-             "--output", str(output), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(self.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "250",
+                "--output",
+                str(output),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def end_profile(self) -> None:
         spy = getattr(self, "_spy", None)
@@ -327,8 +401,11 @@ class BotProcess:
 
     def errors(self) -> list[str]:
         """Log lines at ERROR or above (and tracebacks), to print with the figures."""
-        return [line for line in self.logs().splitlines()
-                if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")]
+        return [
+            line
+            for line in self.logs().splitlines()
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback")
+        ]
 
 
 def mend_command() -> list[str]:
@@ -350,8 +427,10 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A small Markdown table (what RESULTS.md and the terminal both show)."""
     cells = [[str(c) for c in header], *[[_fmt(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
-             for row in cells]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        for row in cells
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 

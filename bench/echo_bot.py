@@ -40,8 +40,11 @@ def main() -> None:
     )
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.add_handler(CallbackQueryHandler(answer))
-    application.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"],
-                            poll_interval=0.0, timeout=10)
+    application.run_polling(
+        allowed_updates=["message", "callback_query", "my_chat_member"],
+        poll_interval=0.0,
+        timeout=10,
+    )
 
 
 if __name__ == "__main__":

@@ -117,24 +117,28 @@ def roles_of(engine: Engine, couple: SeededCouple, at: datetime) -> Counter[str]
     """What the couple's due timers send, per chat (group, a, b): found by handling them in a
     transaction that is rolled back, exactly as the runtime would."""
     with Session(engine) as session:
-        timers = session.exec(select(Timer).where(Timer.couple_id == couple.couple_id,
-                                                  Timer.state == "pending")
-                              .order_by(col(Timer.id))).all()
+        timers = session.exec(
+            select(Timer)
+            .where(Timer.couple_id == couple.couple_id, Timer.state == "pending")
+            .order_by(col(Timer.id))
+        ).all()
         for timer in timers:
             effects, state, late = handle_due(session, timer, at)
             persist(session, effects, at, claim=False, late=late)
             timer.state = state
             session.add(timer)
             session.flush()
-        chats = session.exec(select(Outbox.chat_id).where(
-            Outbox.couple_id == couple.couple_id)).all()
+        chats = session.exec(
+            select(Outbox.chat_id).where(Outbox.couple_id == couple.couple_id)
+        ).all()
         session.rollback()
     names = {couple.chat_id: "group", couple.user_ids[0]: "a", couple.user_ids[1]: "b"}
     return Counter(names.get(chat, "other") for chat in chats)
 
 
-def seed_fanout(engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str, due: datetime
-                ) -> dict[int, int]:
+def seed_fanout(
+    engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str, due: datetime
+) -> dict[int, int]:
     """Couples, their chats in the sandbox, and the due timers; returns chat -> expected.
 
     With the check-in, partners have opened their private chats (the usual case): each start
@@ -145,8 +149,9 @@ def seed_fanout(engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str, d
     busy = min(plan.busy_groups, plan.couples)
     checkin = kind == "checkin.start"
     seeded = seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world[:busy]])
-    seeded += seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world[busy:]],
-                           private_open=checkin)
+    seeded += seed_couples(
+        engine, [(g.id, a.id, b.id) for g, a, b in world[busy:]], private_open=checkin
+    )
     if checkin:
         for _group, ana, ben in world[busy:]:
             sandbox.private_chat(ana).started = True
@@ -156,28 +161,45 @@ def seed_fanout(engine: Engine, sandbox: BotApiSandbox, plan: Plan, kind: str, d
         from flows.checkin import CheckinSchedule
 
         weekday, at = due.weekday(), due.strftime("%H:%M")
-        insert_rows(engine, CheckinSchedule, [
-            dict(couple_id=c.couple_id, weekday=weekday, at=at, active=True, updated_at=NOW)
-            for c in seeded])
-        rows += [timer_row(c.couple_id, kind, due, payload={"weekday": weekday, "at": at},
-                           ref=f"checkin-week:{c.couple_id}") for c in seeded]
+        insert_rows(
+            engine,
+            CheckinSchedule,
+            [
+                dict(couple_id=c.couple_id, weekday=weekday, at=at, active=True, updated_at=NOW)
+                for c in seeded
+            ],
+        )
+        rows += [
+            timer_row(
+                c.couple_id,
+                kind,
+                due,
+                payload={"weekday": weekday, "at": at},
+                ref=f"checkin-week:{c.couple_id}",
+            )
+            for c in seeded
+        ]
     else:
         rows += [timer_row(c.couple_id, kind, due) for c in seeded]
     for couple in seeded[:busy]:
-        rows += [timer_row(couple.couple_id, INVITE_REMINDER, due)
-                 for _ in range(plan.busy_timers)]
+        rows += [timer_row(couple.couple_id, INVITE_REMINDER, due) for _ in range(plan.busy_timers)]
     insert_rows(engine, Timer, rows)
     analyze(engine)
     expected: dict[int, int] = {}
-    samples = [(seeded[:busy], seeded[0] if busy else None),
-               (seeded[busy:], seeded[busy] if len(seeded) > busy else None)]
+    samples = [
+        (seeded[:busy], seeded[0] if busy else None),
+        (seeded[busy:], seeded[busy] if len(seeded) > busy else None),
+    ]
     for couples, sample in samples:
         if sample is None:
             continue
         roles = roles_of(engine, sample, due + timedelta(seconds=5))
         for couple in couples:
-            for role, chat in (("group", couple.chat_id), ("a", couple.user_ids[0]),
-                               ("b", couple.user_ids[1])):
+            for role, chat in (
+                ("group", couple.chat_id),
+                ("a", couple.user_ids[0]),
+                ("b", couple.user_ids[1]),
+            ):
                 if roles[role]:
                     expected[chat] = expected.get(chat, 0) + roles[role]
     return expected
@@ -200,11 +222,12 @@ def max_per_window(times_by_chat: dict[int, list[float]], window: float = 60.0) 
     return best
 
 
-async def run_fanout(plan: Plan, where: Path,
-                     on_half: Callable[[list[BotProcess], Engine, BotApiSandbox],
-                                       dict[str, Any]] | None = None,
-                     after_run: Callable[[Engine, dict[str, Any]], dict[str, Any]] | None = None
-                     ) -> Outcome:
+async def run_fanout(
+    plan: Plan,
+    where: Path,
+    on_half: Callable[[list[BotProcess], Engine, BotApiSandbox], dict[str, Any]] | None = None,
+    after_run: Callable[[Engine, dict[str, Any]], dict[str, Any]] | None = None,
+) -> Outcome:
     kind = fanout_kind()
     sandbox = BotApiSandbox()
     await sandbox.start()
@@ -218,17 +241,28 @@ async def run_fanout(plan: Plan, where: Path,
             clock = where / "shared.clock"
             clock.unlink(missing_ok=True)
             for index in range(plan.processes):
-                env = {"MEND_RATE_LIMIT": "on" if plan.limited else "off",
-                       "MEND_SWEEP_SECONDS": str(plan.sweep_seconds)}
+                env = {
+                    "MEND_RATE_LIMIT": "on" if plan.limited else "off",
+                    "MEND_SWEEP_SECONDS": str(plan.sweep_seconds),
+                }
                 if plan.claim_timeout:
                     env["MEND_CLAIM_TIMEOUT_SECONDS"] = str(plan.claim_timeout)
                 if plan.webhook:
                     port = 18_400 + index
-                    env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook-{index}",
-                               WEBHOOK_SECRET="bench-secret", WEBHOOK_PORT=str(port))
-                bot = BotProcess(sandbox, where, command=mend_command(), database_url=url,
-                                 name=f"fanout-{plan.label}{plan.backend}-{index}", clock=clock,
-                                 **env)
+                    env.update(
+                        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook-{index}",
+                        WEBHOOK_SECRET="bench-secret",
+                        WEBHOOK_PORT=str(port),
+                    )
+                bot = BotProcess(
+                    sandbox,
+                    where,
+                    command=mend_command(),
+                    database_url=url,
+                    name=f"fanout-{plan.label}{plan.backend}-{index}",
+                    clock=clock,
+                    **env,
+                )
                 await bot.start(ready_call="setWebhook" if plan.webhook else "getUpdates")
                 bots.append(bot)
                 if plan.profile:
@@ -257,8 +291,10 @@ async def run_fanout(plan: Plan, where: Path,
                             satisfied += 1
                     last_change = time.monotonic()
                 seen = len(sandbox.sent_log)
-                rss = max([rss] + [bot.rss() for bot in bots if bot.process
-                                   and bot.process.poll() is None])
+                rss = max(
+                    [rss]
+                    + [bot.rss() for bot in bots if bot.process and bot.process.poll() is None]
+                )
                 count = seen - log_start
                 if on_half is not None and not kill and count >= total * (plan.kill_at or 0.5):
                     cpu_at_kill = {i: bot.cpu() for i, bot in enumerate(bots)}
@@ -269,8 +305,9 @@ async def run_fanout(plan: Plan, where: Path,
                     if not complete_at:
                         complete_at = time.monotonic()
                     # Late duplicates come after a claim timeout: wait that long for them.
-                    grace = (1.0 if not kill
-                             else (plan.claim_timeout or 300) + 3 * plan.sweep_seconds)
+                    grace = (
+                        1.0 if not kill else (plan.claim_timeout or 300) + 3 * plan.sweep_seconds
+                    )
                     if time.monotonic() - complete_at >= grace:
                         break
                 elif time.monotonic() - last_change > STALL + (plan.claim_timeout or 0):
@@ -313,27 +350,74 @@ async def run_fanout(plan: Plan, where: Path,
         kill["duplicates_outside_window"] = len(twice - allowed)
     errors = [f"{bot.name}: {line}" for bot in bots for line in bot.errors()[:3]]
     errors += sandbox.violations[:5]
-    return Outcome(plan=plan, kind=kind, expected=sum(expected.values()), sent=sent,
-                   first_send_after=(times[0] - moved) if times else 0.0, duration=duration,
-                   steady_rate=steady, max_group_minute=max_per_window(per_chat), lost=lost,
-                   duplicated=duplicated, timers=timers, outbox=outbox, bot_cpu=bot_cpu,
-                   db_cpu=db_cpu, rss_mb=rss, errors=errors, kill=kill,
-                   per_process_cpu=per_process)
+    return Outcome(
+        plan=plan,
+        kind=kind,
+        expected=sum(expected.values()),
+        sent=sent,
+        first_send_after=(times[0] - moved) if times else 0.0,
+        duration=duration,
+        steady_rate=steady,
+        max_group_minute=max_per_window(per_chat),
+        lost=lost,
+        duplicated=duplicated,
+        timers=timers,
+        outbox=outbox,
+        bot_cpu=bot_cpu,
+        db_cpu=db_cpu,
+        rss_mb=rss,
+        errors=errors,
+        kill=kill,
+        per_process_cpu=per_process,
+    )
 
 
 def report(outcomes: list[Outcome]) -> str:
     rows = []
     for o in outcomes:
         p = o.plan
-        rows.append([p.backend, "limited" if p.limited else "raw", p.processes, o.expected,
-                     o.sent, o.lost, o.duplicated, o.first_send_after, o.duration, o.rate,
-                     o.steady_rate, 1000 * o.bot_cpu / max(o.sent, 1),
-                     1000 * o.db_cpu / max(o.sent, 1) if p.backend == "postgres" else "-",
-                     o.max_group_minute, o.rss_mb])
-    lines = [table(rows, ["backend", "limiter", "processes", "expected", "sent", "lost",
-                          "duplicated", "first send after s", "first to last s", "msgs/s",
-                          "steady msgs/s (p10-p90)", "bot CPU ms/msg", "PostgreSQL CPU ms/msg",
-                          "max msgs/group/60 s", "max RSS MB"]), ""]
+        rows.append(
+            [
+                p.backend,
+                "limited" if p.limited else "raw",
+                p.processes,
+                o.expected,
+                o.sent,
+                o.lost,
+                o.duplicated,
+                o.first_send_after,
+                o.duration,
+                o.rate,
+                o.steady_rate,
+                1000 * o.bot_cpu / max(o.sent, 1),
+                1000 * o.db_cpu / max(o.sent, 1) if p.backend == "postgres" else "-",
+                o.max_group_minute,
+                o.rss_mb,
+            ]
+        )
+    lines = [
+        table(
+            rows,
+            [
+                "backend",
+                "limiter",
+                "processes",
+                "expected",
+                "sent",
+                "lost",
+                "duplicated",
+                "first send after s",
+                "first to last s",
+                "msgs/s",
+                "steady msgs/s (p10-p90)",
+                "bot CPU ms/msg",
+                "PostgreSQL CPU ms/msg",
+                "max msgs/group/60 s",
+                "max RSS MB",
+            ],
+        ),
+        "",
+    ]
     for o in outcomes:
         p = o.plan
         state = f"timers {o.timers}, outbox {o.outbox}"
@@ -345,42 +429,60 @@ def report(outcomes: list[Outcome]) -> str:
                 f"{'met' if share >= 0.9 else 'NOT met'})"
                 f"; max {o.max_group_minute} msgs in one group within 60 s (goal <= "
                 f"{GROUP_LIMIT}: {'met' if o.max_group_minute <= GROUP_LIMIT else 'NOT met'}); "
-                f"lost {o.lost}, duplicated {o.duplicated}; {state}")
+                f"lost {o.lost}, duplicated {o.duplicated}; {state}"
+            )
         else:
             times = o.rate / CEILING
             lines.append(
                 f"{p.backend} raw: {o.rate:.0f} msgs/s = {times:.1f}x the ceiling (goal >= 10x: "
                 f"{'met' if times >= 10 else 'NOT met'}); lost {o.lost}, duplicated "
-                f"{o.duplicated}; {state}")
+                f"{o.duplicated}; {state}"
+            )
         for line in o.errors:
             lines.append(f"  ! {line}")
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--couples", type=int, default=10_000)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
-    parser.add_argument("--modes", nargs="+", default=["raw", "limited"],
-                        choices=["raw", "limited"])
-    parser.add_argument("--busy-groups", type=int, default=3,
-                        help="groups with more due timers than the per-group limit (limited)")
+    parser.add_argument(
+        "--modes", nargs="+", default=["raw", "limited"], choices=["raw", "limited"]
+    )
+    parser.add_argument(
+        "--busy-groups",
+        type=int,
+        default=3,
+        help="groups with more due timers than the per-group limit (limited)",
+    )
     parser.add_argument("--busy-timers", type=int, default=30)
-    parser.add_argument("--profile", action="store_true",
-                        help="sample the bot with py-spy; summarise with bench.profile")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the bot with py-spy; summarise with bench.profile",
+    )
     args = parser.parse_args()
     quiet_sandbox_logs()
     where = workdir("fanout")
     print(f"machine: {machine()}")
-    print(f"{args.couples:,} couples, one '{fanout_kind()}' timer each due at the same moment; "
-          f"logs in {where}\n")
+    print(
+        f"{args.couples:,} couples, one '{fanout_kind()}' timer each due at the same moment; "
+        f"logs in {where}\n"
+    )
     outcomes = []
     for mode in args.modes:
         limited = mode == "limited"
-        plan = Plan(args.couples, args.backend, limited,
-                    busy_groups=args.busy_groups if limited else 0,
-                    busy_timers=args.busy_timers, profile=args.profile)
+        plan = Plan(
+            args.couples,
+            args.backend,
+            limited,
+            busy_groups=args.busy_groups if limited else 0,
+            busy_timers=args.busy_timers,
+            profile=args.profile,
+        )
         outcomes.append(asyncio.run(run_fanout(plan, where)))
     print(report(outcomes))
 

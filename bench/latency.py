@@ -96,8 +96,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def quiet_couple(sandbox: BotApiSandbox, watch: Watch, couple: Couple, until: float,
-                       waits: Waits, rng: random.Random, every: tuple[float, float]) -> None:
+async def quiet_couple(
+    sandbox: BotApiSandbox,
+    watch: Watch,
+    couple: Couple,
+    until: float,
+    waits: Waits,
+    rng: random.Random,
+    every: tuple[float, float],
+) -> None:
     await asyncio.sleep(rng.uniform(0, every[1]))
     press = rng.random() < 0.5
     while time.monotonic() < until:
@@ -111,7 +118,8 @@ async def quiet_couple(sandbox: BotApiSandbox, watch: Watch, couple: Couple, unt
                     press = False
                     continue
                 query_id = await sandbox.user_presses(
-                    person, message, button_data("join", couple.couple_id, "in"))
+                    person, message, button_data("join", couple.couple_id, "in")
+                )
                 answered = await asyncio.wait_for(watch.answer_of(query_id), 30)
                 waits.press.append(answered - started)
             else:
@@ -124,8 +132,9 @@ async def quiet_couple(sandbox: BotApiSandbox, watch: Watch, couple: Couple, unt
         await asyncio.sleep(rng.uniform(*every))
 
 
-async def busy_couple(sandbox: BotApiSandbox, couple: Couple, until: float,
-                      rng: random.Random) -> None:
+async def busy_couple(
+    sandbox: BotApiSandbox, couple: Couple, until: float, rng: random.Random
+) -> None:
     """A command every 2.5 s (24 a minute: more than the group's 20), and a burst of five
     presses every 12.5 s: the group is at its limit the whole time."""
     # Each couple on its own rhythm (twenty bursts at the same instant would measure the
@@ -139,8 +148,11 @@ async def busy_couple(sandbox: BotApiSandbox, couple: Couple, until: float,
             target = sandbox.bot_messages(couple.group)
             if target:
                 for _ in range(5):
-                    await sandbox.user_presses(couple.people[1 - tick % 2], target[-1],
-                                               button_data("join", couple.couple_id, "in"))
+                    await sandbox.user_presses(
+                        couple.people[1 - tick % 2],
+                        target[-1],
+                        button_data("join", couple.couple_id, "in"),
+                    )
         tick += 1
         await asyncio.sleep(2.5 + rng.uniform(-0.1, 0.1))
 
@@ -149,8 +161,10 @@ async def run(args: argparse.Namespace) -> None:
     quiet_sandbox_logs()
     where = workdir("latency")
     print(f"machine: {machine()}")
-    print(f"{args.couples} couples ({args.busy} busy), limiter on (30/s, 20/min per group), "
-          f"{args.seconds:.0f} s of traffic on {args.backend}; logs in {where}\n")
+    print(
+        f"{args.couples} couples ({args.busy} busy), limiter on (30/s, 20/min per group), "
+        f"{args.seconds:.0f} s of traffic on {args.backend}; logs in {where}\n"
+    )
     sandbox = BotApiSandbox()
     await sandbox.start()
     watch = Watch(sandbox)
@@ -162,11 +176,19 @@ async def run(args: argparse.Namespace) -> None:
         engine = make_engine(url)
         seeded = seed_couples(engine, [(g.id, a.id, b.id) for g, a, b in world])
         engine.dispose()
-        couples = [Couple(c.couple_id, g, (a, b), busy=index < args.busy)
-                   for index, (c, (g, a, b)) in enumerate(zip(seeded, world, strict=True))]
-        bot = BotProcess(sandbox, where, command=mend_command(), database_url=url,
-                         name=f"mend-{args.backend}", MEND_RATE_LIMIT="on",
-                         MEND_SWEEP_SECONDS="30")
+        couples = [
+            Couple(c.couple_id, g, (a, b), busy=index < args.busy)
+            for index, (c, (g, a, b)) in enumerate(zip(seeded, world, strict=True))
+        ]
+        bot = BotProcess(
+            sandbox,
+            where,
+            command=mend_command(),
+            database_url=url,
+            name=f"mend-{args.backend}",
+            MEND_RATE_LIMIT="on",
+            MEND_SWEEP_SECONDS="30",
+        )
         if args.concurrent:
             bot.env["CONCURRENT_UPDATES"] = str(args.concurrent)
         await bot.start()
@@ -180,21 +202,37 @@ async def run(args: argparse.Namespace) -> None:
         until = time.monotonic() + args.seconds
         await asyncio.gather(
             *(busy_couple(sandbox, c, until, rng) for c in couples if c.busy),
-            *(quiet_couple(sandbox, watch, c, until, waits, rng, (args.every, 2 * args.every))
-              for c in couples if not c.busy))
+            *(
+                quiet_couple(sandbox, watch, c, until, waits, rng, (args.every, 2 * args.every))
+                for c in couples
+                if not c.busy
+            ),
+        )
         busy_groups = [c.group for c in couples if c.busy]
         per_group_max = max(sandbox.max_sends_in_window(g) for g in busy_groups)
         rows = []
-        for name, values, goal in (("press → answer", waits.press, 1.0),
-                                   ("command → first reply", waits.reply, 2.0)):
+        for name, values, goal in (
+            ("press → answer", waits.press, 1.0),
+            ("command → first reply", waits.reply, 2.0),
+        ):
             p99 = percentile(values, 99)
-            rows.append([name, len(values), percentile(values, 50), percentile(values, 95),
-                         p99, max(values, default=float("nan")), f"< {goal:.0f} s",
-                         "met" if p99 < goal else "NOT met"])
-        print(table(rows, ["quiet couples", "n", "p50 s", "p95 s", "p99 s", "max s", "goal",
-                           ""]))
-        print(f"\nunanswered within 30 s: {waits.unanswered}; most messages in any busy group "
-              f"in any 60 s: {per_group_max} (limit 20)\n")
+            rows.append(
+                [
+                    name,
+                    len(values),
+                    percentile(values, 50),
+                    percentile(values, 95),
+                    p99,
+                    max(values, default=float("nan")),
+                    f"< {goal:.0f} s",
+                    "met" if p99 < goal else "NOT met",
+                ]
+            )
+        print(table(rows, ["quiet couples", "n", "p50 s", "p95 s", "p99 s", "max s", "goal", ""]))
+        print(
+            f"\nunanswered within 30 s: {waits.unanswered}; most messages in any busy group "
+            f"in any 60 s: {per_group_max} (limit 20)\n"
+        )
 
         # The stop under a backlog.
         quiet = [c for c in couples if not c.busy]
@@ -213,18 +251,30 @@ async def run(args: argparse.Namespace) -> None:
         # The restart only has to show nothing was lost: without the limiter, so it is quick.
         bot.env["MEND_RATE_LIMIT"] = "off"
         await bot.start()
-        await _until(lambda: all(watch.per_chat.get(g, 0) - before[g] >= n
-                                 for g, n in sent.items()), 300)
+        await _until(
+            lambda: all(watch.per_chat.get(g, 0) - before[g] >= n for g, n in sent.items()), 300
+        )
         await asyncio.sleep(2.0)
         answered = {g: watch.per_chat.get(g, 0) - before[g] for g in sent}
         lost = sum(max(0, n - answered[g]) for g, n in sent.items())
         twice = sum(max(0, answered[g] - n) for g, n in sent.items())
         await bot.stop()
-        print(table([[args.backlog, answered_before, stop_seconds, lost, twice]],
-                     ["backlog (commands)", "answered before SIGTERM", "stop took s", "lost",
-                      "answered twice"]))
-        print(f"\nstop goal < 10 s: {'met' if stop_seconds < 10 else 'NOT met'}; "
-              f"getUpdates calls before the stop: {stored}")
+        print(
+            table(
+                [[args.backlog, answered_before, stop_seconds, lost, twice]],
+                [
+                    "backlog (commands)",
+                    "answered before SIGTERM",
+                    "stop took s",
+                    "lost",
+                    "answered twice",
+                ],
+            )
+        )
+        print(
+            f"\nstop goal < 10 s: {'met' if stop_seconds < 10 else 'NOT met'}; "
+            f"getUpdates calls before the stop: {stored}"
+        )
         for line in bot.errors()[:5]:
             print(f"  bot: {line}")
         if sandbox.violations:
@@ -243,18 +293,28 @@ async def _until(condition: Any, timeout: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--couples", type=int, default=200)
     parser.add_argument("--busy", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--every", type=float, default=5.0,
-                        help="a quiet couple acts every EVERY to 2*EVERY seconds")
-    parser.add_argument("--backlog", type=int, default=3000,
-                        help="commands queued before the SIGTERM")
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=5.0,
+        help="a quiet couple acts every EVERY to 2*EVERY seconds",
+    )
+    parser.add_argument(
+        "--backlog", type=int, default=3000, help="commands queued before the SIGTERM"
+    )
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
-    parser.add_argument("--concurrent", type=int, default=0,
-                        help="CONCURRENT_UPDATES for the bot (default: the bot's own)")
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        default=0,
+        help="CONCURRENT_UPDATES for the bot (default: the bot's own)",
+    )
     asyncio.run(run(parser.parse_args()))
 
 

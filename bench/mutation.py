@@ -50,8 +50,9 @@ def mutmut(*args: str, children: int) -> None:
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *args]
     MUTANTS.mkdir(exist_ok=True)
     with LOG.open("a") as log:
-        subprocess.run(command, cwd=ROOT, env=env, check=False, stdout=log,
-                       stderr=subprocess.STDOUT)
+        subprocess.run(
+            command, cwd=ROOT, env=env, check=False, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def exit_codes() -> dict[str, int | None]:
@@ -65,9 +66,11 @@ def exit_codes() -> dict[str, int | None]:
 def _functions(path: Path) -> tuple[list[str], dict[str, tuple[int, int]]]:
     """The lines of mutmut's copy of a file, and where each function in it is."""
     source = path.read_text()
-    spans = {node.name: (node.lineno - 1, node.end_lineno or node.lineno)
-             for node in ast.walk(ast.parse(source))
-             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    spans = {
+        node.name: (node.lineno - 1, node.end_lineno or node.lineno)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
     return source.splitlines(), spans
 
 
@@ -80,8 +83,11 @@ def change(name: str) -> str:
         return "?"
     before, after = (lines[slice(*spans[key])] for key in (original, function))
     diff = difflib.ndiff(before, after)
-    return " / ".join(line[:1] + " " + line[2:].strip() for line in diff
-                      if line.startswith(("- ", "+ ")) and "__mutmut_" not in line)
+    return " / ".join(
+        line[:1] + " " + line[2:].strip()
+        for line in diff
+        if line.startswith(("- ", "+ ")) and "__mutmut_" not in line
+    )
 
 
 def equivalent() -> dict[str, str]:
@@ -99,12 +105,19 @@ def equivalent() -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sample", type=int, default=300,
-                        help="how many mutants to check, drawn with --seed (0: all)")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=300,
+        help="how many mutants to check, drawn with --seed (0: all)",
+    )
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--children", type=int, default=2, help="mutants checked side by side")
-    parser.add_argument("--keep", action="store_true",
-                        help="reuse mutants/ and its results instead of starting afresh")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse mutants/ and its results instead of starting afresh",
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -114,8 +127,11 @@ def main() -> None:
         # Generates the mutants and records which tests cover which function; checks none.
         mutmut(NO_SUCH_MUTANT, children=args.children)
     names = sorted(exit_codes())
-    chosen = names if args.sample <= 0 or args.sample >= len(names) \
+    chosen = (
+        names
+        if args.sample <= 0 or args.sample >= len(names)
         else sorted(random.Random(args.seed).sample(names, args.sample))
+    )
     pending = [name for name in chosen if exit_codes().get(name) is None]
     if pending:
         # One run for all of them: a second `mutmut run` can drop the results of the first.
@@ -146,8 +162,10 @@ def report(chosen: list[str], codes: dict[str, int | None], total: int, took: fl
     score = outcome["killed"] / judged if judged else 0.0
     print(f"mutants: {total} in all, {len(chosen)} checked in {took / 60:.1f} min")
     print("  " + ", ".join(f"{key}: {count}" for key, count in sorted(outcome.items())))
-    print(f"score: {outcome['killed']} killed of {judged} non-equivalent = {score:.1%} "
-          f"(goal {GOAL:.0%}: {'met' if score >= GOAL else 'NOT met'})")
+    print(
+        f"score: {outcome['killed']} killed of {judged} non-equivalent = {score:.1%} "
+        f"(goal {GOAL:.0%}: {'met' if score >= GOAL else 'NOT met'})"
+    )
     if survivors:
         print("survivors (more with: python -m mutmut show <name>):")
         for name in survivors:

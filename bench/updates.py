@@ -80,11 +80,16 @@ def _echo_press(_message: SimMessage | None, _couple: Couple) -> str:
 
 def _button(prefix: str, index: int = 0) -> Callable[[SimMessage | None, Couple], str]:
     def pick(message: SimMessage | None, couple: Couple) -> str:
-        found = [b["callback_data"] for b in (message.buttons if message else [])
-                 if str(b.get("callback_data", "")).startswith(prefix)]
+        found = [
+            b["callback_data"]
+            for b in (message.buttons if message else [])
+            if str(b.get("callback_data", "")).startswith(prefix)
+        ]
         if not found:
-            raise LookupError(f"no {prefix!r} button on the latest message of couple "
-                              f"{couple.couple_id}: {message.text if message else None!r}")
+            raise LookupError(
+                f"no {prefix!r} button on the latest message of couple "
+                f"{couple.couple_id}: {message.text if message else None!r}"
+            )
         return str(found[min(index, len(found) - 1)])
 
     return pick
@@ -95,9 +100,13 @@ def workloads() -> dict[str, Workload]:
     found = {
         "settings": Workload(
             "settings",
-            [Step(0, say="/settings"), Step(1, press=_forged_join),
-             Step(1, say="/settings"), Step(0, press=_forged_join)],
-            "/settings (guard, partners, render, outbox) and a pressed \"I'm in\" button "
+            [
+                Step(0, say="/settings"),
+                Step(1, press=_forged_join),
+                Step(1, say="/settings"),
+                Step(0, press=_forged_join),
+            ],
+            '/settings (guard, partners, render, outbox) and a pressed "I\'m in" button '
             "(validated against the database, answered)",
         ),
     }
@@ -107,19 +116,26 @@ def workloads() -> dict[str, Workload]:
         return found
     found["pause"] = Workload(
         "pause",
-        [Step(0, say="/pause"), Step(0, press=_button("v1|pzs|"), writes=1),
-         Step(1, press=_button("v1|pz|"), writes=1), Step(0, say="/back"),
-         # "Back" in the group, then "For Ana: Ben is back too" (her private chat is not
-         # open in the seeded couples, so it comes to the group).
-         Step(1, press=_button("v1|pz|"), writes=2)],
+        [
+            Step(0, say="/pause"),
+            Step(0, press=_button("v1|pzs|"), writes=1),
+            Step(1, press=_button("v1|pz|"), writes=1),
+            Step(0, say="/back"),
+            # "Back" in the group, then "For Ana: Ben is back too" (her private chat is not
+            # open in the seeded couples, so it comes to the group).
+            Step(1, press=_button("v1|pz|"), writes=2),
+        ],
         "/pause, a length button, the other partner's agree button, /back, the other's "
-        "\"I'm ready too\" (a break ends only when both are back)",
+        '"I\'m ready too" (a break ends only when both are back)',
     )
     return found
 
 
-ECHO = Workload("echo", [Step(0, say="/settings"), Step(1, press=_echo_press)],
-                "a command (echoed) and a button press (answered)")
+ECHO = Workload(
+    "echo",
+    [Step(0, say="/settings"), Step(1, press=_echo_press)],
+    "a command (echoed) and a button press (answered)",
+)
 
 
 class Replies:
@@ -213,9 +229,18 @@ class Figures:
         return 1000 * self.db_cpu / self.updates
 
 
-async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, updates: int,
-                  warmup: int, where: Path, profile: bool = False,
-                  limiter: str = "off") -> Figures:
+async def run_bot(
+    bot: str,
+    backend: str,
+    workload: Workload,
+    *,
+    couples: int,
+    updates: int,
+    warmup: int,
+    where: Path,
+    profile: bool = False,
+    limiter: str = "off",
+) -> Figures:
     """One bot, one backend: start it, warm it up, feed `updates` updates, take figures."""
     steps_per_couple = max(1, updates // couples)
     sandbox = BotApiSandbox()
@@ -234,16 +259,20 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
             command = mend_command()
         else:
             command = [PYTHON, "-m", "bench.echo_bot"]
-        process = BotProcess(sandbox, where, command=command, database_url=url,
-                             name=f"{bot}-{backend}",
-                             MEND_RATE_LIMIT=limiter if bot == "mend" else "off",
-                             MEND_SWEEP_SECONDS="30")
+        process = BotProcess(
+            sandbox,
+            where,
+            command=command,
+            database_url=url,
+            name=f"{bot}-{backend}",
+            MEND_RATE_LIMIT=limiter if bot == "mend" else "off",
+            MEND_SWEEP_SECONDS="30",
+        )
         await process.start()
         if profile:
             process.profile(where / f"{process.name}.prof")
         people = [Couple(cid, g, (a, b)) for cid, (g, a, b) in zip(ids, world, strict=True)]
-        script = [workload.cycle[i % len(workload.cycle)]
-                  for i in range(warmup + steps_per_couple)]
+        script = [workload.cycle[i % len(workload.cycle)] for i in range(warmup + steps_per_couple)]
         warmed = 0
         go = asyncio.Event()
         marks: dict[str, float] = {}
@@ -254,9 +283,13 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
                 await act(sandbox, replies, couple, step)
             warmed += 1
             if warmed == len(people):
-                marks.update(wall=time.monotonic(), bot=process.cpu(),
-                             db=postgres_cpu_seconds(), me=own_cpu_seconds(),
-                             calls=sum(sandbox.calls.values()))
+                marks.update(
+                    wall=time.monotonic(),
+                    bot=process.cpu(),
+                    db=postgres_cpu_seconds(),
+                    me=own_cpu_seconds(),
+                    calls=sum(sandbox.calls.values()),
+                )
                 go.set()
             await go.wait()
             for step in script[warmup:]:
@@ -265,8 +298,11 @@ async def run_bot(bot: str, backend: str, workload: Workload, *, couples: int, u
         await asyncio.gather(*(live(couple) for couple in people))
         seconds = time.monotonic() - marks["wall"]
         figures = Figures(
-            bot="Mend" if bot == "mend" else "bare PTB", backend=backend,
-            workload=workload.name, updates=steps_per_couple * couples, seconds=seconds,
+            bot="Mend" if bot == "mend" else "bare PTB",
+            backend=backend,
+            workload=workload.name,
+            updates=steps_per_couple * couples,
+            seconds=seconds,
             bot_cpu=process.cpu() - marks["bot"],
             db_cpu=postgres_cpu_seconds() - marks["db"] if backend == "postgres" else 0.0,
             driver_cpu=own_cpu_seconds() - marks["me"],
@@ -294,18 +330,35 @@ async def main_async(args: argparse.Namespace) -> None:
     where = workdir("updates")
     print(f"machine: {machine()}")
     print(f"workload: Mend {workload.about}; bare bot: {ECHO.about}")
-    print(f"{args.updates} updates from {args.couples} couples (after {args.warmup} warm-up "
-          f"updates per couple), Mend's rate limiter {args.limiter}, the bare bot's off; "
-          f"logs in {where}\n")
+    print(
+        f"{args.updates} updates from {args.couples} couples (after {args.warmup} warm-up "
+        f"updates per couple), Mend's rate limiter {args.limiter}, the bare bot's off; "
+        f"logs in {where}\n"
+    )
     results: list[tuple[Figures, Figures]] = []
     for backend in args.backends:
         for _round in range(args.rounds):
-            bare = await run_bot("echo", backend, ECHO, couples=args.couples,
-                                 updates=args.updates, warmup=args.warmup, where=where,
-                                 profile=args.profile)
-            mend = await run_bot("mend", backend, workload, couples=args.couples,
-                                 updates=args.updates, warmup=args.warmup, where=where,
-                                 profile=args.profile, limiter=args.limiter)
+            bare = await run_bot(
+                "echo",
+                backend,
+                ECHO,
+                couples=args.couples,
+                updates=args.updates,
+                warmup=args.warmup,
+                where=where,
+                profile=args.profile,
+            )
+            mend = await run_bot(
+                "mend",
+                backend,
+                workload,
+                couples=args.couples,
+                updates=args.updates,
+                warmup=args.warmup,
+                where=where,
+                profile=args.profile,
+                limiter=args.limiter,
+            )
             results.append((bare, mend))
             for figures in (bare, mend):
                 for line in figures.errors[:5]:
@@ -313,40 +366,92 @@ async def main_async(args: argparse.Namespace) -> None:
     rows = []
     for bare, mend in results:
         for f in (bare, mend):
-            rows.append([f.backend, f.bot, f.workload, f.updates, f.seconds, f.rate,
-                         f.cpu_per_1000, f.db_cpu_per_1000 if f.backend == "postgres" else "-",
-                         f.api_calls / f.updates, 1000 * f.driver_cpu / f.updates])
-    print(table(rows, ["backend", "bot", "workload", "updates", "seconds", "updates/s",
-                       "bot CPU s/1k", "PostgreSQL CPU s/1k", "API calls/update",
-                       "sandbox CPU s/1k"]))
+            rows.append(
+                [
+                    f.backend,
+                    f.bot,
+                    f.workload,
+                    f.updates,
+                    f.seconds,
+                    f.rate,
+                    f.cpu_per_1000,
+                    f.db_cpu_per_1000 if f.backend == "postgres" else "-",
+                    f.api_calls / f.updates,
+                    1000 * f.driver_cpu / f.updates,
+                ]
+            )
+    print(
+        table(
+            rows,
+            [
+                "backend",
+                "bot",
+                "workload",
+                "updates",
+                "seconds",
+                "updates/s",
+                "bot CPU s/1k",
+                "PostgreSQL CPU s/1k",
+                "API calls/update",
+                "sandbox CPU s/1k",
+            ],
+        )
+    )
     print()
     ratio_rows = []
     for bare, mend in results:
         goal = 2.5 if mend.backend == "sqlite" else 3.0
         cpu_ratio = mend.cpu_per_1000 / bare.cpu_per_1000
         with_db = (mend.cpu_per_1000 + mend.db_cpu_per_1000) / bare.cpu_per_1000
-        ratio_rows.append([mend.backend, cpu_ratio,
-                           with_db if mend.backend == "postgres" else "-",
-                           bare.rate / mend.rate, goal,
-                           "met" if cpu_ratio <= goal else "NOT met"])
-    print(table(ratio_rows, ["backend", "CPU ratio Mend/bare", "incl. PostgreSQL CPU",
-                             "time ratio Mend/bare", "goal", "CPU goal"]))
+        ratio_rows.append(
+            [
+                mend.backend,
+                cpu_ratio,
+                with_db if mend.backend == "postgres" else "-",
+                bare.rate / mend.rate,
+                goal,
+                "met" if cpu_ratio <= goal else "NOT met",
+            ]
+        )
+    print(
+        table(
+            ratio_rows,
+            [
+                "backend",
+                "CPU ratio Mend/bare",
+                "incl. PostgreSQL CPU",
+                "time ratio Mend/bare",
+                "goal",
+                "CPU goal",
+            ],
+        )
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--updates", type=int, default=5000)
     parser.add_argument("--couples", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=2, help="updates per couple, not counted")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
-    parser.add_argument("--workload", default=None, help="pause (default once it exists) or "
-                        "settings")
+    parser.add_argument(
+        "--workload", default=None, help="pause (default once it exists) or settings"
+    )
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--limiter", choices=["off", "on"], default="off",
-                        help="Mend's rate limiter (the bare bot never has one)")
-    parser.add_argument("--profile", action="store_true", help="sample both bots with py-spy "
-                        "(figures are then not comparable); summarise with bench.profile")
+    parser.add_argument(
+        "--limiter",
+        choices=["off", "on"],
+        default="off",
+        help="Mend's rate limiter (the bare bot never has one)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample both bots with py-spy "
+        "(figures are then not comparable); summarise with bench.profile",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

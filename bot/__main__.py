@@ -36,8 +36,9 @@ def _open_database(settings: Settings) -> Engine:
     try:
         configure_data_key(settings.DATA_KEY.get_secret_value() if settings.DATA_KEY else None)
     except DataKeyError:
-        print("mend: DATA_KEY is malformed: generate one with: python -m bot keygen",
-              file=sys.stderr)
+        print(
+            "mend: DATA_KEY is malformed: generate one with: python -m bot keygen", file=sys.stderr
+        )
         raise SystemExit(2) from None
     database = make_engine(settings.DATABASE_URL, pool_size=database_threads(settings))
     migrate(database)
@@ -46,8 +47,10 @@ def _open_database(settings: Settings) -> Engine:
         with database.connect() as connection:
             check_data_key(connection, SQLModel.metadata)
     except DataKeyError as exc:
-        print(f"mend: {exc}: set DATA_KEY to the key the data was written with "
-              "(README, Encryption)", file=sys.stderr)
+        print(
+            f"mend: {exc}: set DATA_KEY to the key the data was written with (README, Encryption)",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     return database
 
@@ -73,8 +76,9 @@ async def serve(application: Any, settings: Settings) -> None:
     from bot.app import shut_down, start_up
 
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=database_threads(settings),
-                                                 thread_name_prefix="mend-db"))
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=database_threads(settings), thread_name_prefix="mend-db")
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -95,8 +99,9 @@ async def serve(application: Any, settings: Settings) -> None:
                 allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            await updater.start_polling(allowed_updates=ALLOWED_UPDATES, poll_interval=0.0,
-                                        timeout=10)
+            await updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, poll_interval=0.0, timeout=10
+            )
         await stop.wait()
         _exit_after(STOP_DEADLINE)
         log.info("Mend is stopping")
@@ -141,8 +146,9 @@ def run() -> None:
     setup_logging(settings.LOG_LEVEL, settings.token)
     if settings.DATA_KEY is None:
         log.warning("DATA_KEY is not set: answers and promises are stored unencrypted")
-    clock: Clock = OffsetFileClock(settings.MEND_CLOCK_FILE) if settings.MEND_CLOCK_FILE \
-        else SystemClock()
+    clock: Clock = (
+        OffsetFileClock(settings.MEND_CLOCK_FILE) if settings.MEND_CLOCK_FILE else SystemClock()
+    )
     database = _open_database(settings)
 
     from bot.app import build_application
@@ -152,8 +158,11 @@ def run() -> None:
         asyncio.run(serve(application, settings))
     except InvalidToken:
         # PTB's own message quotes the token; this line names the settings instead.
-        print("mend: BOT_TOKEN was rejected by the Bot API server at TELEGRAM_API_URL: "
-              "check the token from BotFather and the server address", file=sys.stderr)
+        print(
+            "mend: BOT_TOKEN was rejected by the Bot API server at TELEGRAM_API_URL: "
+            "check the token from BotFather and the server address",
+            file=sys.stderr,
+        )
         raise SystemExit(2) from None
     log.info("Mend stopped")
 
@@ -163,14 +172,18 @@ def rotate_key() -> None:
     settings = load_settings()
     setup_logging(settings.LOG_LEVEL, settings.token)
     if settings.DATA_KEY is None:
-        print("mend: DATA_KEY is not set: put the new key first, e.g. DATA_KEY=new,old",
-              file=sys.stderr)
+        print(
+            "mend: DATA_KEY is not set: put the new key first, e.g. DATA_KEY=new,old",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     database = _open_database(settings)
     with database.begin() as connection:
         count = rotate_stored_text(connection, SQLModel.metadata)
-    print(f"mend: {count} stored texts now use the first key of DATA_KEY; "
-          "the other keys can be removed")
+    print(
+        f"mend: {count} stored texts now use the first key of DATA_KEY; "
+        "the other keys can be removed"
+    )
 
 
 def main() -> None:

@@ -67,8 +67,9 @@ class Wakeups:
     APScheduler is only the alarm clock; the timer rows are the truth.
     """
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
-                 runtime: Runtime, clock: Clock) -> None:
+    def __init__(
+        self, application: Application[Any, Any, Any, Any, Any, Any], runtime: Runtime, clock: Clock
+    ) -> None:
         self.application = application
         self.runtime = runtime
         self.clock = clock
@@ -100,8 +101,9 @@ class Wakeups:
         delay = max(MIN_WAKE_DELAY, (when - self.clock.now()).total_seconds())
         job_queue = self.application.job_queue
         assert job_queue is not None
-        self.job = job_queue.run_once(self._wake, when=delay, name="mend-next-timer",
-                                      job_kwargs=ALWAYS_RUN)
+        self.job = job_queue.run_once(
+            self._wake, when=delay, name="mend-next-timer", job_kwargs=ALWAYS_RUN
+        )
         self.at = when
 
     def start(self, every: float) -> None:
@@ -109,11 +111,13 @@ class Wakeups:
         the sweep at start-up (`sweep_now`), before updates are fetched."""
         job_queue = self.application.job_queue
         assert job_queue is not None
-        job_queue.run_repeating(self._sweep, interval=every, first=every, name="mend-sweep",
-                                job_kwargs=ALWAYS_RUN)
+        job_queue.run_repeating(
+            self._sweep, interval=every, first=every, name="mend-sweep", job_kwargs=ALWAYS_RUN
+        )
         if isinstance(self.clock, OffsetFileClock):
-            job_queue.run_repeating(self._follow_clock, interval=FOLLOW_CLOCK_SECONDS,
-                                    name="mend-follow-clock")
+            job_queue.run_repeating(
+                self._follow_clock, interval=FOLLOW_CLOCK_SECONDS, name="mend-follow-clock"
+            )
 
     async def sweep_now(self) -> None:
         await self.runtime.sweep()
@@ -141,17 +145,24 @@ class TelegramLimits(AIORateLimiter):
     """AIORateLimiter that also says when a request actually leaves (after its waits), so a
     stop can give back a message that was still waiting on a limit instead of losing it."""
 
-    async def process_request(self, callback: Any, args: Any, kwargs: dict[str, Any],
-                              endpoint: str, data: dict[str, Any],
-                              rate_limit_args: int | None) -> Any:
+    async def process_request(
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
         async def goes_out(*call_args: Any, **call_kwargs: Any) -> Any:
             report = REQUEST_GOES_OUT.get()
             if report is not None:
                 report()
             return await callback(*call_args, **call_kwargs)
 
-        return await super().process_request(goes_out, args, kwargs, endpoint, data,
-                                              rate_limit_args)
+        return await super().process_request(
+            goes_out, args, kwargs, endpoint, data, rate_limit_args
+        )
 
 
 def telegram_limits() -> AIORateLimiter:
@@ -166,12 +177,17 @@ def telegram_limits() -> AIORateLimiter:
     return TelegramLimits(max_retries=3, group_max_rate=10, group_time_period=60)
 
 
-def build_application(settings: Settings, database: Database,
-                      clock: Clock) -> Application[Any, Any, Any, Any, Any, Any]:
+def build_application(
+    settings: Settings, database: Database, clock: Clock
+) -> Application[Any, Any, Any, Any, Any, Any]:
     """The whole wiring: Telegram application, engine, handlers, start-up work."""
     claim_timeout = settings.MEND_CLAIM_TIMEOUT_SECONDS
-    runtime = Runtime(database, clock, sweep_seconds=settings.MEND_SWEEP_SECONDS,
-                      claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
+    runtime = Runtime(
+        database,
+        clock,
+        sweep_seconds=settings.MEND_SWEEP_SECONDS,
+        claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None,
+    )
     api = settings.TELEGRAM_API_URL
     queue = InboxQueue()
     builder = (
@@ -192,8 +208,9 @@ def build_application(settings: Settings, database: Database,
     else:
         log.warning("MEND_RATE_LIMIT=off: no rate limiter (benchmarks against a local server only)")
         application = builder.build()
-    store = InboxStore(database, clock,
-                       claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None)
+    store = InboxStore(
+        database, clock, claim_timeout=timedelta(seconds=claim_timeout) if claim_timeout else None
+    )
     drainer = InboxDrainer(application, store, settings.CONCURRENT_UPDATES)
     queue.store = store
     queue.on_stored = drainer.wake
@@ -216,14 +233,19 @@ def telegram_handlers(registry: Registry) -> list[BaseHandler[Update, Any, Any]]
     /command per feature command, then the shared button and text handlers (which reach
     each feature through the registry). A command claimed twice is refused."""
     handlers = [handler for special in SPECIAL_HANDLERS for handler in special()]
-    special = {name for handler in handlers if isinstance(handler, CommandHandler)
-               for name in handler.commands}
+    special = {
+        name
+        for handler in handlers
+        if isinstance(handler, CommandHandler)
+        for name in handler.commands
+    }
     twice = special & set(registry.commands)
     if twice:
-        owners = [feature.name for feature in registry.features
-                  if twice & set(feature.commands)]
-        raise ValueError(f"command(s) {sorted(twice)} of feature(s) {owners} are also "
-                         "wired in bot/app.py SPECIAL_HANDLERS")
+        owners = [feature.name for feature in registry.features if twice & set(feature.commands)]
+        raise ValueError(
+            f"command(s) {sorted(twice)} of feature(s) {owners} are also "
+            "wired in bot/app.py SPECIAL_HANDLERS"
+        )
     handlers += [shell.command(name, flow) for name, flow in registry.commands.items()]
     return [*handlers, *shell.text_handlers()]
 
@@ -239,17 +261,21 @@ async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> No
         code = None if language == FALLBACK else language.split("_")[0]
         await application.bot.set_my_commands(
             [BotCommand(name, about) for name, about in menu("group", language)],
-            scope=BotCommandScopeAllGroupChats(), language_code=code,
+            scope=BotCommandScopeAllGroupChats(),
+            language_code=code,
         )
         await application.bot.set_my_commands(
             [BotCommand(name, about) for name, about in menu("private", language)],
-            scope=BotCommandScopeAllPrivateChats(), language_code=code,
+            scope=BotCommandScopeAllPrivateChats(),
+            language_code=code,
         )
         # What a person sees before the first message (the empty chat, the profile, a link).
         await application.bot.set_my_description(
-            render(Text("about.description"), language), language_code=code)
+            render(Text("about.description"), language), language_code=code
+        )
         await application.bot.set_my_short_description(
-            render(Text("about.short_description"), language), language_code=code)
+            render(Text("about.short_description"), language), language_code=code
+        )
     wakeups: Wakeups = application.bot_data["wakeups"]
     await wakeups.sweep_now()
     wakeups.start(application.bot_data["sweep_seconds"])
@@ -257,9 +283,12 @@ async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> No
     log.info("Mend is ready as @%s", application.bot.username)
 
 
-async def shut_down(application: Application[Any, Any, Any, Any, Any, Any],
-                    *, handlers_grace: float = HANDLERS_GRACE,
-                    sending_grace: float = SENDING_GRACE) -> None:
+async def shut_down(
+    application: Application[Any, Any, Any, Any, Any, Any],
+    *,
+    handlers_grace: float = HANDLERS_GRACE,
+    sending_grace: float = SENDING_GRACE,
+) -> None:
     """After fetching stopped: running handlers get `handlers_grace` seconds, sends under
     way `sending_grace`; whatever is left waits in the inbox and the outbox."""
     drainer: InboxDrainer = application.bot_data["inbox"]

@@ -39,38 +39,57 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mend",
         description="Mend, a Telegram bot for couples. Settings come from the environment "
-                    "or a .env file in the working directory (README, Configuration).",
+        "or a .env file in the working directory (README, Configuration).",
         epilog="Exit codes: 0 fine; 1 check or backup found a problem; 2 a setting is "
-               "missing or malformed.",
+        "missing or malformed.",
     )
     parser.add_argument("--version", action="version", version=f"mend {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (the default)",
-                        description="Run the bot: long polling, or a webhook when "
-                                    "WEBHOOK_URL is set. Migrates the database first.")
+    commands.add_parser(
+        "run",
+        help="run the bot (the default)",
+        description="Run the bot: long polling, or a webhook when "
+        "WEBHOOK_URL is set. Migrates the database first.",
+    )
     # The demo has its own options (`mend demo --help`), so it parses them itself.
-    commands.add_parser("demo", add_help=False,
-                        help="try Mend in a browser, without Telegram or a token")
-    commands.add_parser("keygen", help="print a new DATA_KEY",
-                        description="Print a new key for DATA_KEY (README, Encryption).")
-    commands.add_parser("rotate-key", help="re-encrypt stored text with the first DATA_KEY",
-                        description="Rewrite every stored secret with the first key of "
-                                    "DATA_KEY=new,old (README, Encryption).")
+    commands.add_parser(
+        "demo", add_help=False, help="try Mend in a browser, without Telegram or a token"
+    )
+    commands.add_parser(
+        "keygen",
+        help="print a new DATA_KEY",
+        description="Print a new key for DATA_KEY (README, Encryption).",
+    )
+    commands.add_parser(
+        "rotate-key",
+        help="re-encrypt stored text with the first DATA_KEY",
+        description="Rewrite every stored secret with the first key of "
+        "DATA_KEY=new,old (README, Encryption).",
+    )
     check = commands.add_parser(
-        "check", help="is this installation healthy? (for health checks)",
+        "check",
+        help="is this installation healthy? (for health checks)",
         description="Check that the configuration is valid, the database reachable, its "
-                    "schema current, DATA_KEY opens what is stored and Telegram accepts "
-                    "BOT_TOKEN. Prints one line; exit 0 when healthy, non-zero otherwise.")
-    check.add_argument("--running", action="store_true",
-                       help="also require a heartbeat from a running bot on this host in "
-                            "the last 2 minutes")
+        "schema current, DATA_KEY opens what is stored and Telegram accepts "
+        "BOT_TOKEN. Prints one line; exit 0 when healthy, non-zero otherwise.",
+    )
+    check.add_argument(
+        "--running",
+        action="store_true",
+        help="also require a heartbeat from a running bot on this host in the last 2 minutes",
+    )
     backup = commands.add_parser(
-        "backup", help="copy the SQLite database, safely while the bot runs",
+        "backup",
+        help="copy the SQLite database, safely while the bot runs",
         description="Make a consistent copy of the SQLite database, even while the bot "
-                    "runs. For PostgreSQL it prints the pg_dump line to use instead.")
-    backup.add_argument("path", type=Path,
-                        help="file to write (replaced if it exists), or a directory to "
-                             "write mend-YYYYMMDD-HHMMSS.db into")
+        "runs. For PostgreSQL it prints the pg_dump line to use instead.",
+    )
+    backup.add_argument(
+        "path",
+        type=Path,
+        help="file to write (replaced if it exists), or a directory to "
+        "write mend-YYYYMMDD-HHMMSS.db into",
+    )
     return parser
 
 
@@ -106,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "psycopg":
             raise
-        _leave("DATABASE_URL is PostgreSQL but its driver is not installed: "
-               "pip install 'mend-bot[postgres]'", MISCONFIGURED)
+        _leave(
+            "DATABASE_URL is PostgreSQL but its driver is not installed: "
+            "pip install 'mend-bot[postgres]'",
+            MISCONFIGURED,
+        )
 
 
 def _leave(line: str, code: int) -> NoReturn:
@@ -134,14 +156,17 @@ def check(*, running: bool = False) -> str:
     try:
         configure_data_key(settings.DATA_KEY.get_secret_value() if settings.DATA_KEY else None)
     except DataKeyError:
-        raise Unhealthy("DATA_KEY is malformed: generate one with: mend keygen",
-                        MISCONFIGURED) from None
+        raise Unhealthy(
+            "DATA_KEY is malformed: generate one with: mend keygen", MISCONFIGURED
+        ) from None
     url = make_url(settings.DATABASE_URL)
     where = url.render_as_string(hide_password=True)
     # Connecting to a missing SQLite file would create an empty one; a health check must not.
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        raise Unhealthy(f"no database at {url.database}: `mend run` creates it "
-                            "(or set DATABASE_URL to the bot's database)")
+        raise Unhealthy(
+            f"no database at {url.database}: `mend run` creates it "
+            "(or set DATABASE_URL to the bot's database)"
+        )
     load_all()
     engine = make_engine(settings.DATABASE_URL)
     try:
@@ -151,17 +176,21 @@ def check(*, running: bool = False) -> str:
             try:
                 check_data_key(connection, SQLModel.metadata)
             except DataKeyError as exc:
-                raise Unhealthy(f"{exc}: set DATA_KEY to the key the data was written with "
-                                "(README, Encryption)") from None
+                raise Unhealthy(
+                    f"{exc}: set DATA_KEY to the key the data was written with (README, Encryption)"
+                ) from None
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise Unhealthy(f"the database is not reachable ({where}): {reason}") from None
     heartbeat = _heartbeat_age(engine) if running else None
     engine.dispose()
     username = asyncio.run(_get_me(settings.token, settings.TELEGRAM_API_URL))
-    parts = [f"database {where}", schema,
-             "DATA_KEY opens the stored text" if settings.DATA_KEY else "DATA_KEY not set",
-             f"Telegram accepts the token of @{username}"]
+    parts = [
+        f"database {where}",
+        schema,
+        "DATA_KEY opens the stored text" if settings.DATA_KEY else "DATA_KEY not set",
+        f"Telegram accepts the token of @{username}",
+    ]
     if heartbeat is not None:
         parts.append(f"last heartbeat {heartbeat} s ago")
     return ", ".join(parts)
@@ -185,11 +214,15 @@ def _schema_state(connection: object, database_url: str) -> str:
         try:
             script.get_revision(revision)
         except CommandError:
-            raise Unhealthy(f"the database schema ({revision}) is newer than this Mend "
-                            f"{__version__}: upgrade Mend") from None
+            raise Unhealthy(
+                f"the database schema ({revision}) is newer than this Mend "
+                f"{__version__}: upgrade Mend"
+            ) from None
     missing = ", ".join(sorted(expected - current))
-    raise Unhealthy(f"the database schema is not current (missing {missing}): "
-                    "`mend run` migrates it at start-up")
+    raise Unhealthy(
+        f"the database schema is not current (missing {missing}): "
+        "`mend run` migrates it at start-up"
+    )
 
 
 def _heartbeat_age(engine: object) -> int:
@@ -197,13 +230,16 @@ def _heartbeat_age(engine: object) -> int:
 
     beat = last_heartbeat(engine)  # type: ignore[arg-type]
     if beat is None:
-        raise Unhealthy(f"no heartbeat from a bot on this host ({this_host()}): "
-                        "is `mend run` running here?")
+        raise Unhealthy(
+            f"no heartbeat from a bot on this host ({this_host()}): is `mend run` running here?"
+        )
     age = wall_clock() - beat
     if age > STALE_AFTER:
-        raise Unhealthy(f"the bot on this host ({this_host()}) last swept "
-                        f"{int(age.total_seconds())} s ago (more than "
-                        f"{int(STALE_AFTER.total_seconds())} s): it is stuck or stopped")
+        raise Unhealthy(
+            f"the bot on this host ({this_host()}) last swept "
+            f"{int(age.total_seconds())} s ago (more than "
+            f"{int(STALE_AFTER.total_seconds())} s): it is stuck or stopped"
+        )
     return max(0, int(age.total_seconds()))
 
 
@@ -220,8 +256,9 @@ async def _get_me(token: str, api_url: str) -> str:
         async with bot:
             return bot.username
     except InvalidToken:
-        raise Unhealthy("Telegram does not accept BOT_TOKEN (getMe): copy the token "
-                        "BotFather gave you") from None
+        raise Unhealthy(
+            "Telegram does not accept BOT_TOKEN (getMe): copy the token BotFather gave you"
+        ) from None
     except NetworkError as exc:
         raise Unhealthy(f"Telegram is not reachable at {api_url}: {safe(exc)}") from None
     except TelegramError as exc:
@@ -244,7 +281,9 @@ def backup(path: Path) -> str:
         raise Unhealthy(
             "DATABASE_URL is PostgreSQL: back it up with pg_dump instead, e.g. "
             f"pg_dump --format=custom --file={path} '{libpq}' (your password where *** "
-            "is, or in ~/.pgpass; README, Backups)", MISCONFIGURED)
+            "is, or in ~/.pgpass; README, Backups)",
+            MISCONFIGURED,
+        )
     source = Path(url.database or "")
     if not source.is_file():
         raise Unhealthy(f"no database at {source}: nothing to back up")
@@ -252,9 +291,12 @@ def backup(path: Path) -> str:
     if target.resolve() == source.resolve():
         raise Unhealthy(f"{target} is the database itself: choose another path")
     size = copy_sqlite(source, target)
-    key = ("it holds text encrypted with DATA_KEY: keep the key apart from the backup, and "
-           "for as long as the backup" if settings.DATA_KEY else
-           "DATA_KEY is not set, so the text in it is plain: keep it private")
+    key = (
+        "it holds text encrypted with DATA_KEY: keep the key apart from the backup, and "
+        "for as long as the backup"
+        if settings.DATA_KEY
+        else "DATA_KEY is not set, so the text in it is plain: keep it private"
+    )
     return f"backed up {source} to {target} ({size} bytes); {key}"
 
 
@@ -268,8 +310,10 @@ def copy_sqlite(source: Path, target: Path) -> int:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     try:
-        with contextlib.closing(sqlite3.connect(source, timeout=30)) as live, \
-                contextlib.closing(sqlite3.connect(partial)) as copy:
+        with (
+            contextlib.closing(sqlite3.connect(source, timeout=30)) as live,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
             live.backup(copy)  # all pages in one step: one consistent snapshot
             copy.execute("PRAGMA journal_mode=DELETE")
             verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]
@@ -281,4 +325,3 @@ def copy_sqlite(source: Path, target: Path) -> int:
     finally:
         partial.unlink(missing_ok=True)
     return target.stat().st_size
-

@@ -143,7 +143,9 @@ def load_settings() -> Settings:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else ""
         if not name and "WEBHOOK_SECRET" in str(error.get("msg", "")):
-            _exit_with("WEBHOOK_SECRET is required when WEBHOOK_URL is set: "
-                       + HOW_TO_FIX["WEBHOOK_SECRET"])
+            _exit_with(
+                "WEBHOOK_SECRET is required when WEBHOOK_URL is set: "
+                + HOW_TO_FIX["WEBHOOK_SECRET"]
+            )
         problem = "is missing" if error["type"] == "missing" else "is malformed"
         _exit_with(f"{name} {problem}: {HOW_TO_FIX.get(name, 'check its value')}")

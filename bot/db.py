@@ -35,8 +35,10 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
     """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30},
-            hide_parameters=True, **options
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+            **options,
         )
 
         @event.listens_for(engine, "connect")
@@ -56,8 +58,14 @@ def make_engine(url: str, *, pool_size: int = 5, **options: Any) -> Engine:
 
         _writers[engine] = threading.RLock()
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=5,
-                         hide_parameters=True, **options)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=5,
+        hide_parameters=True,
+        **options,
+    )
 
 
 # SQLite engines: the lock their transactions take turns on, within this process.
@@ -84,8 +92,10 @@ def migrate(engine: Engine) -> None:
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on error."""
     writer = _writers.get(engine)
-    with writer if writer is not None else nullcontext(), \
-            Session(engine, expire_on_commit=False) as session:
+    with (
+        writer if writer is not None else nullcontext(),
+        Session(engine, expire_on_commit=False) as session,
+    ):
         try:
             yield session
             session.commit()
@@ -110,5 +120,8 @@ def report_unreadable(engine: Engine) -> None:
         log.exception("stored text does not open with DATA_KEY, and finding the rows failed")
         return
     where = ", ".join(f"{table} row {row_id}" for table, row_id in rows) or "unknown rows"
-    log.error("stored text does not open with DATA_KEY: %s; check DATA_KEY "
-              "(README, Encryption). Nothing was shown to the couple.", where)
+    log.error(
+        "stored text does not open with DATA_KEY: %s; check DATA_KEY "
+        "(README, Encryption). Nothing was shown to the couple.",
+        where,
+    )

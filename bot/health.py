@@ -47,11 +47,13 @@ def write_heartbeat(engine: Engine, host: str | None = None, at: datetime | None
     try:
         with Session(engine) as session:
             stamped = session.execute(
-                update(Heartbeat).where(col(Heartbeat.host) == host).values(beat_at=at))
+                update(Heartbeat).where(col(Heartbeat.host) == host).values(beat_at=at)
+            )
             if not stamped.rowcount:  # type: ignore[attr-defined]
                 session.add(Heartbeat(host=host, beat_at=at))
-            session.execute(delete(Heartbeat).where(
-                col(Heartbeat.beat_at) < at - FORGET_HOST_AFTER))
+            session.execute(
+                delete(Heartbeat).where(col(Heartbeat.beat_at) < at - FORGET_HOST_AFTER)
+            )
             session.commit()
     except IntegrityError:
         # Another process on this host inserted the row a moment ago: its beat counts.

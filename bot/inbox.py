@@ -92,8 +92,7 @@ def chat_key(update: Update) -> int:
 class InboxStore:
     """The inbox table: store, claim per chat, finish, release, purge."""
 
-    def __init__(self, db: Engine, clock: Clock, *,
-                 claim_timeout: timedelta | None = None) -> None:
+    def __init__(self, db: Engine, clock: Clock, *, claim_timeout: timedelta | None = None) -> None:
         self.db = db
         self.clock = clock
         self.claim_timeout = claim_timeout or INBOX_CLAIM_TIMEOUT
@@ -101,17 +100,22 @@ class InboxStore:
 
     def store(self, update_id: int, chat_id: int, payload: str) -> bool:
         """Store an update once; False when this update_id was stored before."""
-        values = {"update_id": update_id, "chat_id": chat_id, "payload": payload,
-                  "state": "pending", "received_at": self.clock.now()}
+        values = {
+            "update_id": update_id,
+            "chat_id": chat_id,
+            "payload": payload,
+            "state": "pending",
+            "received_at": self.clock.now(),
+        }
         insert = pg_insert if self.is_postgres else sqlite_insert
-        statement = insert(INBOX).values(**values).on_conflict_do_nothing(
-            index_elements=["update_id"])
+        statement = (
+            insert(INBOX).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
+        )
         with session_scope(self.db) as session:
             inserted = session.execute(statement.returning(INBOX.c.id))
             return inserted.first() is not None
 
-    def waiting_chats(self, skip_chats: frozenset[int] = frozenset(),
-                      limit: int = 64) -> list[int]:
+    def waiting_chats(self, skip_chats: frozenset[int] = frozenset(), limit: int = 64) -> list[int]:
         """Chats with rows to handle and no live claim on them, oldest first; then chats
         whose only claims are stale (a process died holding them). A scan of the waiting
         rows: the drainer runs it about once a second, and otherwise claims the chats it
@@ -119,18 +123,27 @@ class InboxStore:
         now = self.clock.now()
         stale = now - self.claim_timeout
         inner = aliased(Inbox)
-        live_claim = exists().where(col(inner.chat_id) == col(Inbox.chat_id),
-                                    col(inner.state) == "claimed", col(inner.claimed_at) >= stale)
-        waiting = (select(col(Inbox.chat_id), func.min(col(Inbox.update_id)))
-                   .where(col(Inbox.state) == "pending", ~live_claim))
-        orphaned = (select(col(Inbox.chat_id)).distinct()
-                    .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale,
-                           ~live_claim))
+        live_claim = exists().where(
+            col(inner.chat_id) == col(Inbox.chat_id),
+            col(inner.state) == "claimed",
+            col(inner.claimed_at) >= stale,
+        )
+        waiting = select(col(Inbox.chat_id), func.min(col(Inbox.update_id))).where(
+            col(Inbox.state) == "pending", ~live_claim
+        )
+        orphaned = (
+            select(col(Inbox.chat_id))
+            .distinct()
+            .where(col(Inbox.state) == "claimed", col(Inbox.claimed_at) < stale, ~live_claim)
+        )
         if skip_chats:
             waiting = waiting.where(col(Inbox.chat_id).not_in(skip_chats))
             orphaned = orphaned.where(col(Inbox.chat_id).not_in(skip_chats))
-        waiting = (waiting.group_by(col(Inbox.chat_id))
-                   .order_by(func.min(col(Inbox.update_id))).limit(limit))
+        waiting = (
+            waiting.group_by(col(Inbox.chat_id))
+            .order_by(func.min(col(Inbox.update_id)))
+            .limit(limit)
+        )
         with session_scope(self.db) as session:
             chats = [chat_id for chat_id, _first in session.execute(waiting)]
             if len(chats) < limit:
@@ -149,18 +162,31 @@ class InboxStore:
         stale = now - self.claim_timeout
         with session_scope(self.db) as session:
             if self.is_postgres:
-                chats = [chat_id for chat_id in chats if session.execute(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}).scalar()]
+                chats = [
+                    chat_id
+                    for chat_id in chats
+                    if session.execute(
+                        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}
+                    ).scalar()
+                ]
                 if not chats:
                     return []
             rows = session.execute(
-                select(col(Inbox.id), col(Inbox.update_id), col(Inbox.chat_id),
-                       col(Inbox.state), col(Inbox.claimed_at))
-                .where(col(Inbox.state).in_(["pending", "claimed"]),
-                       col(Inbox.chat_id).in_(chats))
-                .order_by(col(Inbox.chat_id), col(Inbox.update_id))).all()
-            held = {chat_id for _id, _update, chat_id, state, claimed_at in rows
-                    if state == "claimed" and claimed_at is not None and claimed_at >= stale}
+                select(
+                    col(Inbox.id),
+                    col(Inbox.update_id),
+                    col(Inbox.chat_id),
+                    col(Inbox.state),
+                    col(Inbox.claimed_at),
+                )
+                .where(col(Inbox.state).in_(["pending", "claimed"]), col(Inbox.chat_id).in_(chats))
+                .order_by(col(Inbox.chat_id), col(Inbox.update_id))
+            ).all()
+            held = {
+                chat_id
+                for _id, _update, chat_id, state, claimed_at in rows
+                if state == "claimed" and claimed_at is not None and claimed_at >= stale
+            }
             taken: dict[int, int] = defaultdict(int)
             chosen: list[tuple[int, int, int]] = []
             for row_id, update_id, chat_id, _state, _claimed_at in rows:
@@ -170,15 +196,25 @@ class InboxStore:
             if not chosen:
                 return []
             ids = [row_id for row_id, _update, _chat in chosen]
-            session.execute(update(INBOX).where(INBOX.c.id.in_(ids))
-                            .values(state="claimed", claimed_at=now))
-            payloads = dict(session.execute(
-                select(col(Inbox.id), col(Inbox.payload)).where(col(Inbox.id).in_(ids))).all())
-        return [Claimed(row_id, update_id, chat_id, payloads.get(row_id), now)
-                for row_id, update_id, chat_id in chosen]
+            session.execute(
+                update(INBOX).where(INBOX.c.id.in_(ids)).values(state="claimed", claimed_at=now)
+            )
+            payloads = dict(
+                session.execute(
+                    select(col(Inbox.id), col(Inbox.payload)).where(col(Inbox.id).in_(ids))
+                ).all()
+            )
+        return [
+            Claimed(row_id, update_id, chat_id, payloads.get(row_id), now)
+            for row_id, update_id, chat_id in chosen
+        ]
 
-    def claim(self, skip_chats: frozenset[int] = frozenset(), max_chats: int = 32,
-              per_chat: int = PER_CHAT_CLAIM) -> list[Claimed]:
+    def claim(
+        self,
+        skip_chats: frozenset[int] = frozenset(),
+        max_chats: int = 32,
+        per_chat: int = PER_CHAT_CLAIM,
+    ) -> list[Claimed]:
         """Find waiting chats and claim them (what a second process does)."""
         return self.claim_chats(self.waiting_chats(skip_chats, max_chats), per_chat)
 
@@ -189,9 +225,13 @@ class InboxStore:
             return
         result = session.execute(
             update(INBOX)
-            .where(INBOX.c.id == claim.row_id, INBOX.c.state == "claimed",
-                   INBOX.c.claimed_at == claim.claimed_at)
-            .values(state="done", payload=None, done_at=now))
+            .where(
+                INBOX.c.id == claim.row_id,
+                INBOX.c.state == "claimed",
+                INBOX.c.claimed_at == claim.claimed_at,
+            )
+            .values(state="done", payload=None, done_at=now)
+        )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LostClaim
 
@@ -210,9 +250,13 @@ class InboxStore:
             for row in claims:
                 result = session.execute(
                     update(Inbox)
-                    .where(col(Inbox.id) == row.row_id, col(Inbox.state) == "claimed",
-                           col(Inbox.claimed_at) == row.claimed_at)
-                    .values(state="pending", claimed_at=None))
+                    .where(
+                        col(Inbox.id) == row.row_id,
+                        col(Inbox.state) == "claimed",
+                        col(Inbox.claimed_at) == row.claimed_at,
+                    )
+                    .values(state="pending", claimed_at=None)
+                )
                 released += result.rowcount  # type: ignore[attr-defined]
         return released
 
@@ -221,14 +265,20 @@ class InboxStore:
         if self.is_postgres:
             return 0
         with session_scope(self.db) as session:
-            result = session.execute(update(Inbox).where(col(Inbox.state) == "claimed")
-                                     .values(state="pending", claimed_at=None))
+            result = session.execute(
+                update(Inbox)
+                .where(col(Inbox.state) == "claimed")
+                .values(state="pending", claimed_at=None)
+            )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def purge(self) -> None:
         with session_scope(self.db) as session:
-            session.execute(delete(Inbox).where(col(Inbox.state) == "done",
-                                                col(Inbox.done_at) < self.clock.now() - KEEP_DONE))
+            session.execute(
+                delete(Inbox).where(
+                    col(Inbox.state) == "done", col(Inbox.done_at) < self.clock.now() - KEEP_DONE
+                )
+            )
 
     def waiting(self) -> int:
         with session_scope(self.db) as session:
@@ -301,8 +351,12 @@ class ChatOrderedProcessor(BaseUpdateProcessor):
 class InboxDrainer:
     """Claims stored updates chat by chat and runs each through PTB's handlers."""
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
-                 store: InboxStore, max_chats: int) -> None:
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        store: InboxStore,
+        max_chats: int,
+    ) -> None:
         self.application = application
         self.store = store
         self.max_chats = max_chats
@@ -343,8 +397,9 @@ class InboxDrainer:
                 try:
                     if loop.time() >= self._next_scan:
                         self._next_scan = loop.time() + IDLE_POLL
-                        found = await asyncio.to_thread(self.store.waiting_chats,
-                                                        frozenset(self._busy), 2 * self.max_chats)
+                        found = await asyncio.to_thread(
+                            self.store.waiting_chats, frozenset(self._busy), 2 * self.max_chats
+                        )
                         for chat_id in found:
                             self._known.setdefault(chat_id, None)
                     chats = [chat for chat in self._known if chat not in self._busy][:room]
@@ -386,8 +441,7 @@ class InboxDrainer:
             if row.payload:
                 update = Update.de_json(json.loads(row.payload), self.application.bot)
                 processor = self.application.update_processor
-                await processor.process_update(update,
-                                               self.application.process_update(update))
+                await processor.process_update(update, self.application.process_update(update))
         except Exception:
             log.exception("stored update %s could not be handled", row.update_id)
         finally:
@@ -410,8 +464,7 @@ class InboxDrainer:
         back to the inbox (handled after the next start)."""
         self.stopping = True
         self._wake.set()
-        running: list[asyncio.Task[Any]] = [task for task in self._busy.values()
-                                             if not task.done()]
+        running: list[asyncio.Task[Any]] = [task for task in self._busy.values() if not task.done()]
         if self._task is not None:
             running.append(self._task)
         if running:
@@ -419,8 +472,11 @@ class InboxDrainer:
             for task in pending:
                 task.cancel()
             if pending:
-                log.warning("%s updates were still being handled at the stop; they run again "
-                            "after the next start", len(pending))
+                log.warning(
+                    "%s updates were still being handled at the stop; they run again "
+                    "after the next start",
+                    len(pending),
+                )
                 await asyncio.wait(pending, timeout=0.5)
         left = list(self._held.values())
         self._held.clear()

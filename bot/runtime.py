@@ -77,7 +77,8 @@ log = logging.getLogger(__name__)
 
 # Called by the rate limiter when the request of the row being sent leaves for Telegram.
 REQUEST_GOES_OUT: ContextVar[Callable[[], object] | None] = ContextVar(
-    "mend_request_goes_out", default=None)
+    "mend_request_goes_out", default=None
+)
 
 TELEGRAM_TEXT_LIMIT = 4096
 # A claim older than this is taken back: the process that made it is presumed dead.
@@ -141,7 +142,12 @@ def split_long(body: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
 
 
 def persist(
-    session: Session, effects: Effects, now: datetime, *, claim: bool, late: bool = False,
+    session: Session,
+    effects: Effects,
+    now: datetime,
+    *,
+    claim: bool,
+    late: bool = False,
     origin: tuple[int, int] | None = None,
 ) -> Committed:
     """Store the timers and outbox rows a flow asked for, in the flow's transaction.
@@ -169,15 +175,20 @@ def persist(
     return committed
 
 
-def _edit_row(session: Session, edit: EditOrigin, origin: tuple[int, int], now: datetime,
-              *, claim: bool) -> Outbox:
+def _edit_row(
+    session: Session, edit: EditOrigin, origin: tuple[int, int], now: datetime, *, claim: bool
+) -> Outbox:
     # The pressed message is in its chat's language (read after the flow: /language's own
     # button edits its message in the language just chosen).
     language = language_of_chat(session, origin[0]) or "en"
-    markup = json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)}) \
-        if edit.buttons else None
+    markup = (
+        json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)})
+        if edit.buttons
+        else None
+    )
     row = Outbox(
-        chat_id=origin[0], message_id=origin[1],
+        chat_id=origin[0],
+        message_id=origin[1],
         kind="edit_text" if edit.body is not None else "edit_markup",
         body=render(edit.body, language) if edit.body is not None else "",
         markup=markup,
@@ -215,12 +226,14 @@ def _outbox_rows(
         if reachable or waiting:
             chat_id = partner.user_id
             if len(couples_of_user(session, partner.user_id)) > 1:
-                prefix.append(render(Text("common.about_couple", {"title": couple.title}),
-                                     language))
+                prefix.append(
+                    render(Text("common.about_couple", {"title": couple.title}), language)
+                )
         else:
             chat_id = couple.group_chat_id
-            prefix.append(render(Text("common.for_partner", {"name": partner.first_name}),
-                                 language))
+            prefix.append(
+                render(Text("common.for_partner", {"name": partner.first_name}), language)
+            )
     else:
         chat_id = send.to.chat_id
         language = send.to.language or language_of_chat(session, chat_id) or language
@@ -261,13 +274,15 @@ def _outbox_rows(
     return rows
 
 
-def _tell_group_something_waits(session: Session, couple: Couple, partner: Partner,
-                                now: datetime, *, claim: bool) -> list[Outbox]:
+def _tell_group_something_waits(
+    session: Session, couple: Couple, partner: Partner, now: datetime, *, claim: bool
+) -> list[Outbox]:
     """One neutral line in the group while a partner's private messages wait, not one per
     message: the group learns that something waits, never what."""
     already = session.exec(
-        select(Outbox.id).where(col(Outbox.partner_id) == partner.id,
-                                col(Outbox.state) == "waiting").limit(1)
+        select(Outbox.id)
+        .where(col(Outbox.partner_id) == partner.id, col(Outbox.state) == "waiting")
+        .limit(1)
     ).first()
     if already is not None:
         return []
@@ -305,8 +320,9 @@ def _release_waiting(session: OrmSession, _context: Any, _instances: Any) -> Non
         if not isinstance(obj, Partner) or not obj.private_open or obj.private_blocked:
             continue
         attrs = inspect(obj).attrs
-        if not (attrs.private_open.history.has_changes()
-                or attrs.private_blocked.history.has_changes()):
+        if not (
+            attrs.private_open.history.has_changes() or attrs.private_blocked.history.has_changes()
+        ):
             continue
         result = session.connection().execute(
             update(Outbox)
@@ -320,8 +336,14 @@ def _release_waiting(session: OrmSession, _context: Any, _instances: Any) -> Non
 class Runtime:
     """The runtime around the flows: runs transactions, sends, fires timers."""
 
-    def __init__(self, db: Engine, clock: Clock, *, sweep_seconds: float = 30.0,
-                 claim_timeout: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        db: Engine,
+        clock: Clock,
+        *,
+        sweep_seconds: float = 30.0,
+        claim_timeout: timedelta | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.sweep_seconds = sweep_seconds
@@ -352,7 +374,9 @@ class Runtime:
     # ---- running flows -------------------------------------------------------------
 
     async def run(
-        self, flow: Callable[[Session, datetime], Effects], *,
+        self,
+        flow: Callable[[Session, datetime], Effects],
+        *,
         origin: tuple[int, int] | None = None,
     ) -> Committed:
         """Run a flow in one transaction, store what it asked for, and start sending it.
@@ -391,7 +415,7 @@ class Runtime:
                     if attempt >= DB_ATTEMPTS:
                         raise
                     log.warning("database busy (%s); trying again", type(exc.orig).__name__)
-                    time.sleep(0.05 * 2 ** attempt)
+                    time.sleep(0.05 * 2**attempt)
             raise AssertionError("unreachable")
 
         committed = await asyncio.to_thread(transaction_with_retry)
@@ -422,8 +446,7 @@ class Runtime:
         if self._chat_tails.get(chat_id) is task:
             del self._chat_tails[chat_id]
 
-    async def _deliver_after(self, previous: asyncio.Task[None] | None,
-                             rows: list[Outbox]) -> None:
+    async def _deliver_after(self, previous: asyncio.Task[None] | None, rows: list[Outbox]) -> None:
         if previous is not None:
             await asyncio.wait([previous])
         await self._deliver_chat(rows)
@@ -480,22 +503,27 @@ class Runtime:
             for chat_id in [chat for chat, task in busy.items() if task.done()]:
                 del busy[chat_id]
             room = MAX_CHATS_IN_FLIGHT - len(busy)
-            rows = (await asyncio.to_thread(self._claim_outbox, frozenset(busy), room)
-                    if room > 0 else [])
+            rows = (
+                await asyncio.to_thread(self._claim_outbox, frozenset(busy), room)
+                if room > 0
+                else []
+            )
             for chat_id, chat_rows in _by_chat(rows).items():
                 self._unsent.update((row.id or 0, row) for row in chat_rows)
                 busy[chat_id] = asyncio.create_task(self._deliver_chat(chat_rows))
             if rows:
                 continue
             if busy:
-                await asyncio.wait(busy.values(), timeout=BUSY_POLL,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    busy.values(), timeout=BUSY_POLL, return_when=asyncio.FIRST_COMPLETED
+                )
                 continue
             if not self._deliver_again:
                 return
 
-    def _claim_outbox(self, skip_chats: frozenset[int] = frozenset(),
-                      max_chats: int = BATCH) -> list[Outbox]:
+    def _claim_outbox(
+        self, skip_chats: frozenset[int] = frozenset(), max_chats: int = BATCH
+    ) -> list[Outbox]:
         """Claim pending rows (oldest first) of at most `max_chats` chats not in `skip_chats`,
         at most PER_CHAT_CLAIM of each, so a claim is sent well within its timeout.
 
@@ -513,8 +541,7 @@ class Runtime:
         with session_scope(self.db) as session:
             session.execute(
                 update(Outbox)
-                .where(col(Outbox.state) == "sending", col(Outbox.claimed_at) < stale,
-                       ~tries_left)
+                .where(col(Outbox.state) == "sending", col(Outbox.claimed_at) < stale, ~tries_left)
                 .values(state="failed")
             )
             query = select(Outbox.id, Outbox.chat_id).where(claimable)
@@ -536,8 +563,7 @@ class Runtime:
                 result = session.execute(
                     update(Outbox)
                     .where(col(Outbox.id) == row_id, claimable)
-                    .values(state="sending", claimed_at=now,
-                            attempts=col(Outbox.attempts) + 1)
+                    .values(state="sending", claimed_at=now, attempts=col(Outbox.attempts) + 1)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
                     claimed.append(row_id)
@@ -554,8 +580,9 @@ class Runtime:
         except DataKeyError:
             pass
         session.expunge_all()
-        raw = select(Outbox.id, type_coerce(Outbox.body, SAText()),
-                     type_coerce(Outbox.fallback, SAText())).where(col(Outbox.id).in_(row_ids))
+        raw = select(
+            Outbox.id, type_coerce(Outbox.body, SAText()), type_coerce(Outbox.fallback, SAText())
+        ).where(col(Outbox.id).in_(row_ids))
         broken: list[int] = []
         for row_id, body, fallback in session.execute(raw):
             try:
@@ -565,8 +592,10 @@ class Runtime:
             except DataKeyError:
                 broken.append(row_id)
         for row_id in broken:
-            log.error("outbox row %s cannot be read with DATA_KEY; marked failed "
-                      "(README, Encryption)", row_id)
+            log.error(
+                "outbox row %s cannot be read with DATA_KEY; marked failed (README, Encryption)",
+                row_id,
+            )
         session.execute(update(Outbox).where(col(Outbox.id).in_(broken)).values(state="failed"))
         readable = [row_id for row_id in row_ids if row_id not in broken]
         if not readable:
@@ -576,8 +605,9 @@ class Runtime:
 
     async def deliver(self, rows: Sequence[Outbox]) -> None:
         """Send claimed rows: in order within a chat, chats side by side."""
-        await asyncio.gather(*(self._deliver_chat(chat_rows)
-                               for chat_rows in _by_chat(rows).values()))
+        await asyncio.gather(
+            *(self._deliver_chat(chat_rows) for chat_rows in _by_chat(rows).values())
+        )
 
     async def _deliver_chat(self, rows: list[Outbox]) -> None:
         """One chat's rows in order. Accepted ones are marked sent together, at the latest
@@ -604,8 +634,7 @@ class Runtime:
                 continue
             except Exception:
                 await self._mark_sent(accepted)
-                log.exception("delivery of outbox row %s failed; it will be tried again",
-                              row.id)
+                log.exception("delivery of outbox row %s failed; it will be tried again", row.id)
                 await asyncio.to_thread(self._retry_later, row.id)
                 continue
             finally:
@@ -645,16 +674,18 @@ class Runtime:
     async def _edit_one(self, row: Outbox) -> int:
         """Edit the bot's message `row.message_id` (the one whose button was pressed)."""
         assert self.bot is not None and row.message_id is not None
-        markup = InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) \
-            if row.markup else None
+        markup = (
+            InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) if row.markup else None
+        )
         try:
             if row.kind == "edit_text":
-                await self.bot.edit_message_text(row.body, chat_id=row.chat_id,
-                                                 message_id=row.message_id, reply_markup=markup)
+                await self.bot.edit_message_text(
+                    row.body, chat_id=row.chat_id, message_id=row.message_id, reply_markup=markup
+                )
             else:
-                await self.bot.edit_message_reply_markup(chat_id=row.chat_id,
-                                                         message_id=row.message_id,
-                                                         reply_markup=markup)
+                await self.bot.edit_message_reply_markup(
+                    chat_id=row.chat_id, message_id=row.message_id, reply_markup=markup
+                )
         except BadRequest as exc:
             if "not modified" not in str(exc).lower():
                 raise
@@ -672,8 +703,12 @@ class Runtime:
             # Telegram's description names the problem ("message is too long", "button URL
             # invalid"), never the text; the key says which message it was.
             self.refused[row.key or "unknown"] += 1
-            log.error("Telegram refused a %s message (outbox row %s): %s",
-                      row.key or "unknown", row.id, exc)
+            log.error(
+                "Telegram refused a %s message (outbox row %s): %s",
+                row.key or "unknown",
+                row.id,
+                exc,
+            )
             await asyncio.to_thread(self._refused, row)
             self.kick_delivery()  # the fallback text, if there is one
 
@@ -693,27 +728,36 @@ class Runtime:
         # One Core statement run for all rows (executemany): the ORM's bulk UPDATE would
         # compile and evaluate it again for every row.
         table: Table = Outbox.__table__  # type: ignore[attr-defined]
-        statement = (update(table).where(table.c.id == bindparam("row_id"))
-                     .values(state=state, message_id=bindparam("new_message_id"),
-                             sent_at=sent_at))
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values(state=state, message_id=bindparam("new_message_id"), sent_at=sent_at)
+        )
         with session_scope(self.db) as session:
             session.connection().execute(
-                statement, [{"row_id": row_id, "new_message_id": message_id}
-                            for row_id, message_id in rows])
+                statement,
+                [{"row_id": row_id, "new_message_id": message_id} for row_id, message_id in rows],
+            )
 
     def _refused(self, row: Outbox) -> None:
         """Telegram will never take this message. If it carried the couple's state (a
         reveal, a return time), they still hear the simpler text written for that case."""
         with session_scope(self.db) as session:
-            session.execute(update(Outbox).where(col(Outbox.id) == row.id)
-                            .values(state="failed"))
+            session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(state="failed"))
             if not row.fallback:
                 return
-            session.add(Outbox(
-                couple_id=row.couple_id, partner_id=row.partner_id, chat_id=row.chat_id,
-                body=row.fallback, key=f"{row.key}#fallback", private_only=row.private_only,
-                state="pending", created_at=self.clock.now(),
-            ))
+            session.add(
+                Outbox(
+                    couple_id=row.couple_id,
+                    partner_id=row.partner_id,
+                    chat_id=row.chat_id,
+                    body=row.fallback,
+                    key=f"{row.key}#fallback",
+                    private_only=row.private_only,
+                    state="pending",
+                    created_at=self.clock.now(),
+                )
+            )
 
     def _retry_later(self, row_id: int | None) -> None:
         """Back off: a pending row's `claimed_at` is the moment before which it waits."""
@@ -743,12 +787,13 @@ class Runtime:
                 session.add(couple)
                 session.execute(
                     update(Outbox)
-                    .where(col(Outbox.chat_id) == row.chat_id,
-                           col(Outbox.state).in_(["pending", "sending"]))
+                    .where(
+                        col(Outbox.chat_id) == row.chat_id,
+                        col(Outbox.state).in_(["pending", "sending"]),
+                    )
                     .values(state="held")
                 )
-                log.warning("group of couple %s is unreachable; holding its messages",
-                            couple.id)
+                log.warning("group of couple %s is unreachable; holding its messages", couple.id)
                 return
             partner = session.get(Partner, row.partner_id) if row.partner_id else None
             stored.state = "failed"
@@ -760,19 +805,22 @@ class Runtime:
             if row.private_only:
                 # Meant for them alone: it waits for the private chat, the group only
                 # hears that something waits.
-                _tell_group_something_waits(session, couple, partner, self.clock.now(),
-                                            claim=False)
+                _tell_group_something_waits(session, couple, partner, self.clock.now(), claim=False)
                 stored.state = "waiting"
                 stored.claimed_at = None
-                log.info("partner %s blocked the bot in private; a private message waits",
-                         partner.id)
+                log.info(
+                    "partner %s blocked the bot in private; a private message waits", partner.id
+                )
                 return
             fallback = Outbox(
                 couple_id=couple.id,
                 partner_id=partner.id,
                 chat_id=couple.group_chat_id,
-                body=render(Text("common.for_partner", {"name": partner.first_name}),
-                            partner.language) + "\n" + row.body,
+                body=render(
+                    Text("common.for_partner", {"name": partner.first_name}), partner.language
+                )
+                + "\n"
+                + row.body,
                 markup=row.markup,
                 tag=row.tag,
                 key=row.key,
@@ -791,8 +839,11 @@ class Runtime:
         with session_scope(self.db) as session:
             query = (
                 select(Outbox.tag)
-                .where(col(Outbox.chat_id) == chat_id, col(Outbox.tag).is_not(None),
-                       col(Outbox.state) == "sent")
+                .where(
+                    col(Outbox.chat_id) == chat_id,
+                    col(Outbox.tag).is_not(None),
+                    col(Outbox.state) == "sent",
+                )
                 .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
                 .limit(1)
             )
@@ -829,20 +880,26 @@ class Runtime:
         with session_scope(self.db) as session:
             session.execute(
                 update(Outbox)
-                .where(col(Outbox.state) == "waiting",
-                       col(Outbox.created_at) < now - WAIT_FOR_PRIVATE_CHAT)
+                .where(
+                    col(Outbox.state) == "waiting",
+                    col(Outbox.created_at) < now - WAIT_FOR_PRIVATE_CHAT,
+                )
                 .values(state="failed")
             )
             session.execute(
                 update(Outbox)
-                .where(col(Outbox.state).in_(["sent", "failed"]),
-                       col(Outbox.created_at) < now - ERASE_SENT_TEXT_AFTER,
-                       or_(stored_body != "", col(Outbox.fallback).is_not(None)))
+                .where(
+                    col(Outbox.state).in_(["sent", "failed"]),
+                    col(Outbox.created_at) < now - ERASE_SENT_TEXT_AFTER,
+                    or_(stored_body != "", col(Outbox.fallback).is_not(None)),
+                )
                 .values(body=type_coerce("", SAText()), markup=None, fallback=None)
             )
             session.execute(
-                delete(Outbox).where(col(Outbox.state).in_(["sent", "failed"]),
-                                     col(Outbox.created_at) < now - DELETE_SENT_AFTER)
+                delete(Outbox).where(
+                    col(Outbox.state).in_(["sent", "failed"]),
+                    col(Outbox.created_at) < now - DELETE_SENT_AFTER,
+                )
             )
 
     async def fire_due(self) -> int:
@@ -871,8 +928,9 @@ class Runtime:
         # (state, due_at) index in order and stops after the due rows, so a sweep costs the
         # same with 300,000 pending or finished timers as with 3,000 (bench/scale.py; the
         # join let SQLite scan every couple, and PostgreSQL misjudge how many rows are due).
-        reachable = exists().where(col(Couple.id) == col(Timer.couple_id),
-                                   col(Couple.group_reachable))
+        reachable = exists().where(
+            col(Couple.id) == col(Timer.couple_id), col(Couple.group_reachable)
+        )
         with session_scope(self.db) as session:
             candidates: list[int] = []
             for state_is in (
@@ -913,8 +971,11 @@ class Runtime:
                 committed = persist(session, effects, now, claim=False, late=late)
                 finished = session.execute(
                     update(Timer)
-                    .where(col(Timer.id) == timer_id, col(Timer.state) == "claimed",
-                           col(Timer.claimed_at) == claimed_at)
+                    .where(
+                        col(Timer.id) == timer_id,
+                        col(Timer.state) == "claimed",
+                        col(Timer.claimed_at) == claimed_at,
+                    )
                     .values(state=state, finished_at=now)
                 )
                 if finished.rowcount != 1:  # type: ignore[attr-defined]
@@ -922,8 +983,7 @@ class Runtime:
         except _LostClaim:
             return None
         except Exception:
-            log.exception("timer %s failed; it will be retried after the claim timeout",
-                          timer_id)
+            log.exception("timer %s failed; it will be retried after the claim timeout", timer_id)
             self._give_up_if_exhausted(timer_id)
             return None
         return committed.earliest_timer
@@ -938,8 +998,9 @@ class Runtime:
 
     def earliest_pending(self) -> datetime | None:
         """The next due time a sweep could act on (timers of a group without the bot wait)."""
-        reachable = exists().where(col(Couple.id) == col(Timer.couple_id),
-                                   col(Couple.group_reachable))
+        reachable = exists().where(
+            col(Couple.id) == col(Timer.couple_id), col(Couple.group_reachable)
+        )
         with session_scope(self.db) as session:
             query = (
                 select(Timer.due_at)
@@ -978,4 +1039,3 @@ def _by_chat(rows: Sequence[Outbox]) -> dict[int, list[Outbox]]:
 
 class _LostClaim(Exception):
     pass
-

@@ -125,7 +125,8 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
     def lookup() -> str | None:
         with session_scope(runtime.db) as session:
             query = select(Outbox.tag).where(
-                col(Outbox.chat_id) == chat_id, col(Outbox.message_id) == message_id,
+                col(Outbox.chat_id) == chat_id,
+                col(Outbox.message_id) == message_id,
                 col(Outbox.kind) == "send",
             )
             return session.exec(query).first()
@@ -203,4 +204,3 @@ def text_handlers() -> list[BaseHandler[Update, Any, Any]]:
         CallbackQueryHandler(on_button),
         MessageHandler(answers, on_text),
     ]
-

@@ -151,8 +151,11 @@ def menu(scope: str, language: str = FALLBACK) -> list[tuple[str, str]]:
     """The command menu for "group" or "private" chats: (command, description), in the
     catalogue's order (its `[menu_group]` / `[menu_private]` tables)."""
     prefix = f"menu_{scope}."
-    return [(key.removeprefix(prefix), render(Text(key), language))
-            for key in catalogue(FALLBACK) if key.startswith(prefix)]
+    return [
+        (key.removeprefix(prefix), render(Text(key), language))
+        for key in catalogue(FALLBACK)
+        if key.startswith(prefix)
+    ]
 
 
 def render(body: Text, language: str | None = FALLBACK) -> str:
@@ -188,8 +191,7 @@ def _value(value: Any, language: str | None) -> Any:
     return value
 
 
-def format_value(value: Moment | ClockTime | Day | Weekday | Length,
-                 language: str | None) -> str:
+def format_value(value: Moment | ClockTime | Day | Weekday | Length, language: str | None) -> str:
     """A date, time, weekday or length, worded for the reader's locale."""
     locale = locale_of(language)
     if isinstance(value, ClockTime):
@@ -241,9 +243,13 @@ def _length(minutes: int, language: str | None) -> str:
         return part("time.minutes", rest)
     if not rest:
         return part("time.hours", hours)
-    return render(Text("time.hours_minutes", {"hours": part("time.hours", hours),
-                                              "minutes": part("time.minutes", rest)}),
-                  language)
+    return render(
+        Text(
+            "time.hours_minutes",
+            {"hours": part("time.hours", hours), "minutes": part("time.minutes", rest)},
+        ),
+        language,
+    )
 
 
 def inert(value: str) -> str:
@@ -251,8 +257,9 @@ def inert(value: str) -> str:
     return _COMMAND_START.sub("/" + WORD_JOINER, value)
 
 
-def render_keyboard(buttons: Keyboard,
-                    language: str | None = FALLBACK) -> list[list[dict[str, str]]]:
+def render_keyboard(
+    buttons: Keyboard, language: str | None = FALLBACK
+) -> list[list[dict[str, str]]]:
     rows: list[list[dict[str, str]]] = []
     for row in buttons:
         rendered: list[dict[str, str]] = []

@@ -103,8 +103,9 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 class BotProcess:
-    def __init__(self, sandbox: BotApiSandbox, data_dir: Path, database: Path,
-                 clock_file: Path) -> None:
+    def __init__(
+        self, sandbox: BotApiSandbox, data_dir: Path, database: Path, clock_file: Path
+    ) -> None:
         self.sandbox = sandbox
         self.data_dir = data_dir
         self.database = database
@@ -113,9 +114,13 @@ class BotProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_",
-                                      "TELEGRAM_"))}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(
+                ("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_", "TELEGRAM_")
+            )
+        }
         python_path = [str(PACKAGE_ROOT)]
         if env.get("PYTHONPATH"):
             python_path.append(env["PYTHONPATH"])
@@ -140,19 +145,23 @@ class BotProcess:
         with self.log_path.open("ab") as log_file:
             # cwd: the data folder, so a developer's own .env is not picked up.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"], cwd=self.data_dir, env=self.env(),
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "bot"],
+                cwd=self.data_dir,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.sandbox.calls["getUpdates"] == 0:
             if self.process.poll() is not None:
-                raise DemoError(f"the bot did not start (exit {self.process.returncode}); "
-                                f"see {self.log_path}")
+                raise DemoError(
+                    f"the bot did not start (exit {self.process.returncode}); see {self.log_path}"
+                )
             if loop.time() > deadline:
-                raise DemoError(f"the bot did not start within {timeout:.0f}s; "
-                                f"see {self.log_path}")
+                raise DemoError(f"the bot did not start within {timeout:.0f}s; see {self.log_path}")
             await asyncio.sleep(0.05)
 
     def exited(self) -> int | None:
@@ -215,7 +224,9 @@ class Demo:
         except OSError as error:
             raise DemoError(
                 f"port {self.options.port} on {self.options.host} is not free ({error.strerror});"
-                f" try: python -m bot demo --port {self.options.port + 1}", code=2) from None
+                f" try: python -m bot demo --port {self.options.port + 1}",
+                code=2,
+            ) from None
 
     async def start(self) -> None:
         sockets = self._bind()  # first: a taken port should stop us before anything runs
@@ -268,8 +279,12 @@ class Demo:
             assert self.bot is not None
             code = self.bot.exited()
             if code is not None:
-                print(f"mend demo: the bot stopped unexpectedly (exit {code}); "
-                      f"see {self.bot.log_path}", file=sys.stderr, flush=True)
+                print(
+                    f"mend demo: the bot stopped unexpectedly (exit {code}); "
+                    f"see {self.bot.log_path}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.exit_code = 1
                 self.stopping.set()
                 return
@@ -293,7 +308,8 @@ class Demo:
         """The bot just wrote: its timers may have changed, so tell the page shortly."""
         if self._clock_refresh is None:
             self._clock_refresh = asyncio.get_running_loop().call_later(
-                CLOCK_REFRESH_DELAY, self._refresh_clock)
+                CLOCK_REFRESH_DELAY, self._refresh_clock
+            )
 
     def _refresh_clock(self) -> None:
         self._clock_refresh = None
@@ -316,17 +332,20 @@ class Demo:
             if event.get("from_bot"):
                 self._refresh_clock_soon()
         elif kind == "deleted_message" and chat_key is not None:
-            self.hub.publish({"type": "deleted", "chat": chat_key,
-                              "message_id": event["message_id"]})
+            self.hub.publish(
+                {"type": "deleted", "chat": chat_key, "message_id": event["message_id"]}
+            )
         elif kind == "callback_answer":
-            self.hub.publish({
-                "type": "answer",
-                "chat": chat_key,
-                "message_id": event.get("message_id"),
-                "person": world.keys_by_user_id.get(int(event.get("user_id") or 0), ""),
-                "text": event.get("text") or "",
-                "show_alert": bool(event.get("show_alert")),
-            })
+            self.hub.publish(
+                {
+                    "type": "answer",
+                    "chat": chat_key,
+                    "message_id": event.get("message_id"),
+                    "person": world.keys_by_user_id.get(int(event.get("user_id") or 0), ""),
+                    "text": event.get("text") or "",
+                    "show_alert": bool(event.get("show_alert")),
+                }
+            )
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -343,15 +362,18 @@ class _Base(tornado.web.RequestHandler):
         if host not in {"127.0.0.1", "localhost", "::1", self.demo.options.host}:
             raise tornado.web.HTTPError(403)
         if self.request.method == "POST" and not self.request.headers.get(
-                "Content-Type", "").startswith("application/json"):
+            "Content-Type", ""
+        ).startswith("application/json"):
             raise tornado.web.HTTPError(415)
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Security-Policy",
-                        "default-src 'self'; style-src 'self'; script-src 'self'; "
-                        "img-src 'self' data:; frame-ancestors 'none'")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self'; script-src 'self'; "
+            "img-src 'self' data:; frame-ancestors 'none'",
+        )
 
     def body(self) -> JSON:
         try:
@@ -450,8 +472,9 @@ class SendHandler(_Base):
             reply_to = world.message(chat_key, _int(body["reply_to"]))
             if reply_to is None:
                 return self.refuse("that message is gone")
-        sent = await self.demo.sandbox.user_sends(user, world.chats[chat_key], text,
-                                                  reply_to=reply_to)
+        sent = await self.demo.sandbox.user_sends(
+            user, world.chats[chat_key], text, reply_to=reply_to
+        )
         self.answer({"ok": True, "message_id": sent.message_id, "delivered": sent.delivered})
 
 
@@ -486,10 +509,22 @@ class TimeHandler(_Base):
         if body.get("next"):
             due = clock.to_next_event()
             if due is None:
-                return self.answer({"ok": True, "moved": False, "clock": self.demo.publish_clock(
-                    force=True), "note": "Nothing is scheduled yet."})
-            return self.answer({"ok": True, "moved": True, "due": due.isoformat(),
-                                "clock": self.demo.publish_clock(force=True)})
+                return self.answer(
+                    {
+                        "ok": True,
+                        "moved": False,
+                        "clock": self.demo.publish_clock(force=True),
+                        "note": "Nothing is scheduled yet.",
+                    }
+                )
+            return self.answer(
+                {
+                    "ok": True,
+                    "moved": True,
+                    "due": due.isoformat(),
+                    "clock": self.demo.publish_clock(force=True),
+                }
+            )
         minutes = _int(body.get("minutes"))
         delta = timedelta(minutes=minutes)
         if not timedelta() < delta <= MAX_ADVANCE:

@@ -44,8 +44,9 @@ PEOPLE = (
 class World:
     """Ana and Ben (the couple), Cleo (a stranger), their group and two private chats."""
 
-    def __init__(self, sandbox: BotApiSandbox, *, resumed: bool = False,
-                 language: str = "en") -> None:
+    def __init__(
+        self, sandbox: BotApiSandbox, *, resumed: bool = False, language: str = "en"
+    ) -> None:
         self.sandbox = sandbox
         self.resumed = resumed
         self.language = "en"
@@ -133,12 +134,23 @@ class World:
     def chat_view(self, key: str) -> JSON:
         chat = self.chats[key]
         if key == GROUP:
-            members = [self.keys_by_user_id[uid] for uid in chat.members
-                       if uid in self.keys_by_user_id]
-            return {"key": key, "id": chat.id, "type": "group", "title": chat.title,
-                    "members": members}
-        return {"key": key, "id": chat.id, "type": "private", "owner": key,
-                "title": self.sandbox.bot.first_name}
+            members = [
+                self.keys_by_user_id[uid] for uid in chat.members if uid in self.keys_by_user_id
+            ]
+            return {
+                "key": key,
+                "id": chat.id,
+                "type": "group",
+                "title": chat.title,
+                "members": members,
+            }
+        return {
+            "key": key,
+            "id": chat.id,
+            "type": "private",
+            "owner": key,
+            "title": self.sandbox.bot.first_name,
+        }
 
     def person_key(self, user: SimUser | None) -> str:
         if user is None:
@@ -157,24 +169,26 @@ class World:
             "id": message.message_id,
             "from": self.person_key(sender),
             "name": sender.first_name if sender else "",
-            "date": self._dates.setdefault((message.chat.id, message.message_id),
-                                           message.date + round(self.clock_offset())),
+            "date": self._dates.setdefault(
+                (message.chat.id, message.message_id), message.date + round(self.clock_offset())
+            ),
             "text": message.text if message.text is not None else message.caption,
-            "entities": message.entities if message.text is not None
-            else message.caption_entities,
+            "entities": message.entities if message.text is not None else message.caption_entities,
             "edited": message.edit_date is not None,
             "delivered": message.delivered,
             "buttons": [
                 [
-                    {key: str(button[key]) for key in ("text", "callback_data", "url")
-                     if key in button}
+                    {
+                        key: str(button[key])
+                        for key in ("text", "callback_data", "url")
+                        if key in button
+                    }
                     for button in row
                 ]
                 for row in message.reply_markup or []
             ],
             "force_reply": bool((message.other_markup or {}).get("force_reply")),
-            "placeholder": str((message.other_markup or {}).get("input_field_placeholder")
-                               or ""),
+            "placeholder": str((message.other_markup or {}).get("input_field_placeholder") or ""),
         }
         if service is not None:
             view["service"] = service
@@ -243,8 +257,9 @@ class DemoClock:
 
     def zone(self) -> str:
         """The couple's time zone once the bot knows the group, else UTC."""
-        value = self._query("SELECT timezone FROM couple WHERE group_chat_id = ?",
-                            self.group_chat_id)
+        value = self._query(
+            "SELECT timezone FROM couple WHERE group_chat_id = ?", self.group_chat_id
+        )
         try:
             ZoneInfo(str(value))
         except (ZoneInfoNotFoundError, ValueError):

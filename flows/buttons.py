@@ -87,5 +87,4 @@ def _for_the_couple(session: Session, actor: Actor) -> Effects | None:
     names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
     if len(names) < 2:
         return None
-    return [Notice(Text("common.button_for_couple", {"a": names[0], "b": names[1]}),
-                   alert=True)]
+    return [Notice(Text("common.button_for_couple", {"a": names[0], "b": names[1]}), alert=True)]

@@ -79,8 +79,12 @@ HISTORY_SHOWN = 8
 # questions about the week should not land in the middle of a fight.
 QUIET_RETRY = timedelta(minutes=30)
 
-START, RESUME, REMIND, CLOSE_KIND = "checkin.start", "checkin.resume", "checkin.remind", \
-    "checkin.close"
+START, RESUME, REMIND, CLOSE_KIND = (
+    "checkin.start",
+    "checkin.resume",
+    "checkin.remind",
+    "checkin.close",
+)
 # Button kinds: the check-in itself (snooze / skip), one question (pass / edit), a promise.
 KIND_CHECKIN, KIND_QUESTION, KIND_PROMISE = "ci", "ciq", "cip"
 # Sharing one's own answers after a check-in closed with only one partner's answers.
@@ -92,7 +96,14 @@ MOVE_TAG = "checkin-move"
 TAG_PREFIX = "checkin"
 
 OPEN, SNOOZED, DONE, PARTLY, SKIPPED, MISSED, STOPPED = (
-    "open", "snoozed", "done", "partly", "skipped", "missed", "stopped")
+    "open",
+    "snoozed",
+    "done",
+    "partly",
+    "skipped",
+    "missed",
+    "stopped",
+)
 # Closed with only one partner's answers: those stay private unless their author shares them.
 HELD = "held"
 ANSWERABLE = (OPEN, SNOOZED)
@@ -166,13 +177,15 @@ class CheckinAnswer(SQLModel, table=True):
 
 # ---- the schedule -----------------------------------------------------------------
 
+
 def schedule_of(session: Session, couple_id: int) -> CheckinSchedule | None:
     query = select(CheckinSchedule).where(CheckinSchedule.couple_id == couple_id)
     return session.exec(query).first()
 
 
-def ensure_schedule(session: Session, couple: Couple,
-                    now: datetime) -> tuple[CheckinSchedule, Effects]:
+def ensure_schedule(
+    session: Session, couple: Couple, now: datetime
+) -> tuple[CheckinSchedule, Effects]:
     """The couple's schedule; a new couple gets Sunday 19:00 and its first timer."""
     schedule = schedule_of(session, couple.id or 0)
     if schedule is not None:
@@ -198,8 +211,15 @@ def plan_next(schedule: CheckinSchedule, couple: Couple, after: datetime) -> Eff
     # A new couple's zone waits for a partner's word: nothing is planned in a zone nobody chose.
     if schedule.active and not couple.zone_pending:
         due = next_occurrence(schedule, couple, after)
-        effects.append(SetTimer(START, couple.id or 0, due,
-                                {"weekday": schedule.weekday, "at": schedule.at}, ref=ref))
+        effects.append(
+            SetTimer(
+                START,
+                couple.id or 0,
+                due,
+                {"weekday": schedule.weekday, "at": schedule.at},
+                ref=ref,
+            )
+        )
     return effects
 
 
@@ -228,9 +248,14 @@ def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
         return [text("checkin.settings_off")]
     weekday = schedule.weekday if schedule else DEFAULT_WEEKDAY
     at = schedule.at if schedule else DEFAULT_AT.strftime("%H:%M")
-    return [text("checkin.settings_on", day=text(f"checkin.days_{weekday}"),
-                 at=ClockTime(time.fromisoformat(at)),
-                 zone=zone_label(zone_of(couple)))]
+    return [
+        text(
+            "checkin.settings_on",
+            day=text(f"checkin.days_{weekday}"),
+            at=ClockTime(time.fromisoformat(at)),
+            zone=zone_label(zone_of(couple)),
+        )
+    ]
 
 
 # ---- /checkin and /checkins -------------------------------------------------------
@@ -254,34 +279,55 @@ def checkin(session: Session, actor: Actor, args: str, now: datetime) -> Effects
         schedule.active = False
         schedule.updated_at = now
         session.add(schedule)
-        return [*plan_next(schedule, couple, now),
-                Send(ToGroup(found.couple_id),
-                     text("checkin.switched_off", name=found.partner.first_name))]
+        return [
+            *plan_next(schedule, couple, now),
+            Send(
+                ToGroup(found.couple_id),
+                text("checkin.switched_off", name=found.partner.first_name),
+            ),
+        ]
     if is_word(wanted, "on", language):
         schedule.active = True
         schedule.updated_at = now
         session.add(schedule)
-        return [*plan_next(schedule, couple, now),
-                Send(ToGroup(found.couple_id), text(
-                    "checkin.switched_on", name=found.partner.first_name,
+        return [
+            *plan_next(schedule, couple, now),
+            Send(
+                ToGroup(found.couple_id),
+                text(
+                    "checkin.switched_on",
+                    name=found.partner.first_name,
                     schedule=_schedule_text(schedule),
-                    next=_when(session, couple, next_occurrence(schedule, couple, now))))]
+                    next=_when(session, couple, next_occurrence(schedule, couple, now)),
+                ),
+            ),
+        ]
     parsed = parse_weekly(wanted, language) if len(wanted) <= 40 else None
     if parsed is None:
         return [*planned, Send(ToChat(actor.chat_id), text("checkin.not_understood"))]
     if parsed.at is None:
         # "sunday evening": a day and part of it; the exact hour is a tap away.
-        choices = [buttons.button(text("checkin.button_time", day=text(
-            f"checkin.days_{parsed.weekday}"), at=ClockTime(choice)), KIND_TIME,
-            found.couple_id, f"{parsed.weekday}{choice.strftime('%H%M')}")
-            for choice in parsed.choices]
-        return [*planned, Send(ToChat(actor.chat_id), text("checkin.pick_time"),
-                               buttons=keyboard(choices))]
+        choices = [
+            buttons.button(
+                text(
+                    "checkin.button_time",
+                    day=text(f"checkin.days_{parsed.weekday}"),
+                    at=ClockTime(choice),
+                ),
+                KIND_TIME,
+                found.couple_id,
+                f"{parsed.weekday}{choice.strftime('%H%M')}",
+            )
+            for choice in parsed.choices
+        ]
+        return [
+            *planned,
+            Send(ToChat(actor.chat_id), text("checkin.pick_time"), buttons=keyboard(choices)),
+        ]
     return [*planned, *_move(session, found, parsed.weekday, parsed.at, now)]
 
 
-def _move(session: Session, found: Membership, weekday: int, at: time,
-          now: datetime) -> Effects:
+def _move(session: Session, found: Membership, weekday: int, at: time, now: datetime) -> Effects:
     """The weekly check-in moves to `weekday` at `at`, and both hear so in the group."""
     schedule, _planned = ensure_schedule(session, found.couple, now)
     schedule.weekday, schedule.at = weekday, at.strftime("%H:%M")
@@ -289,11 +335,18 @@ def _move(session: Session, found: Membership, weekday: int, at: time,
     schedule.updated_at = now
     session.add(schedule)
     couple = found.couple
-    return [*plan_next(schedule, couple, now),
-            Send(ToGroup(found.couple_id), text(
-                "checkin.moved", name=found.partner.first_name,
+    return [
+        *plan_next(schedule, couple, now),
+        Send(
+            ToGroup(found.couple_id),
+            text(
+                "checkin.moved",
+                name=found.partner.first_name,
                 schedule=_schedule_text(schedule),
-                next=_when(session, couple, next_occurrence(schedule, couple, now))))]
+                next=_when(session, couple, next_occurrence(schedule, couple, now)),
+            ),
+        ),
+    ]
 
 
 def press_time(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
@@ -307,20 +360,30 @@ def press_time(session: Session, actor: Actor, press: Press, now: datetime) -> E
     hour, minute = int(action[1:3]), int(action[3:])
     if hour > 23 or minute > 59:
         return buttons.expired()
-    return [EditOrigin(buttons=()),
-            *_move(session, found, int(action[0]), time(hour, minute), now)]
+    return [EditOrigin(buttons=()), *_move(session, found, int(action[0]), time(hour, minute), now)]
 
 
-def _status(session: Session, actor: Actor, found: Membership, schedule: CheckinSchedule,
-            now: datetime, *, menu: bool = False) -> Effects:
+def _status(
+    session: Session,
+    actor: Actor,
+    found: Membership,
+    schedule: CheckinSchedule,
+    now: datetime,
+    *,
+    menu: bool = False,
+) -> Effects:
     couple = found.couple
     reader = found.partner if actor.in_private else None
     if not schedule.active:
         lines: list[Text] = [text("checkin.status_off")]
     else:
-        lines = [text("checkin.status_on", schedule=_schedule_text(schedule),
-                      next=_when(session, couple, next_occurrence(schedule, couple, now),
-                                 reader))]
+        lines = [
+            text(
+                "checkin.status_on",
+                schedule=_schedule_text(schedule),
+                next=_when(session, couple, next_occurrence(schedule, couple, now), reader),
+            )
+        ]
         if couple.zone_pending:
             lines.append(text("onboarding.status_zone_pending"))
     current = _unfinished(session, found.couple_id)
@@ -331,31 +394,50 @@ def _status(session: Session, actor: Actor, found: Membership, schedule: Checkin
         if turn is not None and turn.asking:
             effects.append(_ask(current[0], turn, found.partner, turn.asking, now))
     if menu:
-        return [Send(ToChat(actor.chat_id), text("checkin.status", lines=tuple(lines)),
-                     buttons=_menu(found.couple_id, schedule)), *effects]
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("checkin.status", lines=tuple(lines)),
+                buttons=_menu(found.couple_id, schedule),
+            ),
+            *effects,
+        ]
     lines.append(text("checkin.status_how"))
     return [Send(ToChat(actor.chat_id), text("checkin.status", lines=tuple(lines))), *effects]
 
 
 def _menu(couple_id: int, schedule: CheckinSchedule) -> Keyboard:
     switch = "off" if schedule.active else "on"
-    return keyboard([buttons.button(text("checkin.button_start_now"), KIND_MENU, couple_id, "now"),
-                     buttons.button(text("checkin.button_move"), KIND_MENU, couple_id, "move"),
-                     buttons.button(text(f"checkin.button_{switch}"), KIND_MENU, couple_id,
-                                    switch)])
+    return keyboard(
+        [
+            buttons.button(text("checkin.button_start_now"), KIND_MENU, couple_id, "now"),
+            buttons.button(text("checkin.button_move"), KIND_MENU, couple_id, "move"),
+            buttons.button(text(f"checkin.button_{switch}"), KIND_MENU, couple_id, switch),
+        ]
+    )
 
 
 def press_menu(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """[Start now] [Move] [Off]/[On] under a bare /checkin: the same as typing them."""
     couple = session.get(Couple, press.target_id)
     partner = partner_of_user(session, press.target_id, actor.user_id) if couple else None
-    if couple is None or partner is None or press.action not in {"now", "move", "off", "on"} \
-            or not (actor.in_private or actor.chat_id == couple.group_chat_id):
+    if (
+        couple is None
+        or partner is None
+        or press.action not in {"now", "move", "off", "on"}
+        or not (actor.in_private or actor.chat_id == couple.group_chat_id)
+    ):
         return buttons.expired()
     if press.action == "move":
-        return [EditOrigin(buttons=()),
-                Send(ToChat(actor.chat_id), text("checkin.ask_move", name=partner.first_name),
-                     force_reply=True, tag=f"{MOVE_TAG}:{couple.id}")]
+        return [
+            EditOrigin(buttons=()),
+            Send(
+                ToChat(actor.chat_id),
+                text("checkin.ask_move", name=partner.first_name),
+                force_reply=True,
+                tag=f"{MOVE_TAG}:{couple.id}",
+            ),
+        ]
     return [EditOrigin(buttons=()), *checkin(session, actor, press.action, now)]
 
 
@@ -369,8 +451,14 @@ def move_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     if len(wanted) > 40 or parse_weekly(wanted, language) is None:
         if not said.is_reply:
             return None  # typed later in private about something else
-        return [Send(ToChat(actor.chat_id), text("checkin.not_understood_move"),
-                     force_reply=True, tag=said.reply_to_tag)]
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("checkin.not_understood_move"),
+                force_reply=True,
+                tag=said.reply_to_tag,
+            )
+        ]
     return checkin(session, actor, wanted, now)
 
 
@@ -392,23 +480,44 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
         return found
     couple = found.couple
     zone = zone_of(couple, found.partner if actor.in_private else None)
-    query = (select(Checkin).where(Checkin.couple_id == found.couple_id)
-             .order_by(col(Checkin.planned_at).desc()).limit(HISTORY_SHOWN))
+    query = (
+        select(Checkin)
+        .where(Checkin.couple_id == found.couple_id)
+        .order_by(col(Checkin.planned_at).desc())
+        .limit(HISTORY_SHOWN)
+    )
     shown = list(session.exec(query))
     extra = hooks.checkins_lines(session, found.couple_id, now)
     if not shown:
         empty = text("checkin.history_empty")
-        return [Send(ToChat(actor.chat_id), text("checkin.history_empty_with", empty=empty,
-                                                 extra=extra) if extra else empty)]
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("checkin.history_empty_with", empty=empty, extra=extra) if extra else empty,
+            )
+        ]
     lines = tuple(
-        text("checkin.history_line", date=Day(item.planned_at.astimezone(zone).date()),
-             outcome=text(f"checkin.outcome_{item.state}"))
+        text(
+            "checkin.history_line",
+            date=Day(item.planned_at.astimezone(zone).date()),
+            outcome=text(f"checkin.outcome_{item.state}"),
+        )
         for item in shown
     )
     weeks = streak(session, couple, now)
-    return [Send(ToChat(actor.chat_id), text(
-        "checkin.history", lines=lines, extra=extra,
-        streak=text("checkin.streak", count=weeks) if weeks else text("checkin.streak_none")))]
+    return [
+        Send(
+            ToChat(actor.chat_id),
+            text(
+                "checkin.history",
+                lines=lines,
+                extra=extra,
+                streak=text("checkin.streak", count=weeks)
+                if weeks
+                else text("checkin.streak_none"),
+            ),
+        )
+    ]
 
 
 def streak(session: Session, couple: Couple, now: datetime) -> int:
@@ -447,16 +556,19 @@ def streak(session: Session, couple: Couple, now: datetime) -> int:
 
 
 def _unfinished(session: Session, couple_id: int) -> list[Checkin]:
-    query = select(Checkin).where(Checkin.couple_id == couple_id,
-                                  col(Checkin.state).in_(ANSWERABLE))
+    query = select(Checkin).where(
+        Checkin.couple_id == couple_id, col(Checkin.state).in_(ANSWERABLE)
+    )
     return list(session.exec(query.order_by(col(Checkin.started_at).desc())))
 
 
-def _turn(session: Session, checkin_id: int, partner_id: int, *,
-          fresh: bool = False) -> CheckinTurn | None:
+def _turn(
+    session: Session, checkin_id: int, partner_id: int, *, fresh: bool = False
+) -> CheckinTurn | None:
     """One partner's turn; `fresh` reads it from the database even if this session has it."""
-    query = select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_id,
-                                      CheckinTurn.partner_id == partner_id)
+    query = select(CheckinTurn).where(
+        CheckinTurn.checkin_id == checkin_id, CheckinTurn.partner_id == partner_id
+    )
     if fresh:
         query = query.execution_options(populate_existing=True)
     return session.exec(query).first()
@@ -477,8 +589,9 @@ def _ref(checkin: Checkin) -> str:
     return f"checkin:{checkin.id}"
 
 
-def start_checkin(session: Session, couple: Couple, now: datetime, *,
-                  planned_at: datetime) -> Effects:
+def start_checkin(
+    session: Session, couple: Couple, now: datetime, *, planned_at: datetime
+) -> Effects:
     """Open a check-in: one line in the group, the first question to each partner."""
     previous = _last_shared(session, couple.id or 0)
     checkin_row = Checkin(couple_id=couple.id or 0, planned_at=planned_at, started_at=now)
@@ -497,26 +610,38 @@ def start_checkin(session: Session, couple: Couple, now: datetime, *,
 
 
 def _opening(checkin_row: Checkin, *, can_snooze: bool) -> Send:
-    row = [buttons.button(text("checkin.button_skip_week"), KIND_CHECKIN, checkin_row.id or 0,
-                          "skip")]
+    row = [
+        buttons.button(text("checkin.button_skip_week"), KIND_CHECKIN, checkin_row.id or 0, "skip")
+    ]
     if can_snooze:
-        row.insert(0, buttons.button(text("checkin.button_snooze"), KIND_CHECKIN,
-                                     checkin_row.id or 0, "snooze"))
+        row.insert(
+            0,
+            buttons.button(
+                text("checkin.button_snooze"), KIND_CHECKIN, checkin_row.id or 0, "snooze"
+            ),
+        )
     key = "checkin.opening" if can_snooze else "checkin.opening_again"
     return Send(ToGroup(checkin_row.couple_id), text(key), buttons=keyboard(row))
 
 
-def _timers_from(session: Session, couple: Couple, checkin_row: Checkin,
-                 now: datetime) -> Effects:
+def _timers_from(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
     """The 48-hour close and one reminder per partner, counted from `now`."""
     ref = _ref(checkin_row)
-    effects: Effects = [SetTimer(CLOSE_KIND, couple.id or 0, now + CLOSE_AFTER,
-                                 {"checkin_id": checkin_row.id}, ref=ref)]
+    effects: Effects = [
+        SetTimer(
+            CLOSE_KIND, couple.id or 0, now + CLOSE_AFTER, {"checkin_id": checkin_row.id}, ref=ref
+        )
+    ]
     for partner in partners_of(session, couple.id or 0):
-        effects.append(SetTimer(REMIND, couple.id or 0,
-                                reminder_time(now + REMIND_AFTER, zone_of(couple, partner)),
-                                {"checkin_id": checkin_row.id, "partner_id": partner.id},
-                                ref=ref))
+        effects.append(
+            SetTimer(
+                REMIND,
+                couple.id or 0,
+                reminder_time(now + REMIND_AFTER, zone_of(couple, partner)),
+                {"checkin_id": checkin_row.id, "partner_id": partner.id},
+                ref=ref,
+            )
+        )
     return effects
 
 
@@ -530,9 +655,11 @@ def reminder_time(wanted: datetime, zone: ZoneInfo) -> datetime:
 
 
 def _last_shared(session: Session, couple_id: int) -> Checkin | None:
-    query = (select(Checkin).where(Checkin.couple_id == couple_id,
-                                   col(Checkin.state).in_(SHARED))
-             .order_by(col(Checkin.planned_at).desc()))
+    query = (
+        select(Checkin)
+        .where(Checkin.couple_id == couple_id, col(Checkin.state).in_(SHARED))
+        .order_by(col(Checkin.planned_at).desc())
+    )
     return session.exec(query).first()
 
 
@@ -540,9 +667,11 @@ def _carried(session: Session, previous: Checkin | None, partner: Partner) -> st
     """What this partner said still needed care last time (it was shared then)."""
     if previous is None:
         return None
-    query = select(CheckinAnswer).where(CheckinAnswer.checkin_id == previous.id,
-                                        CheckinAnswer.partner_id == partner.id,
-                                        CheckinAnswer.question == CARE)
+    query = select(CheckinAnswer).where(
+        CheckinAnswer.checkin_id == previous.id,
+        CheckinAnswer.partner_id == partner.id,
+        CheckinAnswer.question == CARE,
+    )
     found = session.exec(query).first()
     return found.answer if found is not None else None
 
@@ -564,8 +693,16 @@ def _parse_tag(tag: str | None) -> tuple[int, int, int] | None:
     return int(parts[1]), int(parts[2]), int(parts[3])
 
 
-def _ask(checkin_row: Checkin, turn: CheckinTurn, partner: Partner, question: int,
-         now: datetime, *, carried: str | None = None, intro: Text | None = None) -> Send:
+def _ask(
+    checkin_row: Checkin,
+    turn: CheckinTurn,
+    partner: Partner,
+    question: int,
+    now: datetime,
+    *,
+    carried: str | None = None,
+    intro: Text | None = None,
+) -> Send:
     """One question to one partner: privately with a skip button, or in the group as a
     question to reply to, saying that both can read the answer there."""
     turn.asking = question
@@ -575,18 +712,26 @@ def _ask(checkin_row: Checkin, turn: CheckinTurn, partner: Partner, question: in
         lines.append(intro)
     if carried:
         lines.append(text("checkin.carried", said=carried))
-    lines.append(text("checkin.question", number=question,
-                      question=text(f"checkin.q{question}")))
+    lines.append(text("checkin.question", number=question, question=text(f"checkin.q{question}")))
     tag = _tag(checkin_row, partner.id or 0, question)
     if _private(partner):
         lines.append(text("checkin.how_private"))
-        skip = buttons.button(text("checkin.button_pass"), KIND_QUESTION, checkin_row.id or 0,
-                              f"pass{question}")
-        return Send(ToPartner(partner.id or 0), text("checkin.ask", lines=tuple(lines)),
-                    buttons=keyboard([skip]), tag=tag)
+        skip = buttons.button(
+            text("checkin.button_pass"), KIND_QUESTION, checkin_row.id or 0, f"pass{question}"
+        )
+        return Send(
+            ToPartner(partner.id or 0),
+            text("checkin.ask", lines=tuple(lines)),
+            buttons=keyboard([skip]),
+            tag=tag,
+        )
     lines.append(text("checkin.how_group"))
-    return Send(ToPartner(partner.id or 0), text("checkin.ask", lines=tuple(lines)),
-                force_reply=True, tag=tag)
+    return Send(
+        ToPartner(partner.id or 0),
+        text("checkin.ask", lines=tuple(lines)),
+        force_reply=True,
+        tag=tag,
+    )
 
 
 def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -> None:
@@ -609,39 +754,74 @@ def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -
         return buttons.expired()
     if checkin_row.state not in ANSWERABLE:
         # Its week is over: the opening becomes one line of how it went, without buttons.
-        return [*buttons.expired(), EditOrigin(body=text(
-            "checkin.opening_line", outcome=text(f"checkin.outcome_{checkin_row.state}")))]
+        return [
+            *buttons.expired(),
+            EditOrigin(
+                body=text(
+                    "checkin.opening_line", outcome=text(f"checkin.outcome_{checkin_row.state}")
+                )
+            ),
+        ]
     if press.action == "skip":
         _finish(session, checkin_row, SKIPPED, now)
         schedule = schedule_of(session, couple.id or 0)
-        after = (text("checkin.next_is", when=_when(session, couple, next_occurrence(
-            schedule, couple, now))) if schedule is not None and schedule.active
-            else text("checkin.next_none"))
-        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-                Notice(text("checkin.skipped_notice")),
-                EditOrigin(body=text("checkin.skipped", name=partner.first_name, after=after))]
+        after = (
+            text(
+                "checkin.next_is",
+                when=_when(session, couple, next_occurrence(schedule, couple, now)),
+            )
+            if schedule is not None and schedule.active
+            else text("checkin.next_none")
+        )
+        return [
+            CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            Notice(text("checkin.skipped_notice")),
+            EditOrigin(body=text("checkin.skipped", name=partner.first_name, after=after)),
+        ]
     if press.action == "snooze" and checkin_row.state == OPEN and not checkin_row.snoozed:
         resume_at = _same_time_tomorrow(checkin_row, couple, now)
         checkin_row.state = SNOOZED
         checkin_row.snoozed = True
         session.add(checkin_row)
-        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-                SetTimer(RESUME, couple.id or 0, resume_at, {"checkin_id": checkin_row.id},
-                         ref=_ref(checkin_row)),
-                Notice(text("checkin.snoozed_notice")),
-                EditOrigin(body=text("checkin.snoozed", name=partner.first_name,
-                                     when=_when(session, couple, resume_at)),
-                           buttons=keyboard([buttons.button(
-                               text("checkin.button_skip_week"), KIND_CHECKIN,
-                               checkin_row.id or 0, "skip")]))]
+        return [
+            CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            SetTimer(
+                RESUME,
+                couple.id or 0,
+                resume_at,
+                {"checkin_id": checkin_row.id},
+                ref=_ref(checkin_row),
+            ),
+            Notice(text("checkin.snoozed_notice")),
+            EditOrigin(
+                body=text(
+                    "checkin.snoozed",
+                    name=partner.first_name,
+                    when=_when(session, couple, resume_at),
+                ),
+                buttons=keyboard(
+                    [
+                        buttons.button(
+                            text("checkin.button_skip_week"),
+                            KIND_CHECKIN,
+                            checkin_row.id or 0,
+                            "skip",
+                        )
+                    ]
+                ),
+            ),
+        ]
     return buttons.expired()
 
 
 def _same_time_tomorrow(checkin_row: Checkin, couple: Couple, now: datetime) -> datetime:
     zone = zone_of(couple)
     planned = checkin_row.planned_at.astimezone(zone)
-    day, at, moment = planned.date(), planned.time().replace(second=0, microsecond=0), \
-        checkin_row.planned_at
+    day, at, moment = (
+        planned.date(),
+        planned.time().replace(second=0, microsecond=0),
+        checkin_row.planned_at,
+    )
     while moment <= now:
         day += timedelta(days=1)
         moment = local_to_utc(day, at, zone)
@@ -678,8 +858,12 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
         partner = found
         if partner.id != partner_id:
             owner = session.get(Partner, partner_id)
-            return [Send(ToChat(actor.chat_id), text(
-                "checkin.not_your_question", name=owner.first_name if owner else ""))]
+            return [
+                Send(
+                    ToChat(actor.chat_id),
+                    text("checkin.not_your_question", name=owner.first_name if owner else ""),
+                )
+            ]
         turn_found = _turn(session, checkin_id, partner_id)
         if turn_found is None:
             return None
@@ -688,16 +872,19 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     if len(said_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
     given = None if is_word(said_text, "skip", partner.language) else said_text
-    return record_answer(session, checkin_row, turn, partner, question, given, now,
-                         reply=ToChat(actor.chat_id))
+    return record_answer(
+        session, checkin_row, turn, partner, question, given, now, reply=ToChat(actor.chat_id)
+    )
 
 
-def _waiting_in_private(session: Session, actor: Actor
-                        ) -> tuple[Checkin, CheckinTurn, Partner] | None:
+def _waiting_in_private(
+    session: Session, actor: Actor
+) -> tuple[Checkin, CheckinTurn, Partner] | None:
     """The check-in question this person's private text answers, if the bot's last
     question in this chat was one (so another feature's question keeps its answers)."""
     last_tag = session.exec(
-        select(Outbox.tag).where(Outbox.chat_id == actor.chat_id, col(Outbox.tag).is_not(None))
+        select(Outbox.tag)
+        .where(Outbox.chat_id == actor.chat_id, col(Outbox.tag).is_not(None))
         .order_by(col(Outbox.id).desc())
     ).first()
     if last_tag is not None and _parse_tag(last_tag) is None:
@@ -706,17 +893,28 @@ def _waiting_in_private(session: Session, actor: Actor
         select(Checkin, CheckinTurn, Partner)
         .join(CheckinTurn, col(CheckinTurn.checkin_id) == col(Checkin.id))
         .join(Partner, col(Partner.id) == col(CheckinTurn.partner_id))
-        .where(Partner.user_id == actor.user_id, col(CheckinTurn.asking) > 0,
-               col(Checkin.state).in_(ANSWERABLE))
+        .where(
+            Partner.user_id == actor.user_id,
+            col(CheckinTurn.asking) > 0,
+            col(Checkin.state).in_(ANSWERABLE),
+        )
         .order_by(col(CheckinTurn.asked_at).desc())
     )
     found = session.exec(query).first()
     return (found[0], found[1], found[2]) if found is not None else None
 
 
-def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, partner: Partner,
-                  question: int, given: str | None, now: datetime, *,
-                  reply: ToChat | None = None) -> Effects:
+def record_answer(
+    session: Session,
+    checkin_row: Checkin,
+    turn: CheckinTurn,
+    partner: Partner,
+    question: int,
+    given: str | None,
+    now: datetime,
+    *,
+    reply: ToChat | None = None,
+) -> Effects:
     """Keep (or change, before the reveal) one answer, then ask the next question or,
     once both are through, show both sets together."""
     # Both partners may send their last answer at the same moment: whoever comes second
@@ -726,19 +924,31 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
     if checkin_row.state not in ANSWERABLE:
         key = "checkin.too_late_to_edit" if checkin_row.state in SHARED else "checkin.closed"
         return [Send(reply or ToPartner(partner.id or 0), text(key))]
-    query = select(CheckinAnswer).where(CheckinAnswer.checkin_id == checkin_row.id,
-                                        CheckinAnswer.partner_id == partner.id,
-                                        CheckinAnswer.question == question)
+    query = select(CheckinAnswer).where(
+        CheckinAnswer.checkin_id == checkin_row.id,
+        CheckinAnswer.partner_id == partner.id,
+        CheckinAnswer.question == question,
+    )
     existing = session.exec(query).first()
     if existing is None:
-        session.add(CheckinAnswer(checkin_id=checkin_row.id or 0, partner_id=partner.id or 0,
-                                  question=question, answer=given, answered_at=now))
+        session.add(
+            CheckinAnswer(
+                checkin_id=checkin_row.id or 0,
+                partner_id=partner.id or 0,
+                question=question,
+                answer=given,
+                answered_at=now,
+            )
+        )
     else:
         existing.answer, existing.answered_at = given, now
         session.add(existing)
     session.flush()
-    answered = {row.question for row in _answers(session, checkin_row.id or 0)
-                if row.partner_id == partner.id}
+    answered = {
+        row.question
+        for row in _answers(session, checkin_row.id or 0)
+        if row.partner_id == partner.id
+    }
     remaining = [number for number in QUESTIONS if number not in answered]
     effects: Effects = []
     if existing is not None:
@@ -752,29 +962,48 @@ def record_answer(session: Session, checkin_row: Checkin, turn: CheckinTurn, par
     session.add(turn)
     couple = session.get(Couple, checkin_row.couple_id)
     other = other_partner(session, partner)
-    other_turn = _turn(session, checkin_row.id or 0, other.id or 0, fresh=True) if other \
-        else None
+    other_turn = _turn(session, checkin_row.id or 0, other.id or 0, fresh=True) if other else None
     if couple is not None and other_turn is not None and other_turn.finished_at is not None:
         return effects + _both_through(session, couple, checkin_row, now)
     if existing is None:
-        effects.append(Send(ToPartner(partner.id or 0), text(
-            "checkin.thanks_waiting", name=partner.first_name,
-            other=other.first_name if other else ""), buttons=_edit_buttons(checkin_row)))
+        effects.append(
+            Send(
+                ToPartner(partner.id or 0),
+                text(
+                    "checkin.thanks_waiting",
+                    name=partner.first_name,
+                    other=other.first_name if other else "",
+                ),
+                buttons=_edit_buttons(checkin_row),
+            )
+        )
     return effects
 
 
 def _edit_buttons(checkin_row: Checkin) -> Keyboard:
-    return keyboard([buttons.button(text("checkin.button_change", number=number), KIND_QUESTION,
-                                    checkin_row.id or 0, f"edit{number}")
-                     for number in QUESTIONS])
+    return keyboard(
+        [
+            buttons.button(
+                text("checkin.button_change", number=number),
+                KIND_QUESTION,
+                checkin_row.id or 0,
+                f"edit{number}",
+            )
+            for number in QUESTIONS
+        ]
+    )
 
 
 def press_question(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """ "Skip this question" and "Change answer N" (only until both sets are shown)."""
     checkin_row = session.get(Checkin, press.target_id)
     action, number = press.action[:4], press.action[4:]
-    if checkin_row is None or action not in {"pass", "edit"} or not number.isdigit() \
-            or int(number) not in QUESTIONS:
+    if (
+        checkin_row is None
+        or action not in {"pass", "edit"}
+        or not number.isdigit()
+        or int(number) not in QUESTIONS
+    ):
         return buttons.expired()
     partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
     turn = _turn(session, checkin_row.id or 0, partner.id or 0) if partner else None
@@ -782,17 +1011,24 @@ def press_question(session: Session, actor: Actor, press: Press, now: datetime) 
         return buttons.expired()
     question = int(number)
     if checkin_row.state in SHARED:
-        return [Notice(text("checkin.too_late_to_edit"), alert=True),
-                EditOrigin(body=text("checkin.shared_line"))]
+        return [
+            Notice(text("checkin.too_late_to_edit"), alert=True),
+            EditOrigin(body=text("checkin.shared_line")),
+        ]
     if checkin_row.state not in ANSWERABLE:
         return buttons.expired()
     if action == "pass":
         if turn.asking != question:
             return buttons.expired()
-        return [Notice(text("checkin.passed_notice")), EditOrigin(buttons=()),
-                *record_answer(session, checkin_row, turn, partner, question, None, now)]
-    return [Notice(text("checkin.edit_notice")),
-            _ask(checkin_row, turn, partner, question, now, intro=text("checkin.edit_intro"))]
+        return [
+            Notice(text("checkin.passed_notice")),
+            EditOrigin(buttons=()),
+            *record_answer(session, checkin_row, turn, partner, question, None, now),
+        ]
+    return [
+        Notice(text("checkin.edit_notice")),
+        _ask(checkin_row, turn, partner, question, now, intro=text("checkin.edit_intro")),
+    ]
 
 
 def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
@@ -806,12 +1042,23 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
     cancel = CancelTimers(couple.id or 0, ref=_ref(checkin_row))
     if couple.others_present:
         return [cancel, *_reveal_privately(session, couple, checkin_row, body, promise_buttons)]
-    return [cancel, Send(ToGroup(couple.id or 0), body,
-                         buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+    return [
+        cancel,
+        Send(
+            ToGroup(couple.id or 0),
+            body,
+            buttons=keyboard(*(row for _owner, row in promise_buttons)),
+        ),
+    ]
 
 
-def _reveal_privately(session: Session, couple: Couple, checkin_row: Checkin, body: Text,
-                      promise_buttons: list[tuple[int, list[Button]]]) -> Effects:
+def _reveal_privately(
+    session: Session,
+    couple: Couple,
+    checkin_row: Checkin,
+    body: Text,
+    promise_buttons: list[tuple[int, list[Button]]],
+) -> Effects:
     """Others are in the group: each partner with a private chat gets the answers there.
 
     A partner without one answered in the group, where everyone read it anyway; whoever
@@ -821,32 +1068,54 @@ def _reveal_privately(session: Session, couple: Couple, checkin_row: Checkin, bo
     partners = partners_of(session, couple.id or 0)
     private = [partner for partner in partners if _private(partner)]
     if not private:  # everything was answered in the group, where everyone read it
-        return [Send(ToGroup(couple.id or 0), body,
-                     buttons=keyboard(*(row for _owner, row in promise_buttons)))]
+        return [
+            Send(
+                ToGroup(couple.id or 0),
+                body,
+                buttons=keyboard(*(row for _owner, row in promise_buttons)),
+            )
+        ]
     in_group = [partner for partner in partners if not _private(partner)]
     effects: Effects = []
     for partner in private:
         rows = [row for owner, row in promise_buttons if owner == partner.id]
         if in_group:
-            rows.append([buttons.button(text("checkin.button_post_to_group"), KIND_SHARE,
-                                        checkin_row.id or 0, "post")])
+            rows.append(
+                [
+                    buttons.button(
+                        text("checkin.button_post_to_group"),
+                        KIND_SHARE,
+                        checkin_row.id or 0,
+                        "post",
+                    )
+                ]
+            )
         effects.append(Send(ToPartner(partner.id or 0), body, buttons=keyboard(*rows)))
     key = "checkin.revealed_privately_ask" if in_group else "checkin.revealed_privately"
-    effects.append(Send(ToGroup(couple.id or 0), text(
-        key, names=" & ".join(partner.first_name for partner in private))))
+    effects.append(
+        Send(
+            ToGroup(couple.id or 0),
+            text(key, names=" & ".join(partner.first_name for partner in private)),
+        )
+    )
     return effects
 
 
-def _reveal_body(session: Session, couple: Couple, checkin_row: Checkin
-                 ) -> tuple[Text, list[tuple[int, list[Button]]], bool]:
+def _reveal_body(
+    session: Session, couple: Couple, checkin_row: Checkin
+) -> tuple[Text, list[tuple[int, list[Button]]], bool]:
     """The side-by-side answers, the "make it a promise" buttons (by whose answer each
     is), and whether both finished."""
     answers = _answers(session, checkin_row.id or 0)
     partners = partners_of(session, couple.id or 0)
     by_partner = {(row.partner_id, row.question): row for row in answers}
-    finished = {turn.partner_id for turn in session.exec(
-        select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id))
-        if turn.finished_at is not None}
+    finished = {
+        turn.partner_id
+        for turn in session.exec(
+            select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id)
+        )
+        if turn.finished_at is not None
+    }
     both = all(partner.id in finished for partner in partners)
     answered = _really_answered(answers)
     missing = [partner for partner in partners if partner.id not in answered]
@@ -857,25 +1126,48 @@ def _reveal_body(session: Session, couple: Couple, checkin_row: Checkin
             if partner in missing:
                 continue
             row = by_partner.get((partner.id or 0, number))
-            said = (text("checkin.said", answer=row.answer) if row is not None and row.answer
-                    else text("checkin.said_skipped" if row is not None else "checkin.said_none"))
+            said = (
+                text("checkin.said", answer=row.answer)
+                if row is not None and row.answer
+                else text("checkin.said_skipped" if row is not None else "checkin.said_none")
+            )
             lines.append(text("checkin.reveal_line", name=partner.first_name, said=said))
         if blocks:
             blocks.append(text("checkin.gap"))
-        blocks.append(text("checkin.reveal_block", number=number,
-                           title=text(f"checkin.title{number}"), lines=tuple(lines)))
+        blocks.append(
+            text(
+                "checkin.reveal_block",
+                number=number,
+                title=text(f"checkin.title{number}"),
+                lines=tuple(lines),
+            )
+        )
     promise_buttons = [
-        (partner.id or 0, [buttons.button(text("checkin.button_promise", name=partner.first_name),
-                                          KIND_PROMISE, row.id or 0, "make")])
+        (
+            partner.id or 0,
+            [
+                buttons.button(
+                    text("checkin.button_promise", name=partner.first_name),
+                    KIND_PROMISE,
+                    row.id or 0,
+                    "make",
+                )
+            ],
+        )
         for partner in partners
         if (row := by_partner.get((partner.id or 0, DIFFERENTLY))) is not None and row.answer
     ]
     if both:
         heading = text("checkin.reveal_both")
     else:
-        heading = text("checkin.reveal_partly", missing=tuple(
-            text("checkin.did_not_get_to_it", name=partner.first_name) for partner in missing
-            ) if missing else text("checkin.some_left_open"))
+        heading = text(
+            "checkin.reveal_partly",
+            missing=tuple(
+                text("checkin.did_not_get_to_it", name=partner.first_name) for partner in missing
+            )
+            if missing
+            else text("checkin.some_left_open"),
+        )
     ending = text("checkin.reveal_end_promise" if promise_buttons else "checkin.reveal_end")
     body = text("checkin.reveal", heading=heading, blocks=tuple(blocks), ending=ending)
     return body, promise_buttons, both
@@ -885,8 +1177,14 @@ def press_promise(session: Session, actor: Actor, press: Press, now: datetime) -
     """ "Make it a promise": only the one who wrote it, once, after the reveal."""
     row = session.get(CheckinAnswer, press.target_id)
     checkin_row = session.get(Checkin, row.checkin_id) if row is not None else None
-    if row is None or checkin_row is None or press.action != "make" \
-            or row.question != DIFFERENTLY or not row.answer or checkin_row.state not in SHARED:
+    if (
+        row is None
+        or checkin_row is None
+        or press.action != "make"
+        or row.question != DIFFERENTLY
+        or not row.answer
+        or checkin_row.state not in SHARED
+    ):
         return buttons.expired()
     partner = partner_of_user(session, checkin_row.couple_id, actor.user_id)
     if partner is None:
@@ -901,16 +1199,21 @@ def press_promise(session: Session, actor: Actor, press: Press, now: datetime) -
         return [Notice(text("checkin.promise_kept_for_later"), alert=True)]
     row.promise_state = "offered"
     session.add(row)
-    return [Notice(text("checkin.promise_notice")),
-            *hooks.offer_promise(session, partner, row.answer, now)]
+    return [
+        Notice(text("checkin.promise_notice")),
+        *hooks.offer_promise(session, partner, row.answer, now),
+    ]
 
 
 def _offer_kept_promises(session: Session, couple: Couple, now: datetime) -> Effects:
     """Answers someone wanted as a promise before promises existed: offered once they do."""
     if not hooks.promises_available():
         return []
-    query = (select(CheckinAnswer).join(Checkin, col(Checkin.id) == col(CheckinAnswer.checkin_id))
-             .where(Checkin.couple_id == couple.id, CheckinAnswer.promise_state == "wanted"))
+    query = (
+        select(CheckinAnswer)
+        .join(Checkin, col(Checkin.id) == col(CheckinAnswer.checkin_id))
+        .where(Checkin.couple_id == couple.id, CheckinAnswer.promise_state == "wanted")
+    )
     effects: Effects = []
     for row in session.exec(query):
         partner = session.get(Partner, row.partner_id)
@@ -930,8 +1233,10 @@ def _start_missed(session: Session, due: Due) -> Effects:
     schedule = schedule_of(session, due.couple_id)
     if couple is None or schedule is None or couple.formed_at is None:
         return []
-    return [*plan_next(schedule, couple, due.now),
-            Send(ToGroup(couple.id or 0), text("checkin.missed_while_offline"))]
+    return [
+        *plan_next(schedule, couple, due.now),
+        Send(ToGroup(couple.id or 0), text("checkin.missed_while_offline")),
+    ]
 
 
 def _start_due(session: Session, due: Due) -> Effects:
@@ -941,19 +1246,30 @@ def _start_due(session: Session, due: Due) -> Effects:
     if couple is None or schedule is None or not schedule.active or couple.formed_at is None:
         return []
     if hooks.is_quiet(session, couple.id or 0, due.now):
-        return [SetTimer(START, couple.id or 0, due.now + QUIET_RETRY, dict(due.payload),
-                         ref=_schedule_ref(couple.id or 0))]
+        return [
+            SetTimer(
+                START,
+                couple.id or 0,
+                due.now + QUIET_RETRY,
+                dict(due.payload),
+                ref=_schedule_ref(couple.id or 0),
+            )
+        ]
     zone = zone_of(couple)
     # Should the zone have changed without a re-plan (an older row), find the real time.
-    meant = next_weekly(due.due_at - timedelta(hours=30), schedule.weekday, schedule.at_time,
-                        zone)
+    meant = next_weekly(due.due_at - timedelta(hours=30), schedule.weekday, schedule.at_time, zone)
     if meant > due.now + timedelta(minutes=1):
         return plan_next(schedule, couple, due.due_at - timedelta(hours=30))
     effects = plan_next(schedule, couple, max(due.now, meant))
-    recent = session.exec(select(Checkin).where(
-        Checkin.couple_id == couple.id,
-        or_(col(Checkin.started_at) > due.now - RECENT_ENOUGH, col(Checkin.state).in_(ANSWERABLE))
-    )).first()
+    recent = session.exec(
+        select(Checkin).where(
+            Checkin.couple_id == couple.id,
+            or_(
+                col(Checkin.started_at) > due.now - RECENT_ENOUGH,
+                col(Checkin.state).in_(ANSWERABLE),
+            ),
+        )
+    ).first()
     if recent is not None:
         return effects
     return effects + start_checkin(session, couple, due.now, planned_at=meant)
@@ -981,22 +1297,33 @@ def _remind_due(session: Session, due: Due) -> Effects:
     checkin_row = session.get(Checkin, int(due.payload.get("checkin_id", 0)))
     partner = session.get(Partner, int(due.payload.get("partner_id", 0)))
     couple = session.get(Couple, due.couple_id)
-    if checkin_row is None or partner is None or couple is None \
-            or checkin_row.state != OPEN or partner.couple_id != couple.id:
+    if (
+        checkin_row is None
+        or partner is None
+        or couple is None
+        or checkin_row.state != OPEN
+        or partner.couple_id != couple.id
+    ):
         return []
     turn = _turn(session, checkin_row.id or 0, partner.id or 0)
     if turn is None or turn.finished_at is not None or turn.reminded or not turn.asking:
         return []
     if hooks.is_quiet(session, couple.id or 0, due.now):
-        return [SetTimer(REMIND, couple.id or 0, due.now + QUIET_RETRY, dict(due.payload),
-                         ref=_ref(checkin_row))]
+        return [
+            SetTimer(
+                REMIND,
+                couple.id or 0,
+                due.now + QUIET_RETRY,
+                dict(due.payload),
+                ref=_ref(checkin_row),
+            )
+        ]
     later = reminder_time(due.now, zone_of(couple, partner))
     if later > due.now:  # night fell for them since this was planned (a zone change)
         return [SetTimer(REMIND, couple.id or 0, later, dict(due.payload), ref=_ref(checkin_row))]
     turn.reminded = True
     session.add(turn)
-    return [_ask(checkin_row, turn, partner, turn.asking, due.now,
-                 intro=text("checkin.reminder"))]
+    return [_ask(checkin_row, turn, partner, turn.asking, due.now, intro=text("checkin.reminder"))]
 
 
 def _close_due(session: Session, due: Due) -> Effects:
@@ -1008,37 +1335,53 @@ def _close_due(session: Session, due: Due) -> Effects:
     return _both_through(session, couple, checkin_row, due.now)
 
 
-def _both_through(session: Session, couple: Couple, checkin_row: Checkin,
-                  now: datetime) -> Effects:
+def _both_through(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
     """Both are through (or time is up): both sets shown together only when both really
     answered; with one partner's answers only, those stay private; with none, a quiet end."""
     answered = _really_answered(_answers(session, checkin_row.id or 0))
     if not answered:
         _finish(session, checkin_row, MISSED, now)
-        return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-                Send(ToGroup(couple.id or 0), text("checkin.closed_empty"))]
+        return [
+            CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            Send(ToGroup(couple.id or 0), text("checkin.closed_empty")),
+        ]
     partners = partners_of(session, couple.id or 0)
     if len(answered) < len(partners):
         return _close_one_sided(session, couple, checkin_row, partners, answered, now)
     return reveal(session, couple, checkin_row, now)
 
 
-def _close_one_sided(session: Session, couple: Couple, checkin_row: Checkin,
-                     partners: list[Partner], answered: set[int], now: datetime) -> Effects:
+def _close_one_sided(
+    session: Session,
+    couple: Couple,
+    checkin_row: Checkin,
+    partners: list[Partner],
+    answered: set[int],
+    now: datetime,
+) -> Effects:
     """Only one of them answered: nobody's private answers are shown without the other's.
 
     The group hears that the check-in closed, without blame; whoever answered may still
     choose to share their own answers.
     """
     _finish(session, checkin_row, HELD, now)
-    missing = tuple(text("checkin.did_not_get_to_it", name=partner.first_name)
-                    for partner in partners if partner.id not in answered)
-    share = keyboard([buttons.button(text("checkin.button_share"), KIND_SHARE,
-                                     checkin_row.id or 0, "share")])
-    return [CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
-            Send(ToGroup(couple.id or 0), text("checkin.closed_one_sided", missing=missing)),
-            *(Send(ToPartner(partner.id or 0), text("checkin.share_offer"), buttons=share)
-              for partner in partners if partner.id in answered)]
+    missing = tuple(
+        text("checkin.did_not_get_to_it", name=partner.first_name)
+        for partner in partners
+        if partner.id not in answered
+    )
+    share = keyboard(
+        [buttons.button(text("checkin.button_share"), KIND_SHARE, checkin_row.id or 0, "share")]
+    )
+    return [
+        CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+        Send(ToGroup(couple.id or 0), text("checkin.closed_one_sided", missing=missing)),
+        *(
+            Send(ToPartner(partner.id or 0), text("checkin.share_offer"), buttons=share)
+            for partner in partners
+            if partner.id in answered
+        ),
+    ]
 
 
 def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
@@ -1047,40 +1390,58 @@ def press_share(session: Session, actor: Actor, press: Press, now: datetime) -> 
     couple = session.get(Couple, checkin_row.couple_id) if checkin_row is not None else None
     if checkin_row is not None and couple is not None and press.action == "post":
         return _post_to_group(session, actor, couple, checkin_row)
-    if checkin_row is None or couple is None or press.action != "share" \
-            or checkin_row.state != HELD:
+    if (
+        checkin_row is None
+        or couple is None
+        or press.action != "share"
+        or checkin_row.state != HELD
+    ):
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
     if partner is None or partner.id not in _really_answered(
-            _answers(session, checkin_row.id or 0)):
+        _answers(session, checkin_row.id or 0)
+    ):
         return buttons.expired()
-    return [Notice(text("checkin.shared_notice")), EditOrigin(body=text("checkin.shared")),
-            *reveal(session, couple, checkin_row, now)]
+    return [
+        Notice(text("checkin.shared_notice")),
+        EditOrigin(body=text("checkin.shared")),
+        *reveal(session, couple, checkin_row, now),
+    ]
 
 
-def _post_to_group(session: Session, actor: Actor, couple: Couple,
-                   checkin_row: Checkin) -> Effects:
+def _post_to_group(session: Session, actor: Actor, couple: Couple, checkin_row: Checkin) -> Effects:
     """ "Post them in the group too": a partner who answered privately lets the other,
     who has no private chat, read the answers in the group, others present or not."""
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
-    if partner is None or checkin_row.state not in SHARED or not actor.in_private \
-            or partner.id not in _really_answered(_answers(session, checkin_row.id or 0)):
+    if (
+        partner is None
+        or checkin_row.state not in SHARED
+        or not actor.in_private
+        or partner.id not in _really_answered(_answers(session, checkin_row.id or 0))
+    ):
         return buttons.expired()
     body, _promise_buttons, _both = _reveal_body(session, couple, checkin_row)
-    return [Notice(text("checkin.shared_notice")), EditOrigin(buttons=()),
-            Send(ToGroup(couple.id or 0), body)]
+    return [
+        Notice(text("checkin.shared_notice")),
+        EditOrigin(buttons=()),
+        Send(ToGroup(couple.id or 0), body),
+    ]
 
 
 # ---- wording helpers ---------------------------------------------------------------
 
 
 def _schedule_text(schedule: CheckinSchedule) -> Text:
-    return text("checkin.schedule", day=text(f"checkin.days_{schedule.weekday}"),
-                at=ClockTime(time.fromisoformat(schedule.at)))
+    return text(
+        "checkin.schedule",
+        day=text(f"checkin.days_{schedule.weekday}"),
+        at=ClockTime(time.fromisoformat(schedule.at)),
+    )
 
 
-def _when(session: Session, couple: Couple, moment: datetime,
-          reader: Partner | None = None) -> Text:
+def _when(
+    session: Session, couple: Couple, moment: datetime, reader: Partner | None = None
+) -> Text:
     """A moment for the reader; in the group, each partner's own when their zones differ."""
     return shown_when(session, couple, moment, reader=reader, zone_named=True)
 
@@ -1088,8 +1449,14 @@ def _when(session: Session, couple: Couple, moment: datetime,
 FEATURE = Feature(
     name="checkin",
     commands={"checkin": checkin, "checkins": history},
-    buttons={KIND_MENU: press_menu, KIND_TIME: press_time, KIND_CHECKIN: press_checkin,
-             KIND_QUESTION: press_question, KIND_PROMISE: press_promise, KIND_SHARE: press_share},
+    buttons={
+        KIND_MENU: press_menu,
+        KIND_TIME: press_time,
+        KIND_CHECKIN: press_checkin,
+        KIND_QUESTION: press_question,
+        KIND_PROMISE: press_promise,
+        KIND_SHARE: press_share,
+    },
     timers=(
         TimerKind(START, _start_due, useful_for=timedelta(hours=6), on_missed=_start_missed),
         TimerKind(RESUME, _resume_due, useful_for=timedelta(hours=12)),

@@ -34,10 +34,25 @@ CHOOSE = "cc"
 CHOICE_KEPT = timedelta(hours=1)
 
 # The commands that act on one couple; /start, /help and /safety do not.
-COUPLE_COMMANDS = frozenset({
-    "timezone", "mytimezone", "settings", "leave", "pause", "back", "pauses", "promise",
-    "promises", "drop", "checkin", "checkins", "repair", "export", "forget",
-})
+COUPLE_COMMANDS = frozenset(
+    {
+        "timezone",
+        "mytimezone",
+        "settings",
+        "leave",
+        "pause",
+        "back",
+        "pauses",
+        "promise",
+        "promises",
+        "drop",
+        "checkin",
+        "checkins",
+        "repair",
+        "export",
+        "forget",
+    }
+)
 # Every couple command by name, so a press can run the one that waited.
 COMMANDS: dict[str, CommandFlow] = {}
 
@@ -74,28 +89,45 @@ def for_couple(name: str, flow: CommandFlow) -> CommandFlow:
     def ask_or_run(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         if not actor.in_private or CHOSEN_COUPLE.get() is not None:
             return flow(session, actor, args, now)
-        mine = [(couple, partner) for couple, partner in couples_of_user(session, actor.user_id)
-                if couple.formed_at is not None]
+        mine = [
+            (couple, partner)
+            for couple, partner in couples_of_user(session, actor.user_id)
+            if couple.formed_at is not None
+        ]
         if len(mine) < 2:
             return flow(session, actor, args, now)
         settled = _couple_replied_to(session, actor)
         if settled in {couple.id for couple, _partner in mine}:
             with about(settled or 0):
                 return _named(flow(session, actor, args, now), actor, session.get(Couple, settled))
-        session.execute(delete(CoupleChoice).where(
-            col(CoupleChoice.created_at) < now - CHOICE_KEPT))
-        choice = CoupleChoice(user_id=actor.user_id, command=name, args=args[:4000],
-                              created_at=now)
+        session.execute(
+            delete(CoupleChoice).where(col(CoupleChoice.created_at) < now - CHOICE_KEPT)
+        )
+        choice = CoupleChoice(user_id=actor.user_id, command=name, args=args[:4000], created_at=now)
         session.add(choice)
         session.flush()
         rows = []
         for couple, partner in sorted(mine, key=lambda found: found[0].id or 0):
             other = other_partner(session, partner)
-            rows.append([buttons.button(
-                text("couples.choose_button", other=other.first_name if other else "",
-                     title=couple.title), CHOOSE, choice.id or 0, str(couple.id))])
-        return [Send(ToChat(actor.chat_id), text("couples.choose", command=name),
-                     buttons=keyboard(*rows))]
+            rows.append(
+                [
+                    buttons.button(
+                        text(
+                            "couples.choose_button",
+                            other=other.first_name if other else "",
+                            title=couple.title,
+                        ),
+                        CHOOSE,
+                        choice.id or 0,
+                        str(couple.id),
+                    )
+                ]
+            )
+        return [
+            Send(
+                ToChat(actor.chat_id), text("couples.choose", command=name), buttons=keyboard(*rows)
+            )
+        ]
 
     return ask_or_run
 
@@ -104,8 +136,9 @@ def _couple_replied_to(session: Session, actor: Actor) -> int | None:
     """The couple of the bot's message this command replies to (a reply settles it)."""
     if actor.replied_to is None:
         return None
-    query = select(Outbox.couple_id).where(Outbox.chat_id == actor.chat_id,
-                                           Outbox.message_id == actor.replied_to)
+    query = select(Outbox.couple_id).where(
+        Outbox.chat_id == actor.chat_id, Outbox.message_id == actor.replied_to
+    )
     return session.exec(query).first()
 
 
@@ -116,9 +149,13 @@ def _named(effects: Effects, actor: Actor, couple: Couple | None) -> Effects:
     named: Effects = []
     for effect in effects:
         if isinstance(effect, Send) and effect.to == ToChat(actor.chat_id):
-            effect = Send(effect.to, text("couples.about", title=couple.title, body=effect.body),
-                          buttons=effect.buttons, force_reply=effect.force_reply,
-                          tag=effect.tag)
+            effect = Send(
+                effect.to,
+                text("couples.about", title=couple.title, body=effect.body),
+                buttons=effect.buttons,
+                force_reply=effect.force_reply,
+                tag=effect.tag,
+            )
         named.append(effect)
     return named
 
@@ -126,9 +163,14 @@ def _named(effects: Effects, actor: Actor, couple: Couple | None) -> Effects:
 def press_choose(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """One couple chosen: the command that waited runs for it."""
     choice = session.get(CoupleChoice, press.target_id)
-    if choice is None or choice.user_id != actor.user_id or not actor.in_private \
-            or not press.action.isdigit() or choice.command not in COMMANDS \
-            or now - choice.created_at > CHOICE_KEPT:
+    if (
+        choice is None
+        or choice.user_id != actor.user_id
+        or not actor.in_private
+        or not press.action.isdigit()
+        or choice.command not in COMMANDS
+        or now - choice.created_at > CHOICE_KEPT
+    ):
         return buttons.expired()
     couple = session.get(Couple, int(press.action))
     partner = partner_of_user(session, couple.id or 0, actor.user_id) if couple else None
@@ -141,8 +183,10 @@ def press_choose(session: Session, actor: Actor, press: Press, now: datetime) ->
     session.add(partner)
     with about(couple.id or 0):
         effects = flow(session, actor, args, now)
-    return [EditOrigin(body=text("couples.chosen", title=couple.title), buttons=()),
-            *_named(effects, actor, couple)]
+    return [
+        EditOrigin(body=text("couples.chosen", title=couple.title), buttons=()),
+        *_named(effects, actor, couple),
+    ]
 
 
 # The "which couple?" question before a couple's command in private (no command of its own).

@@ -148,12 +148,24 @@ def _zones_by_city() -> dict[str, str]:
         city = name.rsplit("/", 1)[1].replace("_", " ").lower()
         by_city.setdefault(city, name)
     by_city.update(
-        {"nyc": "America/New_York", "sf": "America/Los_Angeles", "san francisco":
-         "America/Los_Angeles", "washington": "America/New_York", "boston": "America/New_York",
-         "seattle": "America/Los_Angeles", "munich": "Europe/Berlin", "hamburg": "Europe/Berlin",
-         "frankfurt": "Europe/Berlin", "barcelona": "Europe/Madrid", "milan": "Europe/Rome",
-         "mumbai": "Asia/Kolkata", "delhi": "Asia/Kolkata", "beijing": "Asia/Shanghai",
-         "utc": "UTC", "gmt": "UTC"}
+        {
+            "nyc": "America/New_York",
+            "sf": "America/Los_Angeles",
+            "san francisco": "America/Los_Angeles",
+            "washington": "America/New_York",
+            "boston": "America/New_York",
+            "seattle": "America/Los_Angeles",
+            "munich": "Europe/Berlin",
+            "hamburg": "Europe/Berlin",
+            "frankfurt": "Europe/Berlin",
+            "barcelona": "Europe/Madrid",
+            "milan": "Europe/Rome",
+            "mumbai": "Asia/Kolkata",
+            "delhi": "Asia/Kolkata",
+            "beijing": "Asia/Shanghai",
+            "utc": "UTC",
+            "gmt": "UTC",
+        }
     )
     return by_city
 
@@ -187,9 +199,15 @@ def zone_label(zone: ZoneInfo) -> str:
     return str(zone.key).rsplit("/", 1)[-1].replace("_", " ")
 
 
-def shown_when(session: Session, couple: Couple, moment: datetime, *,
-               reader: Partner | None = None, since: datetime | None = None,
-               zone_named: bool = False) -> Text:
+def shown_when(
+    session: Session,
+    couple: Couple,
+    moment: datetime,
+    *,
+    reader: Partner | None = None,
+    since: datetime | None = None,
+    zone_named: bool = False,
+) -> Text:
     """A moment as its readers see it, worded the same for every feature.
 
     In private the reader's own zone; in the group one time, or each partner's when their
@@ -201,15 +219,21 @@ def shown_when(session: Session, couple: Couple, moment: datetime, *,
 
     def at(zone: ZoneInfo) -> Moment:
         same_day = since is not None and (
-            moment.astimezone(zone).date() == since.astimezone(zone).date())
+            moment.astimezone(zone).date() == since.astimezone(zone).date()
+        )
         return Moment(moment, str(zone.key), "time" if same_day else "datetime")
 
     if len({zone.key for zone in zones}) == 1:
-        return Text("time.when_zoned" if zone_named else "time.when",
-                    {"at": at(zones[0]), "zone": zone_label(zones[0])})
-    each = [Text("time.when_for", {"at": at(zone), "name": partner.first_name,
-                                   "zone": zone_label(zone)})
-            for partner, zone in zip(readers, zones, strict=True)]
+        return Text(
+            "time.when_zoned" if zone_named else "time.when",
+            {"at": at(zones[0]), "zone": zone_label(zones[0])},
+        )
+    each = [
+        Text(
+            "time.when_for", {"at": at(zone), "name": partner.first_name, "zone": zone_label(zone)}
+        )
+        for partner, zone in zip(readers, zones, strict=True)
+    ]
     return Text("time.when_each", {"first": each[0], "second": each[-1]})
 
 
@@ -218,8 +242,9 @@ def shown_clock(session: Session, couple: Couple, owner: Partner, at: time) -> T
     zones = {zone_of(couple, partner).key for partner in partners_of(session, couple.id or 0)}
     if len(zones) < 2:
         return Text("time.when", {"at": ClockTime(at)})
-    return Text("time.when_zoned",
-                {"at": ClockTime(at), "zone": zone_label(zone_of(couple, owner))})
+    return Text(
+        "time.when_zoned", {"at": ClockTime(at), "zone": zone_label(zone_of(couple, owner))}
+    )
 
 
 def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[Any]:
@@ -234,13 +259,17 @@ def guard(session: Session, actor: Actor, now: datetime) -> Membership | list[An
         return found
     if actor.in_private:
         add = Button(label=Text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
-        return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_private"),
-                     buttons=((add,),))]
+        return [
+            Send(
+                ToChat(actor.chat_id, actor.language),
+                Text("common.no_couple_private"),
+                buttons=((add,),),
+            )
+        ]
     couple = couple_for_chat(session, actor.chat_id)
     if couple is None or couple.formed_at is None:
         return [Send(ToChat(actor.chat_id, actor.language), Text("common.no_couple_group"))]
     names = [partner.first_name for partner in partners_of(session, couple.id or 0)]
     return [
-        Send(ToChat(actor.chat_id),
-             Text("common.only_partners", {"a": names[0], "b": names[-1]}))
+        Send(ToChat(actor.chat_id), Text("common.only_partners", {"a": names[0], "b": names[-1]}))
     ]

@@ -66,8 +66,9 @@ Selector = Callable[[Table], "ColumnElement[bool] | None"]
 # ---- which rows belong to whom --------------------------------------------------------------
 
 
-def _selected(table: Table, direct: Selector,
-              seen: frozenset[str] = frozenset()) -> ColumnElement[bool] | None:
+def _selected(
+    table: Table, direct: Selector, seen: frozenset[str] = frozenset()
+) -> ColumnElement[bool] | None:
     """Rows `direct` picks in this table, plus rows pointing (by foreign key) at picked rows."""
     parts: list[ColumnElement[bool]] = []
     own = direct(table)
@@ -120,8 +121,9 @@ def _tables() -> list[Table]:
     return list(SQLModel.metadata.sorted_tables)
 
 
-def _delete_selected(session: Session, select_rows: Selector,
-                     extra: dict[str, ColumnElement[bool]] | None = None) -> int:
+def _delete_selected(
+    session: Session, select_rows: Selector, extra: dict[str, ColumnElement[bool]] | None = None
+) -> int:
     """Delete the selected rows in every table, children first so foreign keys hold."""
     deleted = 0
     for table in reversed(_tables()):
@@ -158,13 +160,20 @@ def _checkin_seen_by_both(session: Session, row: dict[str, Any]) -> bool:
     of the reveal)."""
     checkins = SQLModel.metadata.tables["checkin"]
     answers = SQLModel.metadata.tables["checkin_answer"]
-    state = session.execute(select(checkins.c.state).where(
-        checkins.c.id == row["checkin_id"])).scalar_one_or_none()
+    state = session.execute(
+        select(checkins.c.state).where(checkins.c.id == row["checkin_id"])
+    ).scalar_one_or_none()
     if state not in CHECKIN_SHARED:
         return False
-    real = session.execute(select(answers.c.id).where(
-        answers.c.checkin_id == row["checkin_id"], answers.c.partner_id == row["partner_id"],
-        answers.c.answer.is_not(None)).limit(1)).first()
+    real = session.execute(
+        select(answers.c.id)
+        .where(
+            answers.c.checkin_id == row["checkin_id"],
+            answers.c.partner_id == row["partner_id"],
+            answers.c.answer.is_not(None),
+        )
+        .limit(1)
+    ).first()
     return real is not None
 
 
@@ -178,8 +187,9 @@ SEEN_BY_BOTH: dict[str, Callable[[Session, dict[str, Any]], bool]] = {
 }
 
 
-def _rows(session: Session, table: Table, condition: ColumnElement[bool],
-          reader: Partner) -> list[dict[str, Any]]:
+def _rows(
+    session: Session, table: Table, condition: ColumnElement[bool], reader: Partner
+) -> list[dict[str, Any]]:
     secret = [column.name for column in table.columns if isinstance(column.type, SecretText)]
     # Read through the table's column types, so secret text comes out decrypted.
     query = select(table).where(condition).order_by(*table.primary_key.columns)
@@ -202,8 +212,9 @@ def _rows(session: Session, table: Table, condition: ColumnElement[bool],
     return rows
 
 
-def export_document(session: Session, couple: Couple, reader: Partner,
-                    now: datetime) -> dict[str, Any]:
+def export_document(
+    session: Session, couple: Couple, reader: Partner, now: datetime
+) -> dict[str, Any]:
     """The couple's data as one JSON-ready document, for `reader`."""
     select_rows = couple_rows(couple.id or 0)
     partners = partners_of(session, couple.id or 0)
@@ -211,14 +222,15 @@ def export_document(session: Session, couple: Couple, reader: Partner,
         "format": EXPORT_FORMAT,
         "exported_at": now.isoformat(),
         "exported_for": reader.first_name,
-        "note": ("Times are UTC. What both of you have seen is here, and what you wrote "
-                 "yourself. What your partner wrote privately and has not shared is left "
-                 "out (or \"withheld\" names the fields); they can export their own."),
+        "note": (
+            "Times are UTC. What both of you have seen is here, and what you wrote "
+            "yourself. What your partner wrote privately and has not shared is left "
+            'out (or "withheld" names the fields); they can export their own.'
+        ),
         "settings": {
             "timezone": couple.timezone,
             "language": couple.language,
-            "partner_timezones": {p.first_name: p.timezone or couple.timezone
-                                  for p in partners},
+            "partner_timezones": {p.first_name: p.timezone or couple.timezone for p in partners},
         },
     }
     tables: dict[str, list[dict[str, Any]]] = {}
@@ -235,8 +247,7 @@ def export_document(session: Session, couple: Couple, reader: Partner,
             document["partners"] = rows
         elif table.name == TIMER:
             document["scheduled"] = [
-                {key: row[key] for key in ("id", "kind", "due_at", "state", "ref")}
-                for row in rows
+                {key: row[key] for key in ("id", "kind", "due_at", "state", "ref")} for row in rows
             ]
         else:
             tables[table.name] = rows
@@ -249,11 +260,16 @@ def _group_posts(session: Session, couple: Couple) -> list[dict[str, Any]]:
     """What Mend posted in the group, which both have read, while its text is still kept
     (the outbox erases sent text after a few days)."""
     # The body is stored marked (pln1:/enc1:), so an erased text is recognised once read.
-    query = (select(col(Outbox.sent_at), col(Outbox.body))
-             .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent")
-             .order_by(col(Outbox.id)))
-    return [{"sent_at": _plain(sent_at), "text": body}
-            for sent_at, body in session.execute(query) if body]
+    query = (
+        select(col(Outbox.sent_at), col(Outbox.body))
+        .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent")
+        .order_by(col(Outbox.id))
+    )
+    return [
+        {"sent_at": _plain(sent_at), "text": body}
+        for sent_at, body in session.execute(query)
+        if body
+    ]
 
 
 def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -265,15 +281,26 @@ def export(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     here = ToChat(actor.chat_id)
     if not partner.private_open or partner.private_blocked:
         link = Button(label=text("data.button_open_private"), url=deep_link(found.couple_id))
-        return [Send(here, text("data.export_needs_private", name=partner.first_name),
-                     buttons=keyboard([link]))]
+        return [
+            Send(
+                here,
+                text("data.export_needs_private", name=partner.first_name),
+                buttons=keyboard([link]),
+            )
+        ]
     document = export_document(session, found.couple, partner, now)
     content = json.dumps(document, ensure_ascii=False, indent=2).encode()
     filename = f"mend-export-{now:%Y-%m-%d}.json"
     note = None if actor.in_private else text("data.export_sent", name=partner.first_name)
-    return [SendFile(user_id=partner.user_id, filename=filename, content=content,
-                     caption=text("data.export_caption", title=found.couple.title),
-                     sent_note=note)]
+    return [
+        SendFile(
+            user_id=partner.user_id,
+            filename=filename,
+            content=content,
+            caption=text("data.export_caption", title=found.couple.title),
+            sent_note=note,
+        )
+    ]
 
 
 # ---- /forget ------------------------------------------------------------------------------
@@ -284,14 +311,16 @@ def forget(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     found = _partner_here(session, actor, now)
     if not isinstance(found, Membership):
         return found
-    return [Send(
-        ToChat(actor.chat_id),
-        text("data.forget_confirm", title=found.couple.title, name=found.partner.first_name),
-        buttons=keyboard(
-            [buttons.button(text("data.button_forget"), FORGET, found.partner_id, "yes")],
-            [buttons.button(text("data.button_keep"), FORGET, found.partner_id, "no")],
-        ),
-    )]
+    return [
+        Send(
+            ToChat(actor.chat_id),
+            text("data.forget_confirm", title=found.couple.title, name=found.partner.first_name),
+            buttons=keyboard(
+                [buttons.button(text("data.button_forget"), FORGET, found.partner_id, "yes")],
+                [buttons.button(text("data.button_keep"), FORGET, found.partner_id, "no")],
+            ),
+        )
+    ]
 
 
 def _outbox_of(session: Session, couple: Couple) -> ColumnElement[bool]:
@@ -336,8 +365,9 @@ def press_forget(session: Session, actor: Actor, press: Press, now: datetime) ->
 # ---- leaving with one's own answers deleted --------------------------------------------------
 
 
-def delete_private_answers(session: Session, couple: Couple, partner: Partner,
-                           now: datetime) -> Effects:
+def delete_private_answers(
+    session: Session, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     """On /leave, if chosen: delete this partner's own intimate rows, nothing of the other's.
 
     Messages already delivered to the group may quote them (a reveal, a posted repair):
@@ -346,8 +376,11 @@ def delete_private_answers(session: Session, couple: Couple, partner: Partner,
     _delete_selected(session, private_rows_of(partner))
     session.execute(
         update(Outbox)
-        .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent",
-               col(Outbox.body) != "")
+        .where(
+            col(Outbox.chat_id) == couple.group_chat_id,
+            col(Outbox.state) == "sent",
+            col(Outbox.body) != "",
+        )
         .values(body="", markup=None)
     )
     return [Notice(text("data.left_and_deleted"), alert=True)]

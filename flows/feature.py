@@ -103,19 +103,25 @@ class Registry:
         buttons = _claim("button kind", [(k, f) for f in features for k in f.buttons])
         timers = _claim("timer kind", [(t.name, f) for f in features for t in f.timers])
         choices = _claim("leave choice", [(a, f) for f in features for a in f.leave_choices])
-        _claim("unplaced-text handler", [("unplaced text", f) for f in features
-                                         if f.unplaced_text is not None])
-        _claim("promise offer", [("promise offer", f) for f in features
-                                 if f.promise_offer is not None])
+        _claim(
+            "unplaced-text handler",
+            [("unplaced text", f) for f in features if f.unplaced_text is not None],
+        )
+        _claim(
+            "promise offer", [("promise offer", f) for f in features if f.promise_offer is not None]
+        )
         for f in features:
             for kind in f.open_buttons:
                 if kind not in f.buttons:
-                    raise DuplicateClaim(f"feature {f.name!r} opens button kind {kind!r} "
-                                         "that it does not handle")
+                    raise DuplicateClaim(
+                        f"feature {f.name!r} opens button kind {kind!r} that it does not handle"
+                    )
             for kind in f.local_time_timers:
                 if timers.get(kind) is not f:
-                    raise DuplicateClaim(f"feature {f.name!r} lists local-time timer kind "
-                                         f"{kind!r} that it does not handle")
+                    raise DuplicateClaim(
+                        f"feature {f.name!r} lists local-time timer kind "
+                        f"{kind!r} that it does not handle"
+                    )
         del commands, buttons, timers, choices
         offers = [f.promise_offer for f in features if f.promise_offer is not None]
         return cls(
@@ -125,8 +131,10 @@ class Registry:
             open_buttons=frozenset(k for f in features for k in f.open_buttons),
             timers={t.name: t for f in features for t in f.timers},
             local_time_timers={k: o for f in features for k, o in f.local_time_timers.items()},
-            on_text=(*(h for f in features for h in f.on_text),
-                     *(f.unplaced_text for f in features if f.unplaced_text is not None)),
+            on_text=(
+                *(h for f in features for h in f.on_text),
+                *(f.unplaced_text for f in features if f.unplaced_text is not None),
+            ),
             on_leave=tuple(h for f in features for h in f.on_leave),
             leave_choices={a: c for f in features for a, c in f.leave_choices.items()},
             on_formed=tuple(h for f in features for h in f.on_formed),
@@ -143,8 +151,10 @@ def _claim(what: str, claims: Sequence[tuple[str, Feature]]) -> dict[str, Featur
     for key, feature in claims:
         first = owners.get(key)
         if first is not None:
-            raise DuplicateClaim(f"{what} {key!r} is claimed by both feature {first.name!r} "
-                                 f"and feature {feature.name!r}")
+            raise DuplicateClaim(
+                f"{what} {key!r} is claimed by both feature {first.name!r} "
+                f"and feature {feature.name!r}"
+            )
         owners[key] = feature
     return owners
 
@@ -176,4 +186,3 @@ def replaced(**changes: Any) -> Iterator[Registry]:
         yield installed()
     finally:
         install(saved)
-

@@ -29,8 +29,9 @@ CheckinsLine = Callable[[Session, int, datetime], list[Text]]
 
 
 def checkins_lines(session: Session, couple_id: int, now: datetime) -> tuple[Text, ...]:
-    return tuple(found for line in installed().checkins_lines
-                 for found in line(session, couple_id, now))
+    return tuple(
+        found for line in installed().checkins_lines for found in line(session, couple_id, now)
+    )
 
 
 def is_quiet(session: Session, couple_id: int, now: datetime) -> bool:

@@ -69,10 +69,11 @@ class HurtNote(SQLModel, table=True):
 
 def active_note(session: Session, partner_id: int) -> HurtNote | None:
     """The note this partner is still writing or deciding about."""
-    query = (select(HurtNote)
-             .where(HurtNote.partner_id == partner_id,
-                    col(HurtNote.state).in_([WRITING, REVIEW]))
-             .order_by(col(HurtNote.id).desc()))
+    query = (
+        select(HurtNote)
+        .where(HurtNote.partner_id == partner_id, col(HurtNote.state).in_([WRITING, REVIEW]))
+        .order_by(col(HurtNote.id).desc())
+    )
     return session.exec(query).first()
 
 
@@ -81,10 +82,15 @@ def shared_note_for(session: Session, reader: Partner) -> HurtNote | None:
     other = other_partner(session, reader)
     if other is None:
         return None
-    query = (select(HurtNote)
-             .where(HurtNote.couple_id == reader.couple_id, HurtNote.partner_id == other.id,
-                    HurtNote.state == SHARED)
-             .order_by(col(HurtNote.id).desc()))
+    query = (
+        select(HurtNote)
+        .where(
+            HurtNote.couple_id == reader.couple_id,
+            HurtNote.partner_id == other.id,
+            HurtNote.state == SHARED,
+        )
+        .order_by(col(HurtNote.id).desc())
+    )
     return session.exec(query).first()
 
 
@@ -106,40 +112,50 @@ def _other_name(session: Session, partner: Partner) -> str:
 
 
 def _button(note: HurtNote, label: str, action: str, **values: str) -> Button:
-    return buttons.button(text(f"repair.button_hurt_{label}", **values), KIND, note.id or 0,
-                          action)
+    return buttons.button(text(f"repair.button_hurt_{label}", **values), KIND, note.id or 0, action)
 
 
 def _question(note: HurtNote) -> Send:
     number = STEPS.index(note.step) + 1
-    return Send(ToPartner(note.partner_id),
-                text(f"repair.hurt_ask_{note.step}", number=number, total=len(STEPS)),
-                buttons=keyboard([_button(note, "cancel", "cancel")]),
-                tag=f"{TAG}:{note.id}:{note.step}")
+    return Send(
+        ToPartner(note.partner_id),
+        text(f"repair.hurt_ask_{note.step}", number=number, total=len(STEPS)),
+        buttons=keyboard([_button(note, "cancel", "cancel")]),
+        tag=f"{TAG}:{note.id}:{note.step}",
+    )
 
 
 def _review_buttons(session: Session, note: HurtNote, partner: Partner) -> Keyboard:
-    return keyboard([_button(note, "share", "share", other=_other_name(session, partner))],
-                    [_button(note, "keep", "keep")],
-                    [_button(note, "cancel", "cancel")])
+    return keyboard(
+        [_button(note, "share", "share", other=_other_name(session, partner))],
+        [_button(note, "keep", "keep")],
+        [_button(note, "cancel", "cancel")],
+    )
 
 
 def _review(session: Session, note: HurtNote, partner: Partner) -> Send:
-    return Send(ToPartner(note.partner_id),
-                text("repair.hurt_review", note=note_text(note),
-                     other=_other_name(session, partner)),
-                buttons=_review_buttons(session, note, partner), tag=f"{TAG}:{note.id}:review")
+    return Send(
+        ToPartner(note.partner_id),
+        text("repair.hurt_review", note=note_text(note), other=_other_name(session, partner)),
+        buttons=_review_buttons(session, note, partner),
+        tag=f"{TAG}:{note.id}:review",
+    )
 
 
 def start_note(session: Session, partner: Partner, now: datetime) -> Effects:
     """Begin a note (private only: the caller checked the private chat is open)."""
-    note = HurtNote(couple_id=partner.couple_id, partner_id=partner.id or 0, started_at=now,
-                    updated_at=now)
+    note = HurtNote(
+        couple_id=partner.couple_id, partner_id=partner.id or 0, started_at=now, updated_at=now
+    )
     session.add(note)
     session.flush()
-    return [Send(ToPartner(note.partner_id),
-                 text("repair.hurt_intro", other=_other_name(session, partner))),
-            _question(note)]
+    return [
+        Send(
+            ToPartner(note.partner_id),
+            text("repair.hurt_intro", other=_other_name(session, partner)),
+        ),
+        _question(note),
+    ]
 
 
 def resume(session: Session, note: HurtNote, partner: Partner) -> Effects:
@@ -202,8 +218,13 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     """Share, keep to myself, or stop: only the author, only while the note is open."""
     note = session.get(HurtNote, pressed.target_id)
     partner = session.get(Partner, note.partner_id) if note is not None else None
-    if note is None or partner is None or partner.user_id != actor.user_id \
-            or not actor.in_private or note.state not in (WRITING, REVIEW):
+    if (
+        note is None
+        or partner is None
+        or partner.user_id != actor.user_id
+        or not actor.in_private
+        or note.state not in (WRITING, REVIEW)
+    ):
         return buttons.expired()
     if pressed.action == "cancel":
         cancel(session, note, now)
@@ -224,12 +245,13 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     ]
 
 
-def _drop_on_leave(session: Session, couple: Couple, partner: Partner,
-                   now: datetime) -> Effects:
+def _drop_on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
     """A partner who leaves takes back what they had not finished or shared."""
-    for note in session.exec(select(HurtNote).where(
-            HurtNote.partner_id == partner.id,
-            col(HurtNote.state).in_([WRITING, REVIEW, SHARED]))):
+    for note in session.exec(
+        select(HurtNote).where(
+            HurtNote.partner_id == partner.id, col(HurtNote.state).in_([WRITING, REVIEW, SHARED])
+        )
+    ):
         cancel(session, note, now)
     return []
 

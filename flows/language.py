@@ -34,9 +34,13 @@ def _chosen(said: str) -> str | None:
 
 def _choices(target_id: int) -> Keyboard:
     return tuple(
-        (buttons.button(text("language.button", name=name_of(language)), KIND, target_id,
-                        language),)
-        for language in languages())
+        (
+            buttons.button(
+                text("language.button", name=name_of(language)), KIND, target_id, language
+            ),
+        )
+        for language in languages()
+    )
 
 
 def choose(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -49,8 +53,11 @@ def choose(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         return _set(session, actor, found.couple, chosen)
     if actor.in_private:
         return [Send(ToChat(actor.chat_id), text("language.choose"), buttons=_choices(0))]
-    return [Send(ToChat(actor.chat_id), text("language.choose_group"),
-                 buttons=_choices(found.couple_id))]
+    return [
+        Send(
+            ToChat(actor.chat_id), text("language.choose_group"), buttons=_choices(found.couple_id)
+        )
+    ]
 
 
 def _set(session: Session, actor: Actor, couple: Couple, language: str) -> Effects:

@@ -25,8 +25,12 @@ def hold(session: Session, row: Row) -> Row:
     """Lock `row` for this transaction and return it as committed now (fresh from the database)."""
     model: Any = type(row)
     key, row_id = model.id, getattr(row, "id")  # noqa: B009 - every held table has an id
-    session.execute(update(model).where(key == row_id).values(id=key)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(model)
+        .where(key == row_id)
+        .values(id=key)
+        .execution_options(synchronize_session=False)
+    )
     fresh = session.exec(
         select(model).where(key == row_id).execution_options(populate_existing=True)
     ).one()

@@ -32,8 +32,14 @@ def record_members(session: Session, chat_id: int, count: int | None, now: datet
     return []
 
 
-def start(session: Session, actor: Actor, args: str, default_zone: str, now: datetime,
-          member_count: int | None) -> Effects:
+def start(
+    session: Session,
+    actor: Actor,
+    args: str,
+    default_zone: str,
+    now: datetime,
+    member_count: int | None,
+) -> Effects:
     """/start, knowing how many are in the group: says so when anyone besides the couple is."""
     effects = onboarding.start(session, actor, args, default_zone, now)
     if actor.in_private or member_count is None:

@@ -102,13 +102,24 @@ def deep_link(couple_id: int) -> str:
     return f"start:{DEEP_LINK_PREFIX}{couple_id}"
 
 
-def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
-                  now: datetime, language: str = "en") -> Couple:
+def ensure_couple(
+    session: Session,
+    chat_id: int,
+    title: str,
+    default_zone: str,
+    now: datetime,
+    language: str = "en",
+) -> Couple:
     couple = couple_for_chat(session, chat_id)
     if couple is None:
         # Until a partner joins, the group hears the language of whoever brought Mend in.
-        couple = Couple(group_chat_id=chat_id, title=title, timezone=default_zone,
-                        created_at=now, language=language)
+        couple = Couple(
+            group_chat_id=chat_id,
+            title=title,
+            timezone=default_zone,
+            created_at=now,
+            language=language,
+        )
         session.add(couple)
         session.flush()
     elif title and couple.title != title:
@@ -117,8 +128,15 @@ def ensure_couple(session: Session, chat_id: int, title: str, default_zone: str,
     return couple
 
 
-def bot_membership(session: Session, chat_id: int, title: str, status: str, default_zone: str,
-                   now: datetime, language: str = "en") -> Effects:
+def bot_membership(
+    session: Session,
+    chat_id: int,
+    title: str,
+    status: str,
+    default_zone: str,
+    now: datetime,
+    language: str = "en",
+) -> Effects:
     """The bot was added to, or removed from, a group."""
     if status in {"member", "administrator"}:
         couple = couple_for_chat(session, chat_id)
@@ -129,7 +147,8 @@ def bot_membership(session: Session, chat_id: int, title: str, status: str, defa
             session.add(couple)
             # What waited while the bot was out goes out now.
             session.execute(
-                update(Outbox).where(col(Outbox.chat_id) == chat_id, col(Outbox.state) == "held")
+                update(Outbox)
+                .where(col(Outbox.chat_id) == chat_id, col(Outbox.state) == "held")
                 .values(state="pending")
             )
             return [Send(ToGroup(couple.id or 0), text("onboarding.welcome_back"))]
@@ -154,8 +173,9 @@ def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> Effect
     there = couple_for_chat(session, new_chat_id)
     if couple is not None and there is not None and there.id != couple.id:
         if there.formed_at is not None:
-            log.warning("group of couple %s moved to the chat of couple %s; kept apart",
-                        couple.id, there.id)
+            log.warning(
+                "group of couple %s moved to the chat of couple %s; kept apart", couple.id, there.id
+            )
             couple = None
         else:
             session.execute(delete(Timer).where(col(Timer.couple_id) == there.id))
@@ -166,19 +186,20 @@ def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> Effect
         couple.group_chat_id = new_chat_id
         session.add(couple)
     session.execute(
-        update(Outbox).where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
+        update(Outbox)
+        .where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
         .values(chat_id=new_chat_id)
     )
     return []
 
 
-def start(session: Session, actor: Actor, args: str, default_zone: str,
-          now: datetime) -> Effects:
+def start(session: Session, actor: Actor, args: str, default_zone: str, now: datetime) -> Effects:
     """/start: in a group, the invitation to join; in private, linking the private chat."""
     if actor.in_private:
         return _start_private(session, actor, args, now)
-    couple = ensure_couple(session, actor.chat_id, actor.chat_title, default_zone, now,
-                           actor.language)
+    couple = ensure_couple(
+        session, actor.chat_id, actor.chat_title, default_zone, now, actor.language
+    )
     partners = partners_of(session, couple.id or 0)
     if couple.formed_at is not None:
         names = {"a": partners[0].first_name, "b": partners[1].first_name}
@@ -187,8 +208,9 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
         Send(
             ToChat(actor.chat_id),
             text("onboarding.intro"),
-            buttons=keyboard([buttons.button(text("onboarding.button_join"), JOIN,
-                                             couple.id or 0, "in")]),
+            buttons=keyboard(
+                [buttons.button(text("onboarding.button_join"), JOIN, couple.id or 0, "in")]
+            ),
         )
     ]
 
@@ -196,8 +218,13 @@ def start(session: Session, actor: Actor, args: str, default_zone: str,
 def stranger_in_private(actor: Actor) -> Effects:
     """Someone with no couple writes privately: how to begin, with one tap to add Mend."""
     add = Button(label=text("onboarding.button_add_to_group"), url=ADD_TO_GROUP)
-    return [Send(ToChat(actor.chat_id, actor.language), text("onboarding.private_stranger"),
-                 buttons=keyboard([add]))]
+    return [
+        Send(
+            ToChat(actor.chat_id, actor.language),
+            text("onboarding.private_stranger"),
+            buttons=keyboard([add]),
+        )
+    ]
 
 
 def _start_private(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -238,9 +265,14 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
         return [Notice(text("onboarding.already_in"))]
     if len(partners) >= 2:
         return [Notice(text("onboarding.couple_full"), alert=True)]
-    joined = Partner(couple_id=couple.id or 0, user_id=actor.user_id,
-                     first_name=actor.first_name or "Partner", joined_at=now,
-                     last_active_at=now, language=actor.language)
+    joined = Partner(
+        couple_id=couple.id or 0,
+        user_id=actor.user_id,
+        first_name=actor.first_name or "Partner",
+        joined_at=now,
+        last_active_at=now,
+        language=actor.language,
+    )
     # Someone who already opened the bot's private chat for another couple has it open here too.
     elsewhere = couples_of_user(session, actor.user_id)
     if elsewhere:
@@ -276,8 +308,12 @@ def press_join(session: Session, actor: Actor, press: Press, now: datetime) -> E
             buttons=keyboard([link]),
         ),
         zone_question(couple, now),
-        SetTimer(INVITE_REMINDER, couple.id or 0, now + INVITE_REMINDER_AFTER,
-                 ref=f"couple:{couple.id}:invite"),
+        SetTimer(
+            INVITE_REMINDER,
+            couple.id or 0,
+            now + INVITE_REMINDER_AFTER,
+            ref=f"couple:{couple.id}:invite",
+        ),
         SetTimer(ZONE_REMINDER, couple.id or 0, now + ZONE_REMINDER_AFTER, ref=_zone_ref(couple)),
     ]
 
@@ -292,8 +328,13 @@ def remind_to_open_private(session: Session, due: Due) -> Effects:
         return []
     names = " & ".join(partner.first_name for partner in missing)
     link = Button(label=text("onboarding.button_open_private"), url=deep_link(due.couple_id))
-    return [Send(ToGroup(due.couple_id), text("onboarding.invite_reminder", names=names),
-                 buttons=keyboard([link]))]
+    return [
+        Send(
+            ToGroup(due.couple_id),
+            text("onboarding.invite_reminder", names=names),
+            buttons=keyboard([link]),
+        )
+    ]
 
 
 def _zone_ref(couple: Couple) -> str:
@@ -306,30 +347,45 @@ def zone_question(couple: Couple, now: datetime, key: str = "onboarding.zone_que
     return Send(
         ToGroup(couple.id or 0),
         text(key, zone=zone_label(zone), local=local_time(now, zone)),
-        buttons=keyboard([buttons.button(text("onboarding.button_zone_ok"), ZONE,
-                                          couple.id or 0, "ok"),
-                          buttons.button(text("onboarding.button_zone_change"), ZONE,
-                                         couple.id or 0, "change")]),
+        buttons=keyboard(
+            [
+                buttons.button(text("onboarding.button_zone_ok"), ZONE, couple.id or 0, "ok"),
+                buttons.button(
+                    text("onboarding.button_zone_change"), ZONE, couple.id or 0, "change"
+                ),
+            ]
+        ),
         # A city given in reply to this question is taken as the answer too.
         tag=f"{ZONE_TAG}:{couple.id}",
     )
 
 
-def ask_city(couple: Couple, partner: Partner | None, to: ToChat | ToGroup,
-             now: datetime) -> Send:
+def ask_city(couple: Couple, partner: Partner | None, to: ToChat | ToGroup, now: datetime) -> Send:
     """ "Which city are you in?" as a reply prompt, for the couple's zone or one partner's."""
     zone = zone_of(couple, partner)
     if partner is None:
-        return Send(to, text("onboarding.ask_city", zone=zone_label(zone),
-                             local=local_time(now, zone)),
-                    force_reply=True, tag=f"{ZONE_TAG}:{couple.id}")
-    return Send(to, text("onboarding.ask_my_city", name=partner.first_name,
-                         zone=zone_label(zone), local=local_time(now, zone)),
-                force_reply=True, tag=f"{MY_ZONE_TAG}:{partner.id}")
+        return Send(
+            to,
+            text("onboarding.ask_city", zone=zone_label(zone), local=local_time(now, zone)),
+            force_reply=True,
+            tag=f"{ZONE_TAG}:{couple.id}",
+        )
+    return Send(
+        to,
+        text(
+            "onboarding.ask_my_city",
+            name=partner.first_name,
+            zone=zone_label(zone),
+            local=local_time(now, zone),
+        ),
+        force_reply=True,
+        tag=f"{MY_ZONE_TAG}:{partner.id}",
+    )
 
 
-def move_local_timers(session: Session, couple: Couple, old: ZoneInfo, new: ZoneInfo,
-                      partner: Partner | None = None) -> Effects:
+def move_local_timers(
+    session: Session, couple: Couple, old: ZoneInfo, new: ZoneInfo, partner: Partner | None = None
+) -> Effects:
     """Every pending wall-clock timer that follows the changed zone, at the same local time
     in the new one (a Sunday 19:00 in Berlin becomes Sunday 19:00 in New York, whatever
     either side's daylight saving does). `partner` None: the couple's zone changed, which
@@ -351,8 +407,11 @@ def move_local_timers(session: Session, couple: Couple, old: ZoneInfo, new: Zone
             if owner_of is None:
                 continue
             owner = owner_of(session, json.loads(timer.payload or "{}"))
-            follows = (owner == partner.id) if partner is not None else (
-                owner is None or owner not in own_zone)
+            follows = (
+                (owner == partner.id)
+                if partner is not None
+                else (owner is None or owner not in own_zone)
+            )
             if follows:
                 moving.add(timer.id or 0)
         if not moving:
@@ -363,8 +422,11 @@ def move_local_timers(session: Session, couple: Couple, old: ZoneInfo, new: Zone
             if timer.id in moving:
                 wall = due.astimezone(old).replace(tzinfo=None)
                 due = local_to_utc(wall.date(), wall.time(), new)
-            effects.append(SetTimer(timer.kind, couple.id or 0, due,
-                                    json.loads(timer.payload or "{}"), ref=ref))
+            effects.append(
+                SetTimer(
+                    timer.kind, couple.id or 0, due, json.loads(timer.payload or "{}"), ref=ref
+                )
+            )
     return effects
 
 
@@ -399,9 +461,13 @@ def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Ef
 
 
 def _zone_set(session: Session, couple: Couple, zone: str, now: datetime) -> Effects:
-    return [*change_couple_zone(session, couple, zone, now),
-            Send(ToGroup(couple.id or 0), text("onboarding.timezone_set", zone=zone,
-                                               local=local_datetime(now, zone_of(couple))))]
+    return [
+        *change_couple_zone(session, couple, zone, now),
+        Send(
+            ToGroup(couple.id or 0),
+            text("onboarding.timezone_set", zone=zone, local=local_datetime(now, zone_of(couple))),
+        ),
+    ]
 
 
 def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -422,38 +488,55 @@ def set_my_timezone(session: Session, actor: Actor, args: str, now: datetime) ->
     return _my_zone_set(session, found.couple, found.partner, zone, reply)
 
 
-def _my_zone_set(session: Session, couple: Couple, partner: Partner, zone: str | None,
-                 reply: ToChat) -> Effects:
+def _my_zone_set(
+    session: Session, couple: Couple, partner: Partner, zone: str | None, reply: ToChat
+) -> Effects:
     old = zone_of(couple, partner)
     partner.timezone = zone
     session.add(partner)
     moved = move_local_timers(session, couple, old, zone_of(couple, partner), partner)
     if zone is None:
-        return [*moved, Send(reply, text("onboarding.mytimezone_cleared",
-                                         zone=couple.timezone))]
-    return [*moved, Send(reply, text("onboarding.mytimezone_set", name=partner.first_name,
-                                     zone=zone))]
+        return [*moved, Send(reply, text("onboarding.mytimezone_cleared", zone=couple.timezone))]
+    return [
+        *moved,
+        Send(reply, text("onboarding.mytimezone_set", name=partner.first_name, zone=zone)),
+    ]
 
 
 def press_zone(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """[That's right]: the zone is settled and the weekly plans are made. [Change]: which city?"""
     couple = session.get(Couple, press.target_id)
-    if couple is None or couple.group_chat_id != actor.chat_id or couple.formed_at is None \
-            or press.action not in {"ok", "change"}:
+    if (
+        couple is None
+        or couple.group_chat_id != actor.chat_id
+        or couple.formed_at is None
+        or press.action not in {"ok", "change"}
+    ):
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
     if partner is None:
         return buttons.expired()
     if press.action == "change":
-        return [Notice(text("onboarding.zone_change_notice")),
-                ask_city(couple, None, ToGroup(couple.id or 0), now)]
+        return [
+            Notice(text("onboarding.zone_change_notice")),
+            ask_city(couple, None, ToGroup(couple.id or 0), now),
+        ]
     if not couple.zone_pending:
-        return [Notice(text("onboarding.zone_confirmed_notice")),
-                EditOrigin(body=text("onboarding.zone_settled", zone=zone_label(zone_of(couple))))]
-    return [*change_couple_zone(session, couple, couple.timezone, now),
+        return [
             Notice(text("onboarding.zone_confirmed_notice")),
-            EditOrigin(body=text("onboarding.zone_confirmed", name=partner.first_name,
-                                 zone=zone_label(zone_of(couple))))]
+            EditOrigin(body=text("onboarding.zone_settled", zone=zone_label(zone_of(couple)))),
+        ]
+    return [
+        *change_couple_zone(session, couple, couple.timezone, now),
+        Notice(text("onboarding.zone_confirmed_notice")),
+        EditOrigin(
+            body=text(
+                "onboarding.zone_confirmed",
+                name=partner.first_name,
+                zone=zone_label(zone_of(couple)),
+            )
+        ),
+    ]
 
 
 def remind_zone(session: Session, due: Due) -> Effects:
@@ -495,8 +578,10 @@ def city_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
         return _my_zone_set(session, couple, partner, None, reply)
     if zone is None:
         asked = ask_city(couple, partner if kind == MY_ZONE_TAG else None, reply, now)
-        return [Send(reply, text("onboarding.timezone_unknown", given=said.text.strip()[:40])),
-                asked]
+        return [
+            Send(reply, text("onboarding.timezone_unknown", given=said.text.strip()[:40])),
+            asked,
+        ]
     if kind == ZONE_TAG:
         return _zone_set(session, couple, zone, now)
     return _my_zone_set(session, couple, partner, zone, reply)
@@ -514,8 +599,7 @@ def unplaced(session: Session, actor: Actor, said: Said, now: datetime) -> Effec
         other = other_partner(session, mine[0][1])
         if other is None:
             return None
-        return [Send(ToChat(actor.chat_id), text("common.private_only_me",
-                                                 other=other.first_name))]
+        return [Send(ToChat(actor.chat_id), text("common.private_only_me", other=other.first_name))]
     if not said.is_reply:
         return None
     found = guard(session, actor, now)
@@ -524,10 +608,14 @@ def unplaced(session: Session, actor: Actor, said: Said, now: datetime) -> Effec
     other = other_partner(session, found.partner)
     names = {"name": found.partner.first_name, "other": other.first_name if other else ""}
     if found.partner.private_open and not found.partner.private_blocked:
-        link = Button(label=text("onboarding.button_open_private"),
-                      url=deep_link(found.couple_id))
-        return [Send(ToChat(actor.chat_id), text("common.reply_in_private", **names),
-                     buttons=keyboard([link]))]
+        link = Button(label=text("onboarding.button_open_private"), url=deep_link(found.couple_id))
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("common.reply_in_private", **names),
+                buttons=keyboard([link]),
+            )
+        ]
     return [Send(ToChat(actor.chat_id), text("common.reply_unplaced", **names))]
 
 
@@ -539,17 +627,26 @@ def show_settings(session: Session, actor: Actor, args: str, now: datetime) -> E
     couple = found.couple
     lines: list[Text] = [text("onboarding.settings_zone", zone=couple.timezone)]
     for partner in partners_of(session, found.couple_id):
-        lines.append(text(
-            "onboarding.settings_partner",
-            name=partner.first_name,
-            zone=zone_label(zone_of(couple, partner)),
-            private=text("onboarding.private_yes" if partner.private_open
-                         and not partner.private_blocked else "onboarding.private_no"),
-        ))
+        lines.append(
+            text(
+                "onboarding.settings_partner",
+                name=partner.first_name,
+                zone=zone_label(zone_of(couple, partner)),
+                private=text(
+                    "onboarding.private_yes"
+                    if partner.private_open and not partner.private_blocked
+                    else "onboarding.private_no"
+                ),
+            )
+        )
     for provider in installed().settings_lines:
         lines.extend(provider(session, couple, found.partner))
-    return [Send(ToChat(actor.chat_id), text("onboarding.settings", title=couple.title,
-                                             lines=tuple(lines)))]
+    return [
+        Send(
+            ToChat(actor.chat_id),
+            text("onboarding.settings", title=couple.title, lines=tuple(lines)),
+        )
+    ]
 
 
 def show_help(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -562,16 +659,20 @@ def leave(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
         return found
-    return [Send(
-        ToChat(actor.chat_id),
-        text("onboarding.leave_confirm", title=found.couple.title),
-        buttons=keyboard(
-            [buttons.button(text("onboarding.button_leave"), LEAVE, found.partner_id, "yes")],
-            *([buttons.button(label, LEAVE, found.partner_id, action)]
-              for action, (label, _hook) in installed().leave_choices.items()),
-            [buttons.button(text("onboarding.button_stay"), LEAVE, found.partner_id, "no")],
-        ),
-    )]
+    return [
+        Send(
+            ToChat(actor.chat_id),
+            text("onboarding.leave_confirm", title=found.couple.title),
+            buttons=keyboard(
+                [buttons.button(text("onboarding.button_leave"), LEAVE, found.partner_id, "yes")],
+                *(
+                    [buttons.button(label, LEAVE, found.partner_id, action)]
+                    for action, (label, _hook) in installed().leave_choices.items()
+                ),
+                [buttons.button(text("onboarding.button_stay"), LEAVE, found.partner_id, "no")],
+            ),
+        )
+    ]
 
 
 def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
@@ -595,13 +696,21 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
     session.add(couple)
     effects.append(CancelTimers(couple.id or 0))
     session.execute(
-        update(Timer).where(col(Timer.couple_id) == couple.id, col(Timer.state) == "pending")
+        update(Timer)
+        .where(col(Timer.couple_id) == couple.id, col(Timer.state) == "pending")
         .values(state="cancelled", finished_at=now)
     )
     effects.append(EditOrigin(body=text("onboarding.left_private")))
-    effects.append(Send(ToGroup(couple.id or 0), text(
-        "onboarding.left_group", name=partner.first_name,
-        other=remaining.first_name if remaining else "")))
+    effects.append(
+        Send(
+            ToGroup(couple.id or 0),
+            text(
+                "onboarding.left_group",
+                name=partner.first_name,
+                other=remaining.first_name if remaining else "",
+            ),
+        )
+    )
     return effects
 
 

@@ -140,8 +140,9 @@ def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
     return active_pause(session, couple_id) is not None
 
 
-def _clock(moment: datetime, reader: Partner | None, couple: Couple,
-           since: datetime | None) -> Moment:
+def _clock(
+    moment: datetime, reader: Partner | None, couple: Couple, since: datetime | None
+) -> Moment:
     """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
     zone = zone_of(couple, reader)
     if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
@@ -149,8 +150,13 @@ def _clock(moment: datetime, reader: Partner | None, couple: Couple,
     return local_datetime(moment, zone)
 
 
-def shown_time(session: Session, couple: Couple, moment: datetime, since: datetime | None,
-               reader: Partner | None = None) -> Text:
+def shown_time(
+    session: Session,
+    couple: Couple,
+    moment: datetime,
+    since: datetime | None,
+    reader: Partner | None = None,
+) -> Text:
     """A time as its reader sees it: a partner's own zone in private; in the group one time,
     or each partner's when their zones differ."""
     return shown_when(session, couple, moment, reader=reader, since=since)
@@ -194,9 +200,14 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
 
 def duration_buttons(couple_id: int) -> Keyboard:
     """20 / 30 / 60 / 120 minutes: whoever taps one asks for the break (group or private)."""
-    return keyboard([buttons.button(text("time.length", length=_length(timedelta(minutes=m))),
-                                    START, couple_id, str(m))
-                     for m in CHOICES_MINUTES])
+    return keyboard(
+        [
+            buttons.button(
+                text("time.length", length=_length(timedelta(minutes=m))), START, couple_id, str(m)
+            )
+            for m in CHOICES_MINUTES
+        ]
+    )
 
 
 def _told_from_private(actor: Actor) -> Effects:
@@ -208,8 +219,12 @@ def _told_from_private(actor: Actor) -> Effects:
 
 def _choose(couple_id: int, reply: ToChat, body: Text | None = None) -> Send:
     """How long? 20 / 30 / 60 / 120 min, or a length given in reply to this message."""
-    return Send(reply, body or text("pause.choose"), buttons=duration_buttons(couple_id),
-                tag=f"{LENGTH_TAG}:{couple_id}")
+    return Send(
+        reply,
+        body or text("pause.choose"),
+        buttons=duration_buttons(couple_id),
+        tag=f"{LENGTH_TAG}:{couple_id}",
+    )
 
 
 def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
@@ -226,8 +241,11 @@ def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> 
 def press_start(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """A duration button under a bare /pause: whoever taps it is the one asking."""
     couple = session.get(Couple, press.target_id)
-    if couple is None or couple.formed_at is None \
-            or not (actor.in_private or couple.group_chat_id == actor.chat_id):
+    if (
+        couple is None
+        or couple.formed_at is None
+        or not (actor.in_private or couple.group_chat_id == actor.chat_id)
+    ):
         return buttons.expired()
     partner = partner_of_user(session, couple.id or 0, actor.user_id)
     if not press.action.isdigit() or int(press.action) not in CHOICES_MINUTES:
@@ -249,32 +267,47 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
     raised = length < MINIMUM
     length = max(length, MINIMUM)
     return_at = now + length
-    row = Pause(couple_id=found.couple_id, active_couple_id=found.couple_id,
-                asked_by=found.partner_id, other_id=other.id or 0, started_at=now,
-                agreed_return_at=return_at, return_at=return_at)
+    row = Pause(
+        couple_id=found.couple_id,
+        active_couple_id=found.couple_id,
+        asked_by=found.partner_id,
+        other_id=other.id or 0,
+        started_at=now,
+        agreed_return_at=return_at,
+        return_at=return_at,
+    )
     session.add(row)
     session.flush()
     when = shown_time(session, found.couple, return_at, now)
     lines: list[Text] = []
     if raised:
         lines.append(text("pause.raised"))
-    lines.append(text("pause.asked", name=found.partner.first_name, length=_length(length),
-                      when=when))
+    lines.append(
+        text("pause.asked", name=found.partner.first_name, length=_length(length), when=when)
+    )
     lines.append(text("pause.coming_back", name=found.partner.first_name))
     lines.append(text("pause.use_the_time"))
     lines.append(text("pause.ask_other", other=other.first_name))
     agree = buttons.button(text("pause.button_agree"), PAUSE, row.id or 0, "ok")
     alternatives = [
-        buttons.button(text("pause.button_propose",
-                            time=_clock(row.started_at + timedelta(minutes=m), other,
-                                        found.couple, now)),
-                       PAUSE, row.id or 0, f"p{m}")
+        buttons.button(
+            text(
+                "pause.button_propose",
+                time=_clock(row.started_at + timedelta(minutes=m), other, found.couple, now),
+            ),
+            PAUSE,
+            row.id or 0,
+            f"p{m}",
+        )
         for m in PROPOSAL_MINUTES
         if timedelta(minutes=m) != length
     ][:3]
     return [
-        Send(ToGroup(found.couple_id), text("pause.started", lines=tuple(lines)),
-             buttons=keyboard([agree], alternatives)),
+        Send(
+            ToGroup(found.couple_id),
+            text("pause.started", lines=tuple(lines)),
+            buttons=keyboard([agree], alternatives),
+        ),
         SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=_ref(row)),
     ]
 
@@ -282,8 +315,9 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
 # ---- agreeing -----------------------------------------------------------------------
 
 
-def _pressed_pause(session: Session, actor: Actor, press: Press) -> tuple[Pause, Couple,
-                                                                          Partner] | None:
+def _pressed_pause(
+    session: Session, actor: Actor, press: Press
+) -> tuple[Pause, Couple, Partner] | None:
     """The pause a button names, if the presser is one of its couple, pressing in its chats."""
     row = session.get(Pause, press.target_id)
     if row is None:
@@ -321,8 +355,9 @@ def press_pause(session: Session, actor: Actor, press: Press, now: datetime) -> 
     return buttons.expired()
 
 
-def _agree(session: Session, row: Pause, couple: Couple, partner: Partner,
-           now: datetime) -> Effects:
+def _agree(
+    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     if row.state != WAITING:
         return buttons.expired()
     if partner.id != row.other_id:
@@ -330,8 +365,9 @@ def _agree(session: Session, row: Pause, couple: Couple, partner: Partner,
     return _settled(session, row, couple, partner, now)
 
 
-def _settled(session: Session, row: Pause, couple: Couple, partner: Partner,
-             now: datetime) -> Effects:
+def _settled(
+    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     """The return time is agreed: the buttons go, and the group hears when."""
     row.state = AGREED
     row.agreed_at = now
@@ -339,16 +375,27 @@ def _settled(session: Session, row: Pause, couple: Couple, partner: Partner,
     return [
         Notice(text("pause.agreed_notice")),
         # The question is answered: one line of what was agreed, without buttons.
-        EditOrigin(body=text("pause.settled_line", name=_name(session, row.asked_by),
-                             when=shown_time(session, couple, row.return_at, now))),
-        Send(ToGroup(couple.id or 0), text(
-            "pause.agreed", name=partner.first_name,
-            when=shown_time(session, couple, row.return_at, now))),
+        EditOrigin(
+            body=text(
+                "pause.settled_line",
+                name=_name(session, row.asked_by),
+                when=shown_time(session, couple, row.return_at, now),
+            )
+        ),
+        Send(
+            ToGroup(couple.id or 0),
+            text(
+                "pause.agreed",
+                name=partner.first_name,
+                when=shown_time(session, couple, row.return_at, now),
+            ),
+        ),
     ]
 
 
-def _propose(session: Session, row: Pause, couple: Couple, partner: Partner, minutes: int,
-             now: datetime) -> Effects:
+def _propose(
+    session: Session, row: Pause, couple: Couple, partner: Partner, minutes: int, now: datetime
+) -> Effects:
     if row.state != WAITING or minutes not in PROPOSAL_MINUTES:
         return buttons.expired()
     if partner.id != row.other_id:
@@ -360,22 +407,32 @@ def _propose(session: Session, row: Pause, couple: Couple, partner: Partner, min
     row.proposed_return_at = proposed
     session.add(row)
     asker = session.get(Partner, row.asked_by)
-    accept = buttons.button(text("pause.button_accept",
-                                 time=_clock(proposed, asker, couple, now)),
-                            PAUSE, row.id or 0, "acc")
+    accept = buttons.button(
+        text("pause.button_accept", time=_clock(proposed, asker, couple, now)),
+        PAUSE,
+        row.id or 0,
+        "acc",
+    )
     return [
         Notice(text("pause.proposed_notice")),
         EditOrigin(buttons=()),
-        Send(ToGroup(couple.id or 0), text(
-            "pause.proposed", name=partner.first_name, asker=_name(session, row.asked_by),
-            when=shown_time(session, couple, proposed, now),
-            kept=shown_time(session, couple, row.return_at, now)),
-            buttons=keyboard([accept])),
+        Send(
+            ToGroup(couple.id or 0),
+            text(
+                "pause.proposed",
+                name=partner.first_name,
+                asker=_name(session, row.asked_by),
+                when=shown_time(session, couple, proposed, now),
+                kept=shown_time(session, couple, row.return_at, now),
+            ),
+            buttons=keyboard([accept]),
+        ),
     ]
 
 
-def _accept(session: Session, row: Pause, couple: Couple, partner: Partner,
-            now: datetime) -> Effects:
+def _accept(
+    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     if row.state != PROPOSED or row.proposed_return_at is None:
         return buttons.expired()
     if partner.id != row.asked_by:
@@ -386,8 +443,7 @@ def _accept(session: Session, row: Pause, couple: Couple, partner: Partner,
     row.proposed_return_at = None
     return [
         CancelTimers(couple.id or 0, ref=_ref(row)),
-        SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id},
-                 ref=_ref(row)),
+        SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id}, ref=_ref(row)),
         *_settled(session, row, couple, partner, now),
     ]
 
@@ -431,17 +487,28 @@ def return_time(session: Session, due: Due) -> Effects:
         if _is_ready(row, partner_id):
             continue
         partner = session.get(Partner, partner_id)
-        effects.append(Send(ToPartner(partner_id), text(
-            "pause.ready_question", time=_clock(row.return_at, partner, couple, due.now)),
-            buttons=_ready_buttons(row)))
-    effects.append(SetTimer(NO_ANSWER_KIND, row.couple_id, row.return_at + ANSWER_WINDOW,
-                            {"pause_id": row.id, "return_at": row.return_at.isoformat()},
-                            ref=_ref(row)))
+        effects.append(
+            Send(
+                ToPartner(partner_id),
+                text("pause.ready_question", time=_clock(row.return_at, partner, couple, due.now)),
+                buttons=_ready_buttons(row),
+            )
+        )
+    effects.append(
+        SetTimer(
+            NO_ANSWER_KIND,
+            row.couple_id,
+            row.return_at + ANSWER_WINDOW,
+            {"pause_id": row.id, "return_at": row.return_at.isoformat()},
+            ref=_ref(row),
+        )
+    )
     return effects
 
 
-def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
-           now: datetime) -> Effects:
+def _ready(
+    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     # Both may press at the same moment: decide on the row as the other press left it.
     row = hold(session, row)
     if row.state != ASKING:
@@ -454,10 +521,13 @@ def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
         row.other_ready = True
     session.add(row)
     if not (row.asker_ready and row.other_ready):
-        return [Notice(text("pause.ready_notice")),
-                EditOrigin(body=text("pause.ready_waiting",
-                                     other=_name(session, _other_of(row, partner))),
-                           buttons=())]
+        return [
+            Notice(text("pause.ready_notice")),
+            EditOrigin(
+                body=text("pause.ready_waiting", other=_name(session, _other_of(row, partner))),
+                buttons=(),
+            ),
+        ]
     _end(row, LATER if row.extensions else ON_TIME, partner.id, now)
     return [
         Notice(text("pause.ready_notice")),
@@ -470,8 +540,9 @@ def _ready(session: Session, row: Pause, couple: Couple, partner: Partner,
 
 def _soft_restart(row: Pause) -> Keyboard:
     """Optional: one feeling and one need each, shown together (flows/restart.py)."""
-    return keyboard([buttons.button(text("pause.button_soft_restart"), SOFT_RESTART,
-                                    row.id or 0, "go")])
+    return keyboard(
+        [buttons.button(text("pause.button_soft_restart"), SOFT_RESTART, row.id or 0, "go")]
+    )
 
 
 def _other_of(row: Pause, partner: Partner) -> int:
@@ -480,18 +551,22 @@ def _other_of(row: Pause, partner: Partner) -> int:
 
 def _tell_the_one_waiting(row: Pause, partner: Partner) -> Send:
     """The partner who was ready first hears privately that the other is back too."""
-    return Send(ToPartner(_other_of(row, partner)),
-                text("pause.both_back_private", name=partner.first_name))
+    return Send(
+        ToPartner(_other_of(row, partner)), text("pause.both_back_private", name=partner.first_name)
+    )
 
 
-def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
-          now: datetime) -> Effects:
+def _more(session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime) -> Effects:
     if row.state != ASKING:
         return buttons.expired()
     new_return = max(now, row.return_at) + EXTENSION
     if new_return - row.started_at > MAXIMUM:
-        return [Notice(text("pause.more_refused", other=_name(session, _other_of(row, partner))),
-                       alert=True)]
+        return [
+            Notice(
+                text("pause.more_refused", other=_name(session, _other_of(row, partner))),
+                alert=True,
+            )
+        ]
     if partner.id == row.asked_by:
         row.asker_ready = False
     else:
@@ -503,19 +578,33 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner,
     waiting: Effects = []
     if _is_ready(row, _other_of(row, partner)):
         other = session.get(Partner, _other_of(row, partner))
-        waiting.append(Send(ToPartner(_other_of(row, partner)), text(
-            "pause.more_told_ready", name=partner.first_name,
-            time=_clock(new_return, other, couple, now))))
+        waiting.append(
+            Send(
+                ToPartner(_other_of(row, partner)),
+                text(
+                    "pause.more_told_ready",
+                    name=partner.first_name,
+                    time=_clock(new_return, other, couple, now),
+                ),
+            )
+        )
     return [
         *waiting,
         Notice(text("pause.more_notice")),
-        EditOrigin(body=text("pause.more_private", time=_clock(new_return, partner, couple, now)),
-                   buttons=()),
+        EditOrigin(
+            body=text("pause.more_private", time=_clock(new_return, partner, couple, now)),
+            buttons=(),
+        ),
         CancelTimers(couple.id or 0, ref=_ref(row)),
         SetTimer(RETURN_KIND, couple.id or 0, new_return, {"pause_id": row.id}, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text(
-            "pause.more_group", name=partner.first_name,
-            when=shown_time(session, couple, new_return, now))),
+        Send(
+            ToGroup(couple.id or 0),
+            text(
+                "pause.more_group",
+                name=partner.first_name,
+                when=shown_time(session, couple, new_return, now),
+            ),
+        ),
     ]
 
 
@@ -529,8 +618,10 @@ def no_answer(session: Session, due: Due) -> Effects:
         return []
     _end(row, NOT_RETURNED, None, due.now)
     session.add(row)
-    return [Send(ToGroup(row.couple_id), text("pause.not_returned")),
-            *_counsel_once_a_month(session, row, due.now)]
+    return [
+        Send(ToGroup(row.couple_id), text("pause.not_returned")),
+        *_counsel_once_a_month(session, row, due.now),
+    ]
 
 
 def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effects:
@@ -540,18 +631,29 @@ def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effect
     a fight that keeps coming back. Said privately to each, never in the group, at most
     once in any 30 days.
     """
-    recent = list(session.exec(select(Pause).where(
-        Pause.couple_id == row.couple_id, col(Pause.started_at) >= now - COUNSEL_WINDOW)))
+    recent = list(
+        session.exec(
+            select(Pause).where(
+                Pause.couple_id == row.couple_id, col(Pause.started_at) >= now - COUNSEL_WINDOW
+            )
+        )
+    )
     not_returned = [item for item in recent if item.outcome == NOT_RETURNED]
-    offered = session.exec(select(Pause).where(
-        Pause.couple_id == row.couple_id, col(Pause.counsel_offered),
-        col(Pause.ended_at) >= now - COUNSEL_WINDOW)).first()
+    offered = session.exec(
+        select(Pause).where(
+            Pause.couple_id == row.couple_id,
+            col(Pause.counsel_offered),
+            col(Pause.ended_at) >= now - COUNSEL_WINDOW,
+        )
+    ).first()
     if len(not_returned) < COUNSEL_AFTER or offered is not None:
         return []
     row.counsel_offered = True
     session.add(row)
-    return [Send(ToPartner(partner_id), text("pause.counsel"))
-            for partner_id in (row.asked_by, row.other_id)]
+    return [
+        Send(ToPartner(partner_id), text("pause.counsel"))
+        for partner_id in (row.asked_by, row.other_id)
+    ]
 
 
 def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
@@ -583,13 +685,19 @@ def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     session.add(row)
     question = keyboard(
         [buttons.button(text("pause.button_ready"), PAUSE, row.id or 0, "early")],
-        [buttons.button(text("pause.button_not_yet"), PAUSE, row.id or 0, "notyet")])
-    effects: Effects = [Send(ToGroup(found.couple_id), text(
-        "pause.back_asks_other", name=partner.first_name, other=_name(session, other_id)),
-        buttons=question)]
+        [buttons.button(text("pause.button_not_yet"), PAUSE, row.id or 0, "notyet")],
+    )
+    effects: Effects = [
+        Send(
+            ToGroup(found.couple_id),
+            text("pause.back_asks_other", name=partner.first_name, other=_name(session, other_id)),
+            buttons=question,
+        )
+    ]
     if actor.in_private:
-        effects.append(Send(reply, text("pause.back_asked_private",
-                                        other=_name(session, other_id))))
+        effects.append(
+            Send(reply, text("pause.back_asked_private", other=_name(session, other_id)))
+        )
     return effects
 
 
@@ -600,8 +708,9 @@ def _set_ready(row: Pause, partner_id: int, ready: bool) -> None:
         row.other_ready = ready
 
 
-def _answer_early(session: Session, row: Pause, couple: Couple, partner: Partner,
-                  ready: bool, now: datetime) -> Effects:
+def _answer_early(
+    session: Session, row: Pause, couple: Couple, partner: Partner, ready: bool, now: datetime
+) -> Effects:
     """The other's answer to "{name} is ready early. Are you?"."""
     if row.state == ENDED:
         return buttons.expired()
@@ -616,24 +725,31 @@ def _answer_early(session: Session, row: Pause, couple: Couple, partner: Partner
     return [
         Notice(text("pause.not_yet_notice")),
         EditOrigin(buttons=()),
-        Send(ToGroup(couple.id or 0), text("pause.not_yet", name=partner.first_name,
-                                           when=when)),
-        Send(ToPartner(other_id), text(
-            "pause.not_yet_private", name=partner.first_name,
-            time=_clock(row.return_at, waiting, couple, now))),
+        Send(ToGroup(couple.id or 0), text("pause.not_yet", name=partner.first_name, when=when)),
+        Send(
+            ToPartner(other_id),
+            text(
+                "pause.not_yet_private",
+                name=partner.first_name,
+                time=_clock(row.return_at, waiting, couple, now),
+            ),
+        ),
     ]
 
 
-def _both_back_early(session: Session, row: Pause, couple: Couple, partner: Partner,
-                     now: datetime) -> Effects:
+def _both_back_early(
+    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     before_return = now < row.return_at and row.state != ASKING
-    _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME),
-         partner.id, now)
+    _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME), partner.id, now)
     session.add(row)
     return [
         CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text("pause.back", name=partner.first_name),
-             buttons=_soft_restart(row)),
+        Send(
+            ToGroup(couple.id or 0),
+            text("pause.back", name=partner.first_name),
+            buttons=_soft_restart(row),
+        ),
         _tell_the_one_waiting(row, partner),
     ]
 
@@ -647,8 +763,11 @@ def _state_of(session: Session, couple: Couple, row: Pause, now: datetime) -> Te
     if row.state == WAITING:
         status = text("pause.status_waiting", other=_name(session, row.other_id))
     elif row.state == PROPOSED and row.proposed_return_at is not None:
-        status = text("pause.status_proposed", asker=asker,
-                      when=shown_time(session, couple, row.proposed_return_at, now))
+        status = text(
+            "pause.status_proposed",
+            asker=asker,
+            when=shown_time(session, couple, row.proposed_return_at, now),
+        )
     elif row.state == ASKING:
         status = text("pause.status_asking")
     else:
@@ -672,8 +791,12 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     if not isinstance(found, Membership):
         return found
     couple = found.couple
-    query = (select(Pause).where(Pause.couple_id == found.couple_id)
-             .order_by(col(Pause.started_at).desc(), col(Pause.id).desc()).limit(HISTORY_SIZE))
+    query = (
+        select(Pause)
+        .where(Pause.couple_id == found.couple_id)
+        .order_by(col(Pause.started_at).desc(), col(Pause.id).desc())
+        .limit(HISTORY_SIZE)
+    )
     rows = list(session.exec(query))
     reply = ToChat(actor.chat_id)
     if not rows:
@@ -683,10 +806,20 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     for row in rows:
         started = shown_time(session, couple, row.started_at, None, reader)
         when = shown_time(session, couple, row.agreed_return_at, row.started_at, reader)
-        ended = (text(OUTCOME_KEYS.get(row.outcome or "", "pause.outcome_closed"))
-                 if row.state == ENDED else text("pause.outcome_running"))
-        lines.append(text("pause.history_line", started=started,
-                          asker=_name(session, row.asked_by), when=when, ended=ended))
+        ended = (
+            text(OUTCOME_KEYS.get(row.outcome or "", "pause.outcome_closed"))
+            if row.state == ENDED
+            else text("pause.outcome_running")
+        )
+        lines.append(
+            text(
+                "pause.history_line",
+                started=started,
+                asker=_name(session, row.asked_by),
+                when=when,
+                ended=ended,
+            )
+        )
     return [Send(reply, text("pause.history", lines=tuple(lines)))]
 
 
@@ -694,8 +827,9 @@ def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     row = active_pause(session, couple.id or 0)
     if row is None:
         return []
-    return [text("pause.settings_on", when=shown_time(session, couple, row.return_at,
-                                                      row.started_at))]
+    return [
+        text("pause.settings_on", when=shown_time(session, couple, row.return_at, row.started_at))
+    ]
 
 
 def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
@@ -712,8 +846,9 @@ FEATURE = Feature(
     commands={"pause": pause, "back": back, "pauses": history},
     buttons={START: press_start, PAUSE: press_pause},
     timers=(
-        TimerKind(RETURN_KIND, return_time, useful_for=timedelta(hours=12),
-                  on_missed=_close_missed),
+        TimerKind(
+            RETURN_KIND, return_time, useful_for=timedelta(hours=12), on_missed=_close_missed
+        ),
         TimerKind(NO_ANSWER_KIND, no_answer, useful_for=timedelta(days=30)),
     ),
     on_text=(length_answer,),

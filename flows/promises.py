@@ -145,9 +145,14 @@ WHEN_CHOICES: dict[str, When] = {
     "daily": When(DAILY),
     "weekdays": When(WEEKDAYS),
 }
-WHEN_LABELS = {"tonight": "promises.button_tonight", "tomorrow": "promises.button_tomorrow",
-               "3days": "promises.button_3days", "nextweek": "promises.button_next_week",
-               "daily": "promises.button_daily", "weekdays": "promises.button_weekdays"}
+WHEN_LABELS = {
+    "tonight": "promises.button_tonight",
+    "tomorrow": "promises.button_tomorrow",
+    "3days": "promises.button_3days",
+    "nextweek": "promises.button_next_week",
+    "daily": "promises.button_daily",
+    "weekdays": "promises.button_weekdays",
+}
 
 
 def _hhmm(at: time) -> str:
@@ -245,8 +250,9 @@ def _timers_for(promise: Promise, day: date, zone: ZoneInfo, now: datetime) -> E
     nudge_at = nudge_moment(promise, day, zone)
     if nudge_at > now:
         effects.append(SetTimer(NUDGE_KIND, promise.couple_id, nudge_at, payload, _ref(promise)))
-    effects.append(SetTimer(ASK_KIND, promise.couple_id, ask_moment(day, zone), payload,
-                            _ref(promise)))
+    effects.append(
+        SetTimer(ASK_KIND, promise.couple_id, ask_moment(day, zone), payload, _ref(promise))
+    )
     return effects
 
 
@@ -260,8 +266,9 @@ def _reschedule(promise: Promise, zone: ZoneInfo, now: datetime) -> tuple[Effect
     return effects, first
 
 
-def _apply_when(promise: Promise, when: When, at: time | None, zone: ZoneInfo,
-                now: datetime) -> bool:
+def _apply_when(
+    promise: Promise, when: When, at: time | None, zone: ZoneInfo, now: datetime
+) -> bool:
     """Set the schedule; True when the chosen time of day was moved out of the night."""
     chosen = at or (EVENING_REMINDER if when.evening else None)
     if chosen is None:
@@ -279,12 +286,15 @@ def _apply_when(promise: Promise, when: When, at: time | None, zone: ZoneInfo,
     else:
         promise.due_on = None
         promise.weekday = (
-            when.weekday if when.weekday is not None else now.astimezone(zone).weekday()
-        ) if when.repeat == WEEKLY else None
+            (when.weekday if when.weekday is not None else now.astimezone(zone).weekday())
+            if when.repeat == WEEKLY
+            else None
+        )
     return moved
 
 
 # ---- showing promises ------------------------------------------------------------------
+
 
 def _quoted(promise: Promise) -> str:
     return promise.what
@@ -313,8 +323,9 @@ class FollowThrough:
     month_asked: int
 
 
-def follow_through(session: Session, promise: Promise, zone: ZoneInfo,
-                   now: datetime) -> FollowThrough:
+def follow_through(
+    session: Session, promise: Promise, zone: ZoneInfo, now: datetime
+) -> FollowThrough:
     """Kept out of asked: this week (Monday on, the promiser's calendar) and the last 28 days.
 
     An unanswered question counts as asked and not kept: the number is what happened, not
@@ -339,28 +350,35 @@ def follow_through(session: Session, promise: Promise, zone: ZoneInfo,
     )
 
 
-def _follow_through_text(session: Session, promise: Promise, zone: ZoneInfo,
-                         now: datetime) -> Text:
+def _follow_through_text(session: Session, promise: Promise, zone: ZoneInfo, now: datetime) -> Text:
     counts = follow_through(session, promise, zone, now)
     if counts.month_asked == 0:
         return text("promises.follow_none_yet")
     if counts.month_asked > counts.week_asked:
-        return text("promises.follow_both", kept=counts.week_kept, asked=counts.week_asked,
-                    month_kept=counts.month_kept, month_asked=counts.month_asked)
+        return text(
+            "promises.follow_both",
+            kept=counts.week_kept,
+            asked=counts.week_asked,
+            month_kept=counts.month_kept,
+            month_asked=counts.month_asked,
+        )
     return text("promises.follow_week", kept=counts.week_kept, asked=counts.week_asked)
 
 
 def _when_keyboard(promise_id: int) -> Keyboard:
-    choices = [buttons.button(text(WHEN_LABELS[key]), WHEN, promise_id, key)
-               for key in WHEN_CHOICES]
+    choices = [
+        buttons.button(text(WHEN_LABELS[key]), WHEN, promise_id, key) for key in WHEN_CHOICES
+    ]
     return keyboard(choices[0:2], choices[2:4], choices[4:6])
 
 
 def _change_keyboard(promise: Promise, *, with_keep: bool = False) -> Keyboard:
     pid = promise.id or 0
     rows: list[list[Button]] = [
-        [buttons.button(text("promises.button_change_words"), CHANGE, pid, "words"),
-         buttons.button(text("promises.button_change_when"), CHANGE, pid, "when")],
+        [
+            buttons.button(text("promises.button_change_words"), CHANGE, pid, "words"),
+            buttons.button(text("promises.button_change_when"), CHANGE, pid, "when"),
+        ],
         [buttons.button(text("promises.button_drop"), CHANGE, pid, "drop")],
     ]
     if with_keep:
@@ -369,6 +387,7 @@ def _change_keyboard(promise: Promise, *, with_keep: bool = False) -> Keyboard:
 
 
 # ---- finding and checking ----------------------------------------------------------------
+
 
 def _active(session: Session, couple_id: int, partner_id: int | None = None) -> list[Promise]:
     query = select(Promise).where(Promise.couple_id == couple_id, Promise.state == "active")
@@ -382,8 +401,9 @@ def _next_number(session: Session, couple_id: int) -> int:
     return int(session.exec(query).one() or 0) + 1
 
 
-def _promiser_pressing(session: Session, actor: Actor,
-                       promise: Promise | None) -> tuple[Couple, Partner] | None:
+def _promiser_pressing(
+    session: Session, actor: Actor, promise: Promise | None
+) -> tuple[Couple, Partner] | None:
     """The promise's couple and promiser when `actor` is that promiser, pressing in a chat
     the bot wrote to them (the couple's group or their own private chat)."""
     if promise is None:
@@ -406,28 +426,39 @@ def _not_yours(session: Session, promise: Promise) -> Effects:
 
 # ---- making a promise ------------------------------------------------------------------
 
+
 def _cap_reached(session: Session, partner: Partner, cap: int) -> bool:
     return len(_active(session, partner.couple_id, partner.id)) >= cap
 
 
-def _new_draft(session: Session, partner: Partner, what: str, now: datetime, *,
-               asking: bool) -> Promise:
+def _new_draft(
+    session: Session, partner: Partner, what: str, now: datetime, *, asking: bool
+) -> Promise:
     if asking:
         # An older unanswered "when?" of the same partner is left behind: one question at
         # a time, so an old set of buttons cannot make a promise nobody remembers.
-        for old in session.exec(select(Promise).where(Promise.partner_id == partner.id,
-                                                      Promise.state == "draft")):
+        for old in session.exec(
+            select(Promise).where(Promise.partner_id == partner.id, Promise.state == "draft")
+        ):
             old.state, old.ended_at = "expired", now
             session.add(old)
-    draft = Promise(couple_id=partner.couple_id, partner_id=partner.id or 0, what=what,
-                    created_at=now)
+    draft = Promise(
+        couple_id=partner.couple_id, partner_id=partner.id or 0, what=what, created_at=now
+    )
     session.add(draft)
     session.flush()
     return draft
 
 
-def _activate(session: Session, couple: Couple, partner: Partner, promise: Promise,
-              when: When, at: time | None, now: datetime) -> tuple[Effects, Text]:
+def _activate(
+    session: Session,
+    couple: Couple,
+    partner: Partner,
+    promise: Promise,
+    when: When,
+    at: time | None,
+    now: datetime,
+) -> tuple[Effects, Text]:
     """Make a draft a promise: number, schedule, timers; returns the timers and the note."""
     zone = zone_of(couple, partner)
     moved = _apply_when(promise, when, at, zone, now)
@@ -455,12 +486,17 @@ def _first_text(promise: Promise, first: date | None, zone: ZoneInfo, now: datet
     if first is None:
         return text("promises.first_none")
     today = now.astimezone(zone).date()
-    day = (text("promises.today") if first == today
-           else text("promises.tomorrow") if first == today + timedelta(days=1)
-           else Day(first))
+    day = (
+        text("promises.today")
+        if first == today
+        else text("promises.tomorrow")
+        if first == today + timedelta(days=1)
+        else Day(first)
+    )
     if nudge_moment(promise, first, zone) > now:
-        return text("promises.first_nudge", day=day,
-                    at=ClockTime(time.fromisoformat(promise.remind_at)))
+        return text(
+            "promises.first_nudge", day=day, at=ClockTime(time.fromisoformat(promise.remind_at))
+        )
     return text("promises.first_ask", day=day, at=ClockTime(ASK_AT))
 
 
@@ -468,13 +504,22 @@ def _tell_other(session: Session, partner: Partner, promise: Promise) -> Effects
     other = other_partner(session, partner)
     if other is None:
         return []
-    return [Send(ToPartner(other.id or 0), text(
-        "promises.told_other", name=partner.first_name, what=_quoted(promise),
-        schedule=schedule_text(promise)))]
+    return [
+        Send(
+            ToPartner(other.id or 0),
+            text(
+                "promises.told_other",
+                name=partner.first_name,
+                what=_quoted(promise),
+                schedule=schedule_text(promise),
+            ),
+        )
+    ]
 
 
-def make_promise(session: Session, actor: Actor, args: str, now: datetime,
-                 cap: int = DEFAULT_CAP) -> Effects:
+def make_promise(
+    session: Session, actor: Actor, args: str, now: datetime, cap: int = DEFAULT_CAP
+) -> Effects:
     """/promise <what> [when]: a small promise to the other partner."""
     found = guard(session, actor, now)
     if not isinstance(found, Membership):
@@ -482,9 +527,14 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
     reply = ToChat(actor.chat_id)
     if not args.strip():
         # Tapped bare from the menu: ask for it; the answer goes on into "when?".
-        return [Send(reply, text("promises.ask_what", name=found.partner.first_name),
-                     force_reply=True,
-                     tag=f"{NEW_TAG}:{found.partner_id}:{cap}:{int(now.timestamp())}")]
+        return [
+            Send(
+                reply,
+                text("promises.ask_what", name=found.partner.first_name),
+                force_reply=True,
+                tag=f"{NEW_TAG}:{found.partner_id}:{cap}:{int(now.timestamp())}",
+            )
+        ]
     parsed = parse_promise(args, found.partner.language)
     if not parsed.what:
         return [Send(reply, text("promises.usage"))]
@@ -494,18 +544,23 @@ def make_promise(session: Session, actor: Actor, args: str, now: datetime,
         return [Send(reply, text("promises.cap_reached", cap=cap))]
     draft = _new_draft(session, found.partner, parsed.what, now, asking=parsed.when is None)
     if parsed.when is None:
-        return [Send(reply, text("promises.ask_when", what=_quoted(draft)),
-                     buttons=_when_keyboard(draft.id or 0))]
-    timers, body = _activate(session, found.couple, found.partner, draft, parsed.when,
-                             parsed.at, now)
+        return [
+            Send(
+                reply,
+                text("promises.ask_when", what=_quoted(draft)),
+                buttons=_when_keyboard(draft.id or 0),
+            )
+        ]
+    timers, body = _activate(
+        session, found.couple, found.partner, draft, parsed.when, parsed.at, now
+    )
     effects: Effects = [*timers, Send(reply, body)]
     if actor.in_private:
         effects.extend(_tell_other(session, found.partner, draft))
     return effects
 
 
-def promise_answer(session: Session, actor: Actor, said: Said,
-                   now: datetime) -> Effects | None:
+def promise_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """What someone will promise, in reply to "What will you promise?" (a bare /promise).
     The tag carries who was asked, the cap at that moment and when."""
     parts = (said.reply_to_tag or "").split(":")
@@ -519,12 +574,16 @@ def promise_answer(session: Session, actor: Actor, said: Said,
     if asked.user_id != actor.user_id:
         if not said.is_reply:
             return None
-        return [Send(ToChat(actor.chat_id), text("promises.ask_what_not_yours",
-                                                 name=asked.first_name))]
+        return [
+            Send(ToChat(actor.chat_id), text("promises.ask_what_not_yours", name=asked.first_name))
+        ]
     if not said.is_reply:
         # Typed in private after the question: an answer only soon after, and only once.
-        answered = session.exec(select(Promise).where(
-            Promise.partner_id == asked.id, col(Promise.created_at) >= asked_at)).first()
+        answered = session.exec(
+            select(Promise).where(
+                Promise.partner_id == asked.id, col(Promise.created_at) >= asked_at
+            )
+        ).first()
         if not actor.in_private or answered is not None or now - asked_at > WORDS_WINDOW:
             return None
     return make_promise(session, actor, said.text, now, cap=int(cap))
@@ -539,12 +598,18 @@ def offer_promise(session: Session, partner: Partner, what: str, now: datetime) 
         return [Send(ToPartner(partner.id or 0), text("promises.offer_too_long", limit=MAX_WHAT))]
     # The cap is checked when a time is chosen: the button handler knows the configured cap.
     draft = _new_draft(session, partner, cleaned, now, asking=True)
-    return [Send(ToPartner(partner.id or 0), text("promises.ask_when", what=_quoted(draft)),
-                 buttons=_when_keyboard(draft.id or 0))]
+    return [
+        Send(
+            ToPartner(partner.id or 0),
+            text("promises.ask_when", what=_quoted(draft)),
+            buttons=_when_keyboard(draft.id or 0),
+        )
+    ]
 
 
-def press_when(session: Session, actor: Actor, press: Press, now: datetime,
-               cap: int = DEFAULT_CAP) -> Effects:
+def press_when(
+    session: Session, actor: Actor, press: Press, now: datetime, cap: int = DEFAULT_CAP
+) -> Effects:
     """A "when?" button: makes a draft a promise, or reschedules one being changed."""
     when = WHEN_CHOICES.get(press.action)
     promise = session.get(Promise, press.target_id)
@@ -552,8 +617,9 @@ def press_when(session: Session, actor: Actor, press: Press, now: datetime,
         return buttons.expired()
     owner = _promiser_pressing(session, actor, promise)
     if owner is None:
-        if promise.state in {"draft", "active"} \
-                and actor.chat_id in _couple_chats(session, promise):
+        if promise.state in {"draft", "active"} and actor.chat_id in _couple_chats(
+            session, promise
+        ):
             return _not_yours(session, promise)
         return buttons.expired()
     couple, partner = owner
@@ -576,14 +642,20 @@ def press_when(session: Session, actor: Actor, press: Press, now: datetime,
         promise.misses_in_row = 0
         session.add(promise)
         timers, first = _reschedule(promise, zone, now)
-        body = text("promises.when_changed", number=promise.number, what=_quoted(promise),
-                    schedule=schedule_text(promise), first=_first_text(promise, first, zone, now),
-                    night=text("promises.night_moved") if moved else "")
+        body = text(
+            "promises.when_changed",
+            number=promise.number,
+            what=_quoted(promise),
+            schedule=schedule_text(promise),
+            first=_first_text(promise, first, zone, now),
+            night=text("promises.night_moved") if moved else "",
+        )
         return [*timers, EditOrigin(body=body)]
     return buttons.expired()
 
 
 # ---- the day of a promise: nudge, then "kept?" --------------------------------------------
+
 
 def _live(session: Session, due: Due) -> tuple[Promise, Couple, Partner] | None:
     """The promise a timer is about, if the timer still matches its current schedule."""
@@ -616,15 +688,18 @@ def nudge_due(session: Session, due: Due) -> Effects:
     if is_quiet(session, couple.id or 0, due.now) or _at_night(due.now, zone):
         return [_postponed(due, promise, zone)]
     key = "promises.nudge_once" if promise.repeat == ONCE else "promises.nudge"
-    return [Send(ToPartner(partner.id or 0), text(key, what=_quoted(promise),
-                                                   ask=ClockTime(ASK_AT)))]
+    return [
+        Send(ToPartner(partner.id or 0), text(key, what=_quoted(promise), ask=ClockTime(ASK_AT)))
+    ]
 
 
 def _answer_keyboard(check: PromiseCheck) -> Keyboard:
     cid = check.id or 0
     return keyboard(
-        [buttons.button(text("promises.button_kept"), ANSWER, cid, "kept"),
-         buttons.button(text("promises.button_not_this_time"), ANSWER, cid, "not")],
+        [
+            buttons.button(text("promises.button_kept"), ANSWER, cid, "kept"),
+            buttons.button(text("promises.button_not_this_time"), ANSWER, cid, "not"),
+        ],
         [buttons.button(text("promises.button_change"), ANSWER, cid, "change")],
     )
 
@@ -656,12 +731,14 @@ def ask_due(session: Session, due: Due) -> Effects:
     if is_quiet(session, couple.id or 0, due.now) or _at_night(due.now, zone):
         return [_postponed(due, promise, zone)]
     day = date.fromisoformat(str(due.payload["day"]))
-    already = session.exec(select(PromiseCheck).where(PromiseCheck.promise_id == promise.id,
-                                                      PromiseCheck.day == day)).first()
+    already = session.exec(
+        select(PromiseCheck).where(PromiseCheck.promise_id == promise.id, PromiseCheck.day == day)
+    ).first()
     if already is not None:
         return []
-    check = PromiseCheck(promise_id=promise.id or 0, couple_id=couple.id or 0, day=day,
-                         asked_at=due.now)
+    check = PromiseCheck(
+        promise_id=promise.id or 0, couple_id=couple.id or 0, day=day, asked_at=due.now
+    )
     session.add(check)
     session.flush()
     today = due.now.astimezone(zone).date()
@@ -671,13 +748,16 @@ def ask_due(session: Session, due: Due) -> Effects:
         key = "promises.ask_kept_today"
     else:
         key = "promises.ask_kept_day"
-    question = Send(ToPartner(partner.id or 0),
-                    text(key, what=_quoted(promise), day=Day(day)),
-                    buttons=_answer_keyboard(check))
+    question = Send(
+        ToPartner(partner.id or 0),
+        text(key, what=_quoted(promise), day=Day(day)),
+        buttons=_answer_keyboard(check),
+    )
     return [question, *_following(promise, day, zone, due.now)]
 
 
 # ---- answering "kept?" ------------------------------------------------------------------
+
 
 def press_answer(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
     """Kept / Not this time / Change it, from the promiser only, once per question."""
@@ -705,10 +785,16 @@ def press_answer(session: Session, actor: Actor, press: Press, now: datetime) ->
 
 
 def _change_menu(partner: Partner, promise: Promise) -> Send:
-    return Send(ToPartner(partner.id or 0),
-                text("promises.change_menu", number=promise.number, what=_quoted(promise),
-                     schedule=schedule_text(promise)),
-                buttons=_change_keyboard(promise))
+    return Send(
+        ToPartner(partner.id or 0),
+        text(
+            "promises.change_menu",
+            number=promise.number,
+            what=_quoted(promise),
+            schedule=schedule_text(promise),
+        ),
+        buttons=_change_keyboard(promise),
+    )
 
 
 def _couple_chats(session: Session, promise: Promise) -> set[int]:
@@ -719,8 +805,15 @@ def _couple_chats(session: Session, promise: Promise) -> set[int]:
     return {couple.group_chat_id, *(partner.user_id for partner in partners)}
 
 
-def _kept(session: Session, couple: Couple, partner: Partner, promise: Promise,
-          check: PromiseCheck, zone: ZoneInfo, now: datetime) -> Effects:
+def _kept(
+    session: Session,
+    couple: Couple,
+    partner: Partner,
+    promise: Promise,
+    check: PromiseCheck,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Effects:
     check.outcome = "kept"
     promise.misses_in_row = 0
     effects: Effects = []
@@ -732,22 +825,35 @@ def _kept(session: Session, couple: Couple, partner: Partner, promise: Promise,
         effects.extend(_end(promise, now, state="kept"))
         thanks = text("promises.kept_once_thanks", what=_quoted(promise), other=other_name)
     else:
-        thanks = text("promises.kept_thanks", what=_quoted(promise), other=other_name,
-                      follow=_follow_through_text(session, promise, zone, now))
+        thanks = text(
+            "promises.kept_thanks",
+            what=_quoted(promise),
+            other=other_name,
+            follow=_follow_through_text(session, promise, zone, now),
+        )
     session.add(promise)
     effects.extend([Notice(text("promises.kept_notice")), EditOrigin(body=thanks)])
     if other is not None:
-        effects.append(Send(
-            ToPartner(other.id or 0),
-            text("promises.kept_told", name=partner.first_name, what=_quoted(promise)),
-            buttons=keyboard([buttons.button(text("promises.button_noticed"), NOTICED,
-                                             check.id or 0, "yes")]),
-        ))
+        effects.append(
+            Send(
+                ToPartner(other.id or 0),
+                text("promises.kept_told", name=partner.first_name, what=_quoted(promise)),
+                buttons=keyboard(
+                    [buttons.button(text("promises.button_noticed"), NOTICED, check.id or 0, "yes")]
+                ),
+            )
+        )
     return effects
 
 
-def _not_this_time(session: Session, partner: Partner, promise: Promise, check: PromiseCheck,
-                   zone: ZoneInfo, now: datetime) -> Effects:
+def _not_this_time(
+    session: Session,
+    partner: Partner,
+    promise: Promise,
+    check: PromiseCheck,
+    zone: ZoneInfo,
+    now: datetime,
+) -> Effects:
     check.outcome = "not_kept"
     promise.misses_in_row += 1
     effects: Effects = []
@@ -756,23 +862,28 @@ def _not_this_time(session: Session, partner: Partner, promise: Promise, check: 
         promise.due_on = max(check.day, now.astimezone(zone).date()) + timedelta(days=1)
         timers, first = _reschedule(promise, zone, now)
         effects.extend(timers)
-        body = text("promises.not_this_time_once", what=_quoted(promise),
-                    next=_first_text(promise, first, zone, now))
+        body = text(
+            "promises.not_this_time_once",
+            what=_quoted(promise),
+            next=_first_text(promise, first, zone, now),
+        )
     else:
         body = text("promises.not_this_time", what=_quoted(promise))
     session.add_all([check, promise])
     effects.extend([Notice(text("promises.not_notice")), EditOrigin(body=body)])
     if promise.misses_in_row >= MISSES_BEFORE_OFFER:
-        effects.append(Send(
-            ToPartner(partner.id or 0),
-            text("promises.misses_offer", what=_quoted(promise), misses=promise.misses_in_row),
-            buttons=_change_keyboard(promise, with_keep=True),
-        ))
+        effects.append(
+            Send(
+                ToPartner(partner.id or 0),
+                text("promises.misses_offer", what=_quoted(promise), misses=promise.misses_in_row),
+                buttons=_change_keyboard(promise, with_keep=True),
+            )
+        )
     return effects
 
 
 def press_noticed(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
-    """"I noticed": only the other partner, once, for a kept day."""
+    """ "I noticed": only the other partner, once, for a kept day."""
     check = session.get(PromiseCheck, press.target_id)
     promise = session.get(Promise, check.promise_id) if check is not None else None
     if check is None or promise is None or press.action != "yes" or check.outcome != "kept":
@@ -783,11 +894,13 @@ def press_noticed(session: Session, actor: Actor, press: Press, now: datetime) -
         return buttons.expired()
     if promiser.user_id == actor.user_id:
         other = other_partner(session, promiser)
-        return [Notice(text("promises.noticed_not_yours",
-                            name=other.first_name if other else ""))]
+        return [Notice(text("promises.noticed_not_yours", name=other.first_name if other else ""))]
     noticer = other_partner(session, promiser)
-    if noticer is None or noticer.user_id != actor.user_id \
-            or actor.chat_id not in {couple.group_chat_id, noticer.user_id}:
+    if (
+        noticer is None
+        or noticer.user_id != actor.user_id
+        or actor.chat_id not in {couple.group_chat_id, noticer.user_id}
+    ):
         return buttons.expired()
     if check.noticed_at is not None:
         return buttons.expired()
@@ -795,14 +908,18 @@ def press_noticed(session: Session, actor: Actor, press: Press, now: datetime) -
     session.add(check)
     return [
         Notice(text("promises.noticed_notice")),
-        EditOrigin(body=text("promises.noticed_done", name=promiser.first_name,
-                             what=_quoted(promise))),
-        Send(ToPartner(promiser.id or 0),
-             text("promises.was_noticed", name=noticer.first_name, what=_quoted(promise))),
+        EditOrigin(
+            body=text("promises.noticed_done", name=promiser.first_name, what=_quoted(promise))
+        ),
+        Send(
+            ToPartner(promiser.id or 0),
+            text("promises.was_noticed", name=noticer.first_name, what=_quoted(promise)),
+        ),
     ]
 
 
 # ---- changing and ending -----------------------------------------------------------------
+
 
 def _end(promise: Promise, now: datetime, state: str = "dropped") -> Effects:
     promise.state, promise.ended_at = state, now
@@ -828,8 +945,10 @@ def press_change(session: Session, actor: Actor, press: Press, now: datetime) ->
     if press.action == "drop":
         effects = _end(promise, now)
         session.add(promise)
-        return [*effects, EditOrigin(body=text("promises.dropped", number=promise.number,
-                                               what=_quoted(promise)))]
+        return [
+            *effects,
+            EditOrigin(body=text("promises.dropped", number=promise.number, what=_quoted(promise))),
+        ]
     if press.action == "keep":
         promise.misses_in_row = 0
         promise.editing, promise.editing_since = None, None
@@ -838,13 +957,20 @@ def press_change(session: Session, actor: Actor, press: Press, now: datetime) ->
     promise.editing, promise.editing_since = press.action, now
     session.add(promise)
     if press.action == "when":
-        return [EditOrigin(body=text("promises.ask_new_when", what=_quoted(promise)),
-                           buttons=_when_keyboard(promise.id or 0))]
+        return [
+            EditOrigin(
+                body=text("promises.ask_new_when", what=_quoted(promise)),
+                buttons=_when_keyboard(promise.id or 0),
+            )
+        ]
     return [
         EditOrigin(body=text("promises.change_words_started", number=promise.number)),
-        Send(ToPartner(partner.id or 0),
-             text("promises.ask_words", what=_quoted(promise), limit=MAX_WHAT),
-             force_reply=True, tag=f"promises:{promise.id}:words"),
+        Send(
+            ToPartner(partner.id or 0),
+            text("promises.ask_words", what=_quoted(promise), limit=MAX_WHAT),
+            force_reply=True,
+            tag=f"promises:{promise.id}:words",
+        ),
     ]
 
 
@@ -860,11 +986,17 @@ def new_words(session: Session, actor: Actor, said: Said, now: datetime) -> Effe
         if promise is None or promise.state != "active" or promise.editing != "words":
             return [Send(reply, text("promises.words_stale"))]
     elif actor.in_private and not tag:
-        query = (select(Promise).join(Partner, col(Partner.id) == col(Promise.partner_id))
-                 .where(Partner.user_id == actor.user_id, Promise.state == "active",
-                        Promise.editing == "words",
-                        col(Promise.editing_since) >= now - WORDS_WINDOW)
-                 .order_by(col(Promise.editing_since).desc()))
+        query = (
+            select(Promise)
+            .join(Partner, col(Partner.id) == col(Promise.partner_id))
+            .where(
+                Partner.user_id == actor.user_id,
+                Promise.state == "active",
+                Promise.editing == "words",
+                col(Promise.editing_since) >= now - WORDS_WINDOW,
+            )
+            .order_by(col(Promise.editing_since).desc())
+        )
         promise = session.exec(query).first()
         if promise is None:
             return None
@@ -881,13 +1013,14 @@ def new_words(session: Session, actor: Actor, said: Said, now: datetime) -> Effe
     promise.what = cleaned
     promise.editing, promise.editing_since = None, None
     session.add(promise)
-    return [Send(reply, text("promises.words_changed", number=promise.number,
-                             what=_quoted(promise)))]
+    return [
+        Send(reply, text("promises.words_changed", number=promise.number, what=_quoted(promise)))
+    ]
 
 
 def _short(what: str, limit: int = 32) -> str:
     """A promise's words on a button: Telegram cuts long labels, so cut them kindly."""
-    return what if len(what) <= limit else what[:limit - 1].rstrip() + "…"
+    return what if len(what) <= limit else what[: limit - 1].rstrip() + "…"
 
 
 def _not_yours_text(session: Session, promise: Promise) -> Text:
@@ -906,23 +1039,41 @@ def drop(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
         own = _active(session, found.couple_id, found.partner_id)
         if not own:
             return [Send(reply, text("promises.drop_none"))]
-        choices = [[buttons.button(text("promises.button_drop_number", number=promise.number,
-                                        what=_short(promise.what)),
-                                   CHANGE, promise.id or 0, "drop")] for promise in own]
+        choices = [
+            [
+                buttons.button(
+                    text(
+                        "promises.button_drop_number",
+                        number=promise.number,
+                        what=_short(promise.what),
+                    ),
+                    CHANGE,
+                    promise.id or 0,
+                    "drop",
+                )
+            ]
+            for promise in own
+        ]
         return [Send(reply, text("promises.drop_choose"), buttons=keyboard(*choices))]
     if not raw.isdigit():
         return [Send(reply, text("promises.drop_usage"))]
-    promise = session.exec(select(Promise).where(
-        Promise.couple_id == found.couple_id, Promise.number == int(raw),
-        Promise.state == "active")).first()
+    promise = session.exec(
+        select(Promise).where(
+            Promise.couple_id == found.couple_id,
+            Promise.number == int(raw),
+            Promise.state == "active",
+        )
+    ).first()
     if promise is None:
         return [Send(reply, text("promises.drop_unknown", number=int(raw)))]
     if promise.partner_id != found.partner_id:
         return [Send(reply, _not_yours_text(session, promise))]
     effects = _end(promise, now)
     session.add(promise)
-    return [*effects, Send(reply, text("promises.dropped", number=promise.number,
-                                       what=_quoted(promise)))]
+    return [
+        *effects,
+        Send(reply, text("promises.dropped", number=promise.number, what=_quoted(promise))),
+    ]
 
 
 def list_promises(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -943,39 +1094,55 @@ def list_promises(session: Session, actor: Actor, args: str, now: datetime) -> E
         if promiser is None:
             continue
         zone = zone_of(couple, promiser)
-        lines.append(text("promises.list_line", number=promise.number,
-                          name=promiser.first_name, what=_quoted(promise),
-                          schedule=schedule_text(promise),
-                          remind=_clock(session, couple, promiser, promise.remind_at)))
+        lines.append(
+            text(
+                "promises.list_line",
+                number=promise.number,
+                name=promiser.first_name,
+                what=_quoted(promise),
+                schedule=schedule_text(promise),
+                remind=_clock(session, couple, promiser, promise.remind_at),
+            )
+        )
         if promise.repeat != ONCE:
             lines.append(_follow_through_text(session, promise, zone, now))
         label = text("promises.button_change_number", number=promise.number)
         rows.append([buttons.button(label, CHANGE, promise.id or 0, "menu")])
-    return [Send(reply, text("promises.list", lines=tuple(lines)),
-                 buttons=keyboard(*_pairs(rows)))]
+    return [Send(reply, text("promises.list", lines=tuple(lines)), buttons=keyboard(*_pairs(rows)))]
 
 
 def _pairs(rows: list[list[Button]]) -> list[list[Button]]:
     flat = [button for row in rows for button in row]
-    return [flat[index:index + 2] for index in range(0, len(flat), 2)]
+    return [flat[index : index + 2] for index in range(0, len(flat), 2)]
 
 
 # ---- around the couple -------------------------------------------------------------------
 
+
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
-    return [text("promises.settings", name=partner.first_name,
-                 count=len(_active(session, couple.id or 0, partner.id)))
-            for partner in partners_of(session, couple.id or 0)]
+    return [
+        text(
+            "promises.settings",
+            name=partner.first_name,
+            count=len(_active(session, couple.id or 0, partner.id)),
+        )
+        for partner in partners_of(session, couple.id or 0)
+    ]
 
 
 def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
     """A partner leaves: every promise of the couple ends (its history stays)."""
-    for promise in session.exec(select(Promise).where(
-            Promise.couple_id == couple.id, col(Promise.state).in_(["draft", "active"]))):
+    for promise in session.exec(
+        select(Promise).where(
+            Promise.couple_id == couple.id, col(Promise.state).in_(["draft", "active"])
+        )
+    ):
         _end(promise, now, state="ended")
         session.add(promise)
-    return [CancelTimers(couple.id or 0, kind=NUDGE_KIND),
-            CancelTimers(couple.id or 0, kind=ASK_KIND)]
+    return [
+        CancelTimers(couple.id or 0, kind=NUDGE_KIND),
+        CancelTimers(couple.id or 0, kind=ASK_KIND),
+    ]
 
 
 def _promiser_of(session: Session, payload: Mapping[str, Any]) -> int | None:
@@ -989,8 +1156,7 @@ FEATURE = Feature(
     # /promise is wired in bot/app.py: it passes the PROMISE_CAP setting (as does the
     # "when?" button handler there, which takes WHEN presses before this one).
     commands={"promises": list_promises, "drop": drop},
-    buttons={WHEN: press_when, ANSWER: press_answer, NOTICED: press_noticed,
-             CHANGE: press_change},
+    buttons={WHEN: press_when, ANSWER: press_answer, NOTICED: press_noticed, CHANGE: press_change},
     timers=(
         TimerKind(NUDGE_KIND, nudge_due, useful_for=timedelta(hours=3)),
         TimerKind(ASK_KIND, ask_due, useful_for=timedelta(hours=14), on_missed=ask_missed),

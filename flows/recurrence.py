@@ -20,9 +20,7 @@ def local_to_utc(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def next_on_days(
-    after: datetime, at: time, zone: ZoneInfo, weekdays: Iterable[int]
-) -> datetime:
+def next_on_days(after: datetime, at: time, zone: ZoneInfo, weekdays: Iterable[int]) -> datetime:
     """The first moment strictly after `after` that falls on one of `weekdays` (Mon=0) at `at`."""
     allowed = set(weekdays)
     if not allowed:

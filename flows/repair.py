@@ -166,8 +166,9 @@ def _private_draft_of_user(session: Session, user_id: int) -> Repair | None:
     partner_ids = [partner.id for _couple, partner in couples_of_user(session, user_id)]
     query = (
         select(Repair)
-        .where(col(Repair.partner_id).in_(partner_ids), Repair.state == "writing",
-               col(Repair.private))
+        .where(
+            col(Repair.partner_id).in_(partner_ids), Repair.state == "writing", col(Repair.private)
+        )
         .order_by(col(Repair.updated_at).desc())
     )
     return session.exec(query).first()
@@ -208,18 +209,25 @@ def _question(session: Session, repair: Repair, partner: Partner) -> Send:
     key = f"repair.ask_{repair.step}"
     if repair.step == "need" and not repair.private:
         key = "repair.ask_need_group"
-    body = text(key, other=other, number=number, total=len(STEPS),
-                plain=text("repair.need_plain"))
+    body = text(key, other=other, number=number, total=len(STEPS), plain=text("repair.need_plain"))
     note = session.get(hurt.HurtNote, repair.hurt_note_id) if repair.hurt_note_id else None
     if repair.step == "impact" and note is not None and note.state == hurt.SHARED:
         # Shown beside the question, privately; the posted message never quotes it.
-        body = (text("repair.ask_impact_with_note", other=other, note=hurt.note_text(note),
-                     question=body) if repair.private
-                else text("repair.ask_impact_note_in_private", other=other, question=body))
+        body = (
+            text(
+                "repair.ask_impact_with_note", other=other, note=hurt.note_text(note), question=body
+            )
+            if repair.private
+            else text("repair.ask_impact_note_in_private", other=other, question=body)
+        )
     if not repair.private:
         # A question in the group can only be answered by replying to it.
-        return Send(ToGroup(repair.couple_id), text("repair.ask_in_group", question=body),
-                    force_reply=True, tag=_tag(repair))
+        return Send(
+            ToGroup(repair.couple_id),
+            text("repair.ask_in_group", question=body),
+            force_reply=True,
+            tag=_tag(repair),
+        )
     rows: list[list[Button]] = []
     if repair.step == "need":
         rows.append([_button(repair, "plain_need", "plain")])
@@ -234,10 +242,15 @@ def composed(session: Session, repair: Repair, partner: Partner) -> Text:
     ownership: Text | str = repair.ownership or ""
     if repair.with_sorry:
         ownership = text("repair.sorry_then", ownership=ownership)
-    return text("repair.composed", author=partner.first_name,
-                other=_other_name(session, partner), ownership=ownership,
-                impact=repair.impact or "",
-                change=repair.change or "", need=need)
+    return text(
+        "repair.composed",
+        author=partner.first_name,
+        other=_other_name(session, partner),
+        ownership=ownership,
+        impact=repair.impact or "",
+        change=repair.change or "",
+        need=need,
+    )
 
 
 def _can_offer_promise(repair: Repair) -> bool:
@@ -246,22 +259,30 @@ def _can_offer_promise(repair: Repair) -> bool:
 
 def _review_buttons(repair: Repair) -> Keyboard:
     sorry = _button(repair, "sorry_remove" if repair.with_sorry else "sorry_add", "sorry")
-    rows = [[_button(repair, "post", "post")], [sorry],
-            [_button(repair, "edit", "edit"), _button(repair, "cancel", "cancel")]]
+    rows = [
+        [_button(repair, "post", "post")],
+        [sorry],
+        [_button(repair, "edit", "edit"), _button(repair, "cancel", "cancel")],
+    ]
     if _can_offer_promise(repair):
         rows.append([_button(repair, "promise", "promise")])
     return keyboard(*rows)
 
 
 def _review(session: Session, repair: Repair, partner: Partner) -> Send:
-    body = text("repair.review", message=composed(session, repair, partner),
-                other=_other_name(session, partner))
-    return Send(_to_author(repair), body, buttons=_review_buttons(repair),
-                tag=f"{TAG}:{repair.id}:review")
+    body = text(
+        "repair.review",
+        message=composed(session, repair, partner),
+        other=_other_name(session, partner),
+    )
+    return Send(
+        _to_author(repair), body, buttons=_review_buttons(repair), tag=f"{TAG}:{repair.id}:review"
+    )
 
 
-def _next_question_or_review(session: Session, repair: Repair, partner: Partner,
-                             now: datetime) -> Effects:
+def _next_question_or_review(
+    session: Session, repair: Repair, partner: Partner, now: datetime
+) -> Effects:
     """After an answer: the next step, or the review when every part is there."""
     index = STEPS.index(repair.step)
     repair.updated_at = now
@@ -303,14 +324,22 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
             hurt.cancel(session, note, now)
         return [Send(here, text("repair.cancelled"))]
     if note is not None:
-        return [*_pointer_to_private(found.partner, actor), *hurt.resume(session, note,
-                                                                          found.partner)]
+        return [
+            *_pointer_to_private(found.partner, actor),
+            *hurt.resume(session, note, found.partner),
+        ]
     if current is not None:
         step = STEPS.index(current.step) + 1 if current.state == "writing" else len(STEPS)
-        return [Send(here, text("repair.in_progress", number=step, total=len(STEPS)),
-                     buttons=keyboard([_button(current, "continue", "continue")],
-                                      [_button(current, "start_over", "over"),
-                                       _button(current, "cancel", "cancel")]))]
+        return [
+            Send(
+                here,
+                text("repair.in_progress", number=step, total=len(STEPS)),
+                buttons=keyboard(
+                    [_button(current, "continue", "continue")],
+                    [_button(current, "start_over", "over"), _button(current, "cancel", "cancel")],
+                ),
+            )
+        ]
     return _choose(session, found.partner, actor)
 
 
@@ -330,42 +359,60 @@ def _choose(session: Session, partner: Partner, actor: Actor) -> Effects:
     other = _other_name(session, partner)
     choices = keyboard(
         [buttons.button(text("repair.button_choose_apology"), CHOOSE, partner.id or 0, "apology")],
-        [buttons.button(text("repair.button_choose_hurt"), CHOOSE, partner.id or 0, "hurt")])
+        [buttons.button(text("repair.button_choose_hurt"), CHOOSE, partner.id or 0, "hurt")],
+    )
     shared = hurt.shared_note_for(session, partner) is not None
     body = text("repair.choose_with_note" if shared else "repair.choose", other=other)
-    return [*_pointer_to_private(partner, actor),
-            Send(ToPartner(partner.id or 0), body, buttons=choices)]
+    return [
+        *_pointer_to_private(partner, actor),
+        Send(ToPartner(partner.id or 0), body, buttons=choices),
+    ]
 
 
 def press_choose(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """The side chosen after /repair: start the apology, or the note about what hurt."""
     partner = session.get(Partner, pressed.target_id)
     couple = session.get(Couple, partner.couple_id) if partner is not None else None
-    if partner is None or couple is None or partner.user_id != actor.user_id \
-            or actor.chat_id not in {couple.group_chat_id, partner.user_id} \
-            or pressed.action not in {"apology", "hurt"}:
+    if (
+        partner is None
+        or couple is None
+        or partner.user_id != actor.user_id
+        or actor.chat_id not in {couple.group_chat_id, partner.user_id}
+        or pressed.action not in {"apology", "hurt"}
+    ):
         return buttons.expired()
     if active_repair(session, partner.id or 0) or hurt.active_note(session, partner.id or 0):
         return buttons.expired()  # something is in progress already; /repair picks it up
     if pressed.action == "hurt":
         if not _private_open(partner):
-            link = Button(label=text("repair.button_open_private"),
-                          url=deep_link(partner.couple_id))
-            return [EditOrigin(body=text("repair.hurt_needs_private", name=partner.first_name),
-                               buttons=keyboard([link]))]
-        return [EditOrigin(body=text("repair.chose_hurt")), *hurt.start_note(session, partner,
-                                                                              now)]
+            link = Button(
+                label=text("repair.button_open_private"), url=deep_link(partner.couple_id)
+            )
+            return [
+                EditOrigin(
+                    body=text("repair.hurt_needs_private", name=partner.first_name),
+                    buttons=keyboard([link]),
+                )
+            ]
+        return [EditOrigin(body=text("repair.chose_hurt")), *hurt.start_note(session, partner, now)]
     repair = _new_repair(session, partner, now)
-    return [EditOrigin(body=text("repair.chose_apology")),
-            *_opening(session, repair, partner, actor)]
+    return [
+        EditOrigin(body=text("repair.chose_apology")),
+        *_opening(session, repair, partner, actor),
+    ]
 
 
 def _new_repair(session: Session, partner: Partner, now: datetime) -> Repair:
     """A fresh draft, asked privately when the author's private chat is open."""
     note = hurt.shared_note_for(session, partner)
-    repair = Repair(couple_id=partner.couple_id, partner_id=partner.id or 0,
-                    private=_private_open(partner), started_at=now, updated_at=now,
-                    hurt_note_id=note.id if note is not None else None)
+    repair = Repair(
+        couple_id=partner.couple_id,
+        partner_id=partner.id or 0,
+        private=_private_open(partner),
+        started_at=now,
+        updated_at=now,
+        hurt_note_id=note.id if note is not None else None,
+    )
     session.add(repair)
     session.flush()
     return repair
@@ -374,16 +421,25 @@ def _new_repair(session: Session, partner: Partner, now: datetime) -> Repair:
 def _opening(session: Session, repair: Repair, partner: Partner, actor: Actor) -> Effects:
     effects: Effects = []
     if repair.private:
-        effects.append(Send(ToPartner(repair.partner_id), text("repair.intro_private",
-                                                               other=_other_name(session,
-                                                                                 partner))))
+        effects.append(
+            Send(
+                ToPartner(repair.partner_id),
+                text("repair.intro_private", other=_other_name(session, partner)),
+            )
+        )
     else:
-        link = Button(label=text("repair.button_open_private"),
-                      url=deep_link(repair.couple_id))
-        effects.append(Send(ToGroup(repair.couple_id),
-                            text("repair.intro_group", name=partner.first_name,
-                                 other=_other_name(session, partner)),
-                            buttons=keyboard([link])))
+        link = Button(label=text("repair.button_open_private"), url=deep_link(repair.couple_id))
+        effects.append(
+            Send(
+                ToGroup(repair.couple_id),
+                text(
+                    "repair.intro_group",
+                    name=partner.first_name,
+                    other=_other_name(session, partner),
+                ),
+                buttons=keyboard([link]),
+            )
+        )
     effects.append(_question(session, repair, partner))
     return effects
 
@@ -403,8 +459,10 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
             return [Send(ToChat(actor.chat_id), text("repair.not_waiting"))]
         if tagged[1] != repair.step:
             # A reply to an earlier question: ask the current one again rather than guess.
-            return [Send(ToChat(actor.chat_id), text("repair.answer_latest")),
-                    _question(session, repair, partner)]
+            return [
+                Send(ToChat(actor.chat_id), text("repair.answer_latest")),
+                _question(session, repair, partner),
+            ]
     elif actor.in_private and said.reply_to_tag is None:
         repair = _private_draft_of_user(session, actor.user_id)
         if repair is None:
@@ -417,8 +475,14 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
     return _take_answer(session, repair, partner, actor, said.text.strip(), now)
 
 
-def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Actor,
-                 answer_text: str, now: datetime) -> Effects:
+def _take_answer(
+    session: Session,
+    repair: Repair,
+    partner: Partner,
+    actor: Actor,
+    answer_text: str,
+    now: datetime,
+) -> Effects:
     if is_word(answer_text, "stop", partner.language):
         _cancel(session, repair, now)
         return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
@@ -432,8 +496,11 @@ def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Acto
     if repair.step == "ownership":
         repair.with_sorry = not says_sorry(answer_text)
     repair.updated_at = now
-    if repair.step == "ownership" and not repair.hinted and explains_before_owning(answer_text,
-                                                                          partner.language):
+    if (
+        repair.step == "ownership"
+        and not repair.hinted
+        and explains_before_owning(answer_text, partner.language)
+    ):
         repair.hinted = True
         session.add(repair)
         return [_hint(repair)]
@@ -442,10 +509,12 @@ def _take_answer(session: Session, repair: Repair, partner: Partner, actor: Acto
 
 def _hint(repair: Repair) -> Send:
     key = "repair.hint_private" if repair.private else "repair.hint_group"
-    return Send(_to_author(repair), text(key),
-                buttons=keyboard([_button(repair, "keep", "keep")],
-                                 [_button(repair, "cancel", "cancel")]),
-                tag=_tag(repair))
+    return Send(
+        _to_author(repair),
+        text(key),
+        buttons=keyboard([_button(repair, "keep", "keep")], [_button(repair, "cancel", "cancel")]),
+        tag=_tag(repair),
+    )
 
 
 # ---- buttons -----------------------------------------------------------------------------
@@ -471,32 +540,40 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
         _cancel(session, repair, now)
         return [EditOrigin(body=text("repair.cancelled"))]
     if action == "continue":
-        resume = _review(session, repair, partner) if repair.state == "review" \
+        resume = (
+            _review(session, repair, partner)
+            if repair.state == "review"
             else _question(session, repair, partner)
+        )
         return [EditOrigin(body=text("repair.continuing")), resume]
     if action == "over":
         _cancel(session, repair, now)
-        return [EditOrigin(body=text("repair.starting_over")),
-                *_choose(session, partner, actor)]
+        return [EditOrigin(body=text("repair.starting_over")), *_choose(session, partner, actor)]
     if repair.state == "writing":
         return _press_while_writing(session, repair, partner, action, now)
     return _press_in_review(session, repair, partner, action, now)
 
 
-def _press_while_writing(session: Session, repair: Repair, partner: Partner, action: str,
-                         now: datetime) -> Effects:
+def _press_while_writing(
+    session: Session, repair: Repair, partner: Partner, action: str, now: datetime
+) -> Effects:
     if action == "keep" and repair.step == "ownership" and repair.ownership:
-        return [EditOrigin(body=text("repair.kept")),
-                *_next_question_or_review(session, repair, partner, now)]
+        return [
+            EditOrigin(body=text("repair.kept")),
+            *_next_question_or_review(session, repair, partner, now),
+        ]
     if action == "plain" and repair.step == "need":
         repair.need = ""
-        return [EditOrigin(body=text("repair.plain_need_chosen")),
-                *_next_question_or_review(session, repair, partner, now)]
+        return [
+            EditOrigin(body=text("repair.plain_need_chosen")),
+            *_next_question_or_review(session, repair, partner, now),
+        ]
     return buttons.expired()
 
 
-def _press_in_review(session: Session, repair: Repair, partner: Partner, action: str,
-                     now: datetime) -> Effects:
+def _press_in_review(
+    session: Session, repair: Repair, partner: Partner, action: str, now: datetime
+) -> Effects:
     if action == "post":
         return _post(session, repair, partner, now)
     if action == "sorry":
@@ -504,9 +581,16 @@ def _press_in_review(session: Session, repair: Repair, partner: Partner, action:
         repair.updated_at = now
         session.add(repair)
         review = _review(session, repair, partner)
-        return [Notice(text("repair.sorry_kept_notice" if repair.with_sorry
-                            else "repair.sorry_removed_notice")),
-                EditOrigin(body=review.body, buttons=review.buttons)]
+        return [
+            Notice(
+                text(
+                    "repair.sorry_kept_notice"
+                    if repair.with_sorry
+                    else "repair.sorry_removed_notice"
+                )
+            ),
+            EditOrigin(body=review.body, buttons=review.buttons),
+        ]
     if action == "edit":
         parts = [[_button(repair, f"edit_{step}", f"e_{step}")] for step in STEPS]
         parts.append([_button(repair, "back", "back")])
@@ -545,10 +629,15 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
     return [
         Notice(text("repair.posted_notice")),
         EditOrigin(body=text(key, other=other.first_name), buttons=done),
-        Send(ToPartner(other.id or 0) if privately else ToGroup(repair.couple_id),
-             text("repair.posted_group", other=other.first_name,
-                  message=composed(session, repair, partner)),
-             buttons=_answer_buttons(repair)),
+        Send(
+            ToPartner(other.id or 0) if privately else ToGroup(repair.couple_id),
+            text(
+                "repair.posted_group",
+                other=other.first_name,
+                message=composed(session, repair, partner),
+            ),
+            buttons=_answer_buttons(repair),
+        ),
     ]
 
 
@@ -556,8 +645,12 @@ def _post(session: Session, repair: Repair, partner: Partner, now: datetime) -> 
 
 
 def _answer_buttons(repair: Repair) -> Keyboard:
-    return keyboard(*[[buttons.button(text(f"repair.button_answer_{choice}"), ANSWER,
-                                       repair.id or 0, choice)] for choice in ANSWERS])
+    return keyboard(
+        *[
+            [buttons.button(text(f"repair.button_answer_{choice}"), ANSWER, repair.id or 0, choice)]
+            for choice in ANSWERS
+        ]
+    )
 
 
 def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
@@ -567,9 +660,13 @@ def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) 
     """
     repair = session.get(Repair, pressed.target_id)
     couple = session.get(Couple, repair.couple_id) if repair is not None else None
-    if repair is None or couple is None or repair.state != "posted" \
-            or not (actor.chat_id == couple.group_chat_id or actor.in_private) \
-            or pressed.action not in ANSWERS:
+    if (
+        repair is None
+        or couple is None
+        or repair.state != "posted"
+        or not (actor.chat_id == couple.group_chat_id or actor.in_private)
+        or pressed.action not in ANSWERS
+    ):
         return buttons.expired()
     receiver = partner_of_user(session, couple.id or 0, actor.user_id)
     author = session.get(Partner, repair.partner_id)
@@ -577,8 +674,7 @@ def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) 
         return buttons.expired()
     if receiver.id == author.id:
         other = other_partner(session, author)
-        return [Notice(text("repair.answer_is_for_other",
-                            other=other.first_name if other else ""))]
+        return [Notice(text("repair.answer_is_for_other", other=other.first_name if other else ""))]
     if repair.answer is not None:
         return [EditOrigin(buttons=()), *buttons.expired()]
     repair.answer, repair.answered_at, repair.updated_at = pressed.action, now, now
@@ -586,19 +682,24 @@ def press_answer(session: Session, actor: Actor, pressed: Press, now: datetime) 
     effects: Effects = [
         Notice(text("repair.answer_sent_notice", name=author.first_name)),
         EditOrigin(buttons=()),
-        Send(ToPartner(author.id or 0), text(f"repair.answered_{pressed.action}",
-                                             name=receiver.first_name)),
+        Send(
+            ToPartner(author.id or 0),
+            text(f"repair.answered_{pressed.action}", name=receiver.first_name),
+        ),
     ]
     if pressed.action == "time" and pause.active_pause(session, couple.id or 0) is None:
         # Time is easier to give with a return time: the usual pause, agreed as usual.
-        effects.append(Send(ToPartner(receiver.id or 0),
-                            text("repair.time_offer_pause", name=author.first_name),
-                            buttons=pause.duration_buttons(couple.id or 0)))
+        effects.append(
+            Send(
+                ToPartner(receiver.id or 0),
+                text("repair.time_offer_pause", name=author.first_name),
+                buttons=pause.duration_buttons(couple.id or 0),
+            )
+        )
     return effects
 
 
-def _press_promise(session: Session, repair: Repair, partner: Partner,
-                   now: datetime) -> Effects:
+def _press_promise(session: Session, repair: Repair, partner: Partner, now: datetime) -> Effects:
     """ "Make it a promise": the "next time" answer goes to the promises feature."""
     if repair.state not in {"review", "posted"} or not _can_offer_promise(repair):
         return buttons.expired()
@@ -615,8 +716,9 @@ def _press_promise(session: Session, repair: Repair, partner: Partner,
 # ---- leaving -----------------------------------------------------------------------------
 
 
-def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
-                          now: datetime) -> Effects:
+def _drop_drafts_on_leave(
+    session: Session, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
     """A partner who leaves has no repair to finish; their unposted draft is dropped."""
     draft = active_repair(session, partner.id or 0)
     if draft is not None:

@@ -47,16 +47,25 @@ class SoftRestart(SQLModel, table=True):
 def _ask(row: SoftRestart, partner: Partner) -> Send:
     private = partner.private_open and not partner.private_blocked
     # Without a private chat the question goes to the group, answered by replying to it.
-    return Send(ToPartner(row.partner_id), text(f"pause.restart_ask_{row.step}"),
-                force_reply=not private, tag=f"{TAG}:{row.id}:{row.step}")
+    return Send(
+        ToPartner(row.partner_id),
+        text(f"pause.restart_ask_{row.step}"),
+        force_reply=not private,
+        tag=f"{TAG}:{row.id}:{row.step}",
+    )
 
 
 def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effects:
     """Either partner starts it, once per break, in the group, after both are back."""
     pause = session.get(Pause, pressed.target_id)
     couple = session.get(Couple, pause.couple_id) if pause is not None else None
-    if pause is None or couple is None or pause.state != ENDED or pressed.action != "go" \
-            or actor.chat_id != couple.group_chat_id:
+    if (
+        pause is None
+        or couple is None
+        or pause.state != ENDED
+        or pressed.action != "go"
+        or actor.chat_id != couple.group_chat_id
+    ):
         return buttons.expired()
     starter = partner_of_user(session, couple.id or 0, actor.user_id)
     if starter is None:
@@ -64,12 +73,17 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     started = session.exec(select(SoftRestart).where(SoftRestart.pause_id == pause.id)).first()
     if started is not None:
         return [EditOrigin(buttons=()), *buttons.expired()]
-    effects: Effects = [EditOrigin(buttons=()),
-                        Send(ToGroup(couple.id or 0),
-                             text("pause.restart_started", name=starter.first_name))]
+    effects: Effects = [
+        EditOrigin(buttons=()),
+        Send(ToGroup(couple.id or 0), text("pause.restart_started", name=starter.first_name)),
+    ]
     for partner in partners_of(session, couple.id or 0):
-        row = SoftRestart(couple_id=couple.id or 0, pause_id=pause.id or 0,
-                          partner_id=partner.id or 0, created_at=now)
+        row = SoftRestart(
+            couple_id=couple.id or 0,
+            pause_id=pause.id or 0,
+            partner_id=partner.id or 0,
+            created_at=now,
+        )
         session.add(row)
         session.flush()
         effects.append(_ask(row, partner))
@@ -118,8 +132,14 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
     lines: list[Text] = []
     for item in rows:
         owner = session.get(Partner, item.partner_id)
-        lines.append(text("pause.restart_line", name=owner.first_name if owner else "",
-                          feeling=item.feeling or "", need=item.need or ""))
+        lines.append(
+            text(
+                "pause.restart_line",
+                name=owner.first_name if owner else "",
+                feeling=item.feeling or "",
+                need=item.need or "",
+            )
+        )
     return [Send(ToGroup(row.couple_id), text("pause.restart_shown", lines=tuple(lines)))]
 
 

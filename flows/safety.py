@@ -72,8 +72,14 @@ def safety_lines() -> SafetyLines:
 
 def _line_text(line: HelpLine) -> Text:
     if line.text_word:
-        return text("safety.line_text", region=line.region, name=line.name, call=line.call,
-                    word=line.text_word, to=line.text_to)
+        return text(
+            "safety.line_text",
+            region=line.region,
+            name=line.name,
+            call=line.call,
+            word=line.text_word,
+            to=line.text_to,
+        )
     return text("safety.line", region=line.region, name=line.name, call=line.call)
 
 
@@ -86,10 +92,15 @@ def resources(session: Session, user_id: int) -> Text:
     known = safety_lines()
     zones = _zones_of(session, user_id)
     local = [line for line in known.countries if zones & set(line.zones)]
-    emergency = tuple(text("safety.emergency_number", number=item.number, region=item.region)
-                      for item in known.emergency)
-    return text("safety.resources", emergency=emergency,
-                lines=tuple(_line_text(line) for line in (*known.lines, *local)))
+    emergency = tuple(
+        text("safety.emergency_number", number=item.number, region=item.region)
+        for item in known.emergency
+    )
+    return text(
+        "safety.resources",
+        emergency=emergency,
+        lines=tuple(_line_text(line) for line in (*known.lines, *local)),
+    )
 
 
 def resources_for(session: Session, actor: Actor) -> Send:
@@ -102,8 +113,10 @@ def resources_for(session: Session, actor: Actor) -> Send:
 
 
 def _private_open(session: Session, user_id: int) -> bool:
-    return any(partner.private_open and not partner.private_blocked
-               for _couple, partner in couples_of_user(session, user_id))
+    return any(
+        partner.private_open and not partner.private_blocked
+        for _couple, partner in couples_of_user(session, user_id)
+    )
 
 
 def safety(session: Session, actor: Actor, args: str, now: datetime) -> Effects:

@@ -58,13 +58,13 @@ def seal(plain: str) -> str:
 
 def unseal(stored: str) -> str:
     if stored.startswith(PLAIN):
-        return stored[len(PLAIN):]
+        return stored[len(PLAIN) :]
     if not stored.startswith(PREFIX):
         return stored  # written before values were marked: plain
     if _keyring.fernet is None:
         raise DataKeyError("stored text is encrypted but DATA_KEY is not set")
     try:
-        return _keyring.fernet.decrypt(stored[len(PREFIX):].encode()).decode()
+        return _keyring.fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
     except InvalidToken as exc:
         raise DataKeyError("stored text does not open with DATA_KEY") from exc
 
@@ -118,20 +118,14 @@ def check_data_key(connection: Connection, metadata: MetaData) -> None:
     """
     for table, column in secret_columns(metadata):
         raw = type_coerce(column, SAText())
-        query = (
-            select(*table.primary_key.columns, raw)
-            .where(raw.like(PREFIX + "%"))
-            .limit(1)
-        )
+        query = select(*table.primary_key.columns, raw).where(raw.like(PREFIX + "%")).limit(1)
         row = connection.execute(query).first()
         if row is None:
             continue
         try:
             unseal(row[-1])
         except DataKeyError as exc:
-            raise DataKeyError(
-                f"{exc} (table {table.name}, row {_row_id(table, row)})"
-            ) from None
+            raise DataKeyError(f"{exc} (table {table.name}, row {_row_id(table, row)})") from None
 
 
 def unreadable_rows(
@@ -180,7 +174,6 @@ def _rewrite(connection: Connection, table: Table, column: Column[Any], row: Any
     raw = type_coerce(column, SAText())
     match = [key == row[index] for index, key in enumerate(table.primary_key.columns)]
     result = connection.execute(
-        update(table).where(*match, raw == old)
-        .values({column.name: type_coerce(new, SAText())})
+        update(table).where(*match, raw == old).values({column.name: type_coerce(new, SAText())})
     )
     return int(result.rowcount)

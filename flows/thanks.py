@@ -71,46 +71,63 @@ def thanks(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     if not what:
         # A reply prompt: the answer comes back as a reply to this (group) or as the
         # next private message.
-        return [Send(ToChat(actor.chat_id),
-                     text("thanks.ask_what", other=_other_name(session, found.partner)),
-                     force_reply=True, tag=f"{TAG}:{found.partner_id}")]
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("thanks.ask_what", other=_other_name(session, found.partner)),
+                force_reply=True,
+                tag=f"{TAG}:{found.partner_id}",
+            )
+        ]
     return _draft(session, found.partner, actor, what, now)
 
 
-def _draft(session: Session, partner: Partner, actor: Actor, what: str,
-           now: datetime) -> Effects:
+def _draft(session: Session, partner: Partner, actor: Actor, what: str, now: datetime) -> Effects:
     here = ToChat(actor.chat_id)
     if len(what) > MAX_WHAT:
         return [Send(here, text("common.too_long", limit=MAX_WHAT))]
     if other_partner(session, partner) is None:
         return [Send(here, text("thanks.nobody"))]
-    note = Thanks(couple_id=partner.couple_id, partner_id=partner.id or 0, what=what,
-                  created_at=now)
+    note = Thanks(
+        couple_id=partner.couple_id, partner_id=partner.id or 0, what=what, created_at=now
+    )
     session.add(note)
     session.flush()
     other = _other_name(session, partner)
     choices = keyboard(
         [buttons.button(text("thanks.button_private", other=other), KIND, note.id or 0, "p")],
         [buttons.button(text("thanks.button_group"), KIND, note.id or 0, "g")],
-        [buttons.button(text("thanks.button_drop"), KIND, note.id or 0, "x")])
+        [buttons.button(text("thanks.button_drop"), KIND, note.id or 0, "x")],
+    )
     # Tagged so that later private text is no longer taken as the answer to "what for?".
-    return [Send(here, text("thanks.where", other=other, what=what), buttons=choices,
-                 tag=f"{TAG}:draft:{note.id}")]
+    return [
+        Send(
+            here,
+            text("thanks.where", other=other, what=what),
+            buttons=choices,
+            tag=f"{TAG}:draft:{note.id}",
+        )
+    ]
 
 
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """The answer to a bare /thanks ("what for?")."""
     tag = said.reply_to_tag or ""
-    if not tag.startswith(TAG + ":") or not tag[len(TAG) + 1:].isdigit():
+    if not tag.startswith(TAG + ":") or not tag[len(TAG) + 1 :].isdigit():
         return None
-    partner = session.get(Partner, int(tag[len(TAG) + 1:]))
+    partner = session.get(Partner, int(tag[len(TAG) + 1 :]))
     if partner is None or partner.user_id != actor.user_id:
         return []  # someone else's prompt: not theirs to answer
     what = " ".join(said.text.split())
     if not what:
-        return [Send(ToChat(actor.chat_id), text("thanks.ask_what",
-                                                 other=_other_name(session, partner)),
-                     force_reply=True, tag=tag)]
+        return [
+            Send(
+                ToChat(actor.chat_id),
+                text("thanks.ask_what", other=_other_name(session, partner)),
+                force_reply=True,
+                tag=tag,
+            )
+        ]
     return _draft(session, partner, actor, what, now)
 
 
@@ -118,12 +135,19 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     """Send privately, post in the group, or drop: only the author, only once."""
     note = session.get(Thanks, pressed.target_id)
     couple = session.get(Couple, note.couple_id) if note is not None else None
-    if note is None or couple is None or note.state != DRAFT \
-            or pressed.action not in ("p", "g", "x"):
+    if (
+        note is None
+        or couple is None
+        or note.state != DRAFT
+        or pressed.action not in ("p", "g", "x")
+    ):
         return buttons.expired()
     author = partner_of_user(session, couple.id or 0, actor.user_id)
-    if author is None or author.id != note.partner_id \
-            or actor.chat_id not in {couple.group_chat_id, author.user_id}:
+    if (
+        author is None
+        or author.id != note.partner_id
+        or actor.chat_id not in {couple.group_chat_id, author.user_id}
+    ):
         return buttons.expired()
     if pressed.action == "x":
         note.state, note.what = DROPPED, None
@@ -137,22 +161,33 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     session.add(note)
     what = note.what or ""
     if pressed.action == "p":
-        delivered = Send(ToPartner(other.id or 0),
-                         text("thanks.delivered_private", name=author.first_name, what=what))
+        delivered = Send(
+            ToPartner(other.id or 0),
+            text("thanks.delivered_private", name=author.first_name, what=what),
+        )
         done = text("thanks.sent_private", other=other.first_name)
     else:
-        delivered = Send(ToGroup(couple.id or 0), text(
-            "thanks.delivered_group", name=author.first_name, other=other.first_name,
-            what=what))
+        delivered = Send(
+            ToGroup(couple.id or 0),
+            text(
+                "thanks.delivered_group", name=author.first_name, other=other.first_name, what=what
+            ),
+        )
         done = text("thanks.sent_group")
     return [EditOrigin(body=done), delivered]
 
 
 def count_recent(session: Session, couple_id: int, now: datetime) -> int:
     """Notes of thanks sent in the couple over the last four weeks, both partners together."""
-    query = select(func.count()).select_from(Thanks).where(
-        Thanks.couple_id == couple_id, Thanks.state == SENT,
-        col(Thanks.sent_at) >= now - COUNTED_OVER)
+    query = (
+        select(func.count())
+        .select_from(Thanks)
+        .where(
+            Thanks.couple_id == couple_id,
+            Thanks.state == SENT,
+            col(Thanks.sent_at) >= now - COUNTED_OVER,
+        )
+    )
     return int(session.exec(query).one())
 
 
@@ -163,10 +198,12 @@ def _checkins_line(session: Session, couple_id: int, now: datetime) -> list[Text
     return [text("thanks.counted_one" if count == 1 else "thanks.counted", count=count)]
 
 
-def _drop_drafts_on_leave(session: Session, couple: Couple, partner: Partner,
-                          now: datetime) -> Effects:
-    for note in session.exec(select(Thanks).where(Thanks.partner_id == partner.id,
-                                                  Thanks.state == DRAFT)):
+def _drop_drafts_on_leave(
+    session: Session, couple: Couple, partner: Partner, now: datetime
+) -> Effects:
+    for note in session.exec(
+        select(Thanks).where(Thanks.partner_id == partner.id, Thanks.state == DRAFT)
+    ):
         note.state, note.what = DROPPED, None
         session.add(note)
     return []

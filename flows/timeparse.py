@@ -28,9 +28,11 @@ EVENING_HOURS = range(1, 8)
 
 # The times of day a named part of the day stands for; a check-in set to "sunday evening"
 # offers these as buttons.
-PARTS_OF_DAY = {"morning": (time(8, 0), time(9, 0), time(10, 0)),
-                "afternoon": (time(14, 0), time(15, 0), time(16, 0)),
-                "evening": (time(18, 0), time(19, 0), time(20, 0))}
+PARTS_OF_DAY = {
+    "morning": (time(8, 0), time(9, 0), time(10, 0)),
+    "afternoon": (time(14, 0), time(15, 0), time(16, 0)),
+    "evening": (time(18, 0), time(19, 0), time(20, 0)),
+}
 # A promise "in the morning" / "in the evening": when its nudge comes.
 PROMISE_MORNING = time(8, 30)
 PROMISE_EVENING = time(18, 0)
@@ -134,8 +136,7 @@ def _slots(language: str | None) -> dict[str, str]:
         "{day}": _alternatives([name for name in days if name not in plural]),
         # Alone (without "by", "on"...) only a full name counts: "a walk in the sun" is
         # no Sunday.
-        "{fullday}": _alternatives([name for name in days
-                                    if len(name) > 5 and name not in plural]),
+        "{fullday}": _alternatives([name for name in days if len(name) > 5 and name not in plural]),
         "{days}": _alternatives(list(plural)),
         "{count}": r"(\d{1,2}|" + _alternatives(list(_numbers(language)))[1:],
         "{time}": TIME,
@@ -190,8 +191,7 @@ def _when_patterns(language: str | None) -> list[tuple[str, Callable[[re.Match[s
         (pattern("daily", language), lambda m: When(DAILY)),
         (pattern("weekly", language), lambda m: When(WEEKLY)),
         (pattern("weekly_on", language), lambda m: When(WEEKLY, weekday=day(m))),
-        (pattern("tomorrow_evening", language),
-         lambda m: When(ONCE, in_days=1, evening=True)),
+        (pattern("tomorrow_evening", language), lambda m: When(ONCE, in_days=1, evening=True)),
         (pattern("tomorrow", language), lambda m: When(ONCE, in_days=1)),
         (pattern("tonight", language), lambda m: When(ONCE, in_days=0, evening=True)),
         (pattern("in_days", language), lambda m: When(ONCE, in_days=count(m))),
@@ -199,15 +199,15 @@ def _when_patterns(language: str | None) -> list[tuple[str, Callable[[re.Match[s
         (pattern("next_week", language), lambda m: When(ONCE, in_days=7)),
         (pattern("weekend", language), lambda m: When(ONCE, weekday=5)),
         (pattern("end_of_week", language), lambda m: When(ONCE, weekday=6)),
-        (pattern("next_day", language),
-         lambda m: When(ONCE, weekday=day(m), after_today=True)),
+        (pattern("next_day", language), lambda m: When(ONCE, weekday=day(m), after_today=True)),
         (pattern("by_day", language), lambda m: When(ONCE, weekday=day(m))),
         (_slots(language)["{fullday}"], lambda m: When(ONCE, weekday=day(m))),
     ]
 
 
-def _time_patterns(language: str | None
-                   ) -> list[tuple[str, Callable[[re.Match[str]], time | None]]]:
+def _time_patterns(
+    language: str | None,
+) -> list[tuple[str, Callable[[re.Match[str]], time | None]]]:
     def typed(match: re.Match[str]) -> time | None:
         groups = [group for group in match.groups()]
         for start in range(0, len(groups), 3):
@@ -267,7 +267,7 @@ def parse_promise(raw: str, language: str | None = "en") -> Promised:
             found = re.match(rf"\s*({wanted})(?=[\s,;:]|$)[\s,;:]*", rest, flags=re.IGNORECASE)
             inner = re.fullmatch(wanted, found.group(1), flags=re.IGNORECASE) if found else None
             if found is not None and inner is not None and found.end() < len(rest):
-                rest, when = rest[found.end():], make_when(inner)
+                rest, when = rest[found.end() :], make_when(inner)
                 break
     if when is None:
         # A vague time is no time: it is left out of the words and the bot asks instead.
@@ -300,11 +300,16 @@ def _split_compound(word: str, language: str | None) -> list[str]:
 def parse_weekly(raw: str, language: str | None = "en") -> WeeklyTime | None:
     """ "Sun 19:00", "sunday 7pm", "So 19 Uhr", "7.30pm on Fridays" -> a day and a time;
     "sunday evening", "Sonntagabend" -> a day and the times to choose from."""
-    cleaned = re.sub(r"\s+(am|pm|a\.m\.|p\.m\.)(?=\s|$)", r"\1",
-                     raw.strip().lower().replace(",", " "))
+    cleaned = re.sub(
+        r"\s+(am|pm|a\.m\.|p\.m\.)(?=\s|$)", r"\1", raw.strip().lower().replace(",", " ")
+    )
     fillers = {word.lower() for word in words("parse.fillers", language)}
-    said = [piece for word in cleaned.split() for piece in _split_compound(word, language)
-            if piece not in fillers]
+    said = [
+        piece
+        for word in cleaned.split()
+        for piece in _split_compound(word, language)
+        if piece not in fillers
+    ]
     if len(said) != 2:
         return None
     for day_word, time_word in (said, said[::-1]):
@@ -344,7 +349,8 @@ def parse_length(raw: str, language: str | None = "en") -> timedelta | None:
     if only_minutes:
         return timedelta(minutes=_count(only_minutes[1], language))
     with_hours = re.fullmatch(
-        rf"{count}\s*{hours}(?:\s*{joiner}(\d{{1,2}})\s*{minutes}?)?", cleaned)
+        rf"{count}\s*{hours}(?:\s*{joiner}(\d{{1,2}})\s*{minutes}?)?", cleaned
+    )
     if with_hours:
         return _hours_minutes(_count(with_hours[1], language), int(with_hours[2] or 0))
     return None

@@ -1518,8 +1518,7 @@ class BotApiSandbox:
             return self.localized_commands.get((key, lang), [])
         return self.commands.get(key, [])
 
-    def _set_text(self, params: Params, field: str, limit: int,
-                  store: dict[str, str]) -> bool:
+    def _set_text(self, params: Params, field: str, limit: int, store: dict[str, str]) -> bool:
         """Telegram's rule: 0..limit characters; an empty one removes that language's text."""
         value = params.get_str(field) or ""
         if len(value) > limit:
@@ -1543,8 +1542,11 @@ class BotApiSandbox:
 
     def _m_get_my_short_description(self, params: Params) -> JSON:
         lang = params.get_str("language_code") or ""
-        return {"short_description": self.short_descriptions.get(
-            lang, self.short_descriptions.get("", ""))}
+        return {
+            "short_description": self.short_descriptions.get(
+                lang, self.short_descriptions.get("", "")
+            )
+        }
 
     def _m_get_chat_member(self, params: Params) -> JSON:
         chat = self._existing_chat(params.chat_id())

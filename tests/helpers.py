@@ -32,14 +32,25 @@ def make_couple(
     private_open: bool = True,
 ) -> tuple[Couple, Partner, Partner]:
     """A formed couple whose partners have both opened the private chat."""
-    couple = Couple(group_chat_id=group_id, title=f"{names[0]} & {names[1]}", timezone=zone,
-                    created_at=now, formed_at=now)
+    couple = Couple(
+        group_chat_id=group_id,
+        title=f"{names[0]} & {names[1]}",
+        timezone=zone,
+        created_at=now,
+        formed_at=now,
+    )
     session.add(couple)
     session.flush()
     partners = []
     for name, user_id in zip(names, user_ids, strict=True):
-        partner = Partner(couple_id=couple.id or 0, user_id=user_id, first_name=name,
-                          private_open=private_open, joined_at=now, last_active_at=now)
+        partner = Partner(
+            couple_id=couple.id or 0,
+            user_id=user_id,
+            first_name=name,
+            private_open=private_open,
+            joined_at=now,
+            last_active_at=now,
+        )
         session.add(partner)
         partners.append(partner)
     session.flush()
@@ -47,13 +58,19 @@ def make_couple(
 
 
 def in_group(user_id: int, name: str = "", group_id: int = GROUP_ID) -> Actor:
-    return Actor(user_id=user_id, first_name=name or str(user_id), chat_id=group_id,
-                 chat_type="group", chat_title="Ana & Ben")
+    return Actor(
+        user_id=user_id,
+        first_name=name or str(user_id),
+        chat_id=group_id,
+        chat_type="group",
+        chat_title="Ana & Ben",
+    )
 
 
 def in_private(user_id: int, name: str = "") -> Actor:
-    return Actor(user_id=user_id, first_name=name or str(user_id), chat_id=user_id,
-                 chat_type="private")
+    return Actor(
+        user_id=user_id, first_name=name or str(user_id), chat_id=user_id, chat_type="private"
+    )
 
 
 def sends(effects: Iterable[Effect]) -> list[Send]:

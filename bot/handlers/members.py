@@ -35,9 +35,7 @@ async def on_members_changed(update: Update, context: Context) -> None:
     if chat is None or chat.type not in {"group", "supergroup"}:
         return
     count = await member_count(context.bot, chat.id)
-    await runtime_of(context).run(
-        lambda s, now: members.record_members(s, chat.id, count, now)
-    )
+    await runtime_of(context).run(lambda s, now: members.record_members(s, chat.id, count, now))
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:

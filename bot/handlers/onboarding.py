@@ -25,14 +25,13 @@ async def on_bot_membership(update: Update, context: Context) -> None:
     zone = context.application.bot_data["default_timezone"]
     language = normalize(change.from_user.language_code if change.from_user else None)
     await runtime_of(context).run(
-        lambda s, now: onboarding.bot_membership(s, chat.id, chat.title or "", status, zone, now,
-                                                 language)
+        lambda s, now: onboarding.bot_membership(
+            s, chat.id, chat.title or "", status, zone, now, language
+        )
     )
     if status in {"member", "administrator"}:
         count = await member_count(context.bot, chat.id)
-        await runtime_of(context).run(
-            lambda s, now: members.record_members(s, chat.id, count, now)
-        )
+        await runtime_of(context).run(lambda s, now: members.record_members(s, chat.id, count, now))
 
 
 async def on_migration(update: Update, context: Context) -> None:

@@ -28,7 +28,8 @@ async def on_promise(update: Update, context: Context) -> None:
         return
     args, cap = " ".join(context.args or []), _cap(context)
     flow = choosing.for_couple(
-        "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap))
+        "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap)
+    )
     committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
     await show_immediate(update, context, committed)
 
@@ -41,8 +42,11 @@ async def on_when(update: Update, context: Context) -> None:
         return
     press, cap = buttons.parse(query.data), _cap(context)
     committed = await runtime_of(context).run(
-        lambda s, now: promises.press_when(s, actor, press, now, cap=cap)
-        if press is not None else buttons.expired(),
+        lambda s, now: (
+            promises.press_when(s, actor, press, now, cap=cap)
+            if press is not None
+            else buttons.expired()
+        ),
         origin=origin_of(update),
     )
     await show_immediate(update, context, committed)

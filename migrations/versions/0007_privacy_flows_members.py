@@ -12,17 +12,17 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007_privacy_flows_members'
-down_revision: str | Sequence[str] | None = '0001_core'
+revision: str = "0007_privacy_flows_members"
+down_revision: str | Sequence[str] | None = "0001_core"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('couple') as batch:
-        batch.add_column(sa.Column('member_count', sa.Integer(), nullable=True))
+    with op.batch_alter_table("couple") as batch:
+        batch.add_column(sa.Column("member_count", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('couple') as batch:
-        batch.drop_column('member_count')
+    with op.batch_alter_table("couple") as batch:
+        batch.drop_column("member_count")

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0007_privacy_store_plain_marker'
-down_revision: str | Sequence[str] | None = ('0004_checkin', '0005_promises', '0006_repair')
+revision: str = "0007_privacy_store_plain_marker"
+down_revision: str | Sequence[str] | None = ("0004_checkin", "0005_promises", "0006_repair")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -43,7 +43,7 @@ def _needs_marker(value: str) -> bool:
     if not value or value.startswith(PLAIN):
         return False
     if value.startswith(ENCRYPTED):
-        return TOKEN.fullmatch(value[len(ENCRYPTED):]) is None
+        return TOKEN.fullmatch(value[len(ENCRYPTED) :]) is None
     return True
 
 
@@ -55,13 +55,12 @@ def upgrade() -> None:
             continue
         table = sa.table(table_name, sa.column("id", sa.Integer), sa.column(column_name, sa.Text))
         column = table.c[column_name]
-        rows = connection.execute(
-            sa.select(table.c.id, column).where(column.is_not(None))
-        ).all()
+        rows = connection.execute(sa.select(table.c.id, column).where(column.is_not(None))).all()
         for row_id, value in rows:
             if _needs_marker(value):
                 connection.execute(
-                    sa.update(table).where(table.c.id == row_id, column == value)
+                    sa.update(table)
+                    .where(table.c.id == row_id, column == value)
                     .values({column_name: PLAIN + value})
                 )
 
@@ -75,6 +74,7 @@ def downgrade() -> None:
         table = sa.table(table_name, sa.column("id", sa.Integer), sa.column(column_name, sa.Text))
         column = table.c[column_name]
         connection.execute(
-            sa.update(table).where(column.like(PLAIN + "%"))
+            sa.update(table)
+            .where(column.like(PLAIN + "%"))
             .values({column_name: sa.func.substr(column, len(PLAIN) + 1)})
         )

@@ -15,19 +15,20 @@ from alembic import op
 
 import flows.models
 
-revision: str = '0007_selfhost_heartbeat'
-down_revision: str | Sequence[str] | None = '0001_core'
+revision: str = "0007_selfhost_heartbeat"
+down_revision: str | Sequence[str] | None = "0001_core"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('heartbeat',
-    sa.Column('host', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('beat_at', flows.models.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('host')
+    op.create_table(
+        "heartbeat",
+        sa.Column("host", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("beat_at", flows.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("host"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('heartbeat')
+    op.drop_table("heartbeat")

@@ -21,8 +21,12 @@ def placeholders(entry: Entry) -> set[str]:
     if isinstance(entry, tuple):
         return set()
     templates = [entry] if isinstance(entry, str) else list(entry.values())
-    return {name for template in templates
-            for _text, name, _spec, _conversion in Formatter().parse(template) if name}
+    return {
+        name
+        for template in templates
+        for _text, name, _spec, _conversion in Formatter().parse(template)
+        if name
+    }
 
 
 def kind(entry: Entry) -> str:
@@ -36,8 +40,9 @@ def test_german_ships() -> None:
 @pytest.mark.parametrize("language", TRANSLATIONS)
 def test_every_english_key_is_translated(language: str) -> None:
     missing = [key for key in catalogue(FALLBACK) if key not in catalogue(language)]
-    assert not missing, (f"{language}.toml lacks {len(missing)} key(s); translate them:\n"
-                         + "\n".join(missing))
+    assert not missing, (
+        f"{language}.toml lacks {len(missing)} key(s); translate them:\n" + "\n".join(missing)
+    )
 
 
 @pytest.mark.parametrize("language", TRANSLATIONS)
@@ -49,12 +54,14 @@ def test_no_translation_has_keys_english_lacks(language: str) -> None:
 @pytest.mark.parametrize("language", TRANSLATIONS)
 def test_placeholders_match_english(language: str) -> None:
     english, translated = catalogue(FALLBACK), catalogue(language)
-    wrong = [f"{key}: English {sorted(placeholders(english[key]))}, "
-             f"{language} {sorted(placeholders(entry))}"
-             for key, entry in translated.items()
-             if key in english and key != "meta.locale"
-             and (placeholders(entry) != placeholders(english[key])
-                  or kind(entry) != kind(english[key]))]
+    wrong = [
+        f"{key}: English {sorted(placeholders(english[key]))}, "
+        f"{language} {sorted(placeholders(entry))}"
+        for key, entry in translated.items()
+        if key in english
+        and key != "meta.locale"
+        and (placeholders(entry) != placeholders(english[key]) or kind(entry) != kind(english[key]))
+    ]
     assert not wrong, "placeholders differ:\n" + "\n".join(wrong)
 
 
@@ -91,9 +98,11 @@ def test_command_menus_fit_telegram(language: str) -> None:
 
 @pytest.mark.parametrize("language", languages())
 def test_the_checkin_examples_a_language_gives_are_understood(language: str) -> None:
-    examples = [line.removeprefix("/checkin ") for line in
-                render(Text("checkin.not_understood"), language).splitlines()
-                if line.startswith("/checkin ") and "," not in line]
+    examples = [
+        line.removeprefix("/checkin ")
+        for line in render(Text("checkin.not_understood"), language).splitlines()
+        if line.startswith("/checkin ") and "," not in line
+    ]
     assert len(examples) == 3
     for example in examples:
         assert parse_weekly(example, language) is not None, (language, example)

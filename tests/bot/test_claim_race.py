@@ -33,8 +33,9 @@ def _held_at_the_update(engine: Engine) -> threading.Barrier:
 
     @event.listens_for(engine, "before_cursor_execute")
     def hold(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE TIMER") \
-                and not getattr(arrived, "done", False):
+        if statement.lstrip().upper().startswith("UPDATE TIMER") and not getattr(
+            arrived, "done", False
+        ):
             arrived.done = True
             barrier.wait()
 
@@ -50,8 +51,9 @@ def test_two_claimers_forced_to_interleave_take_a_due_timer_once(any_engine: Eng
         pytest.skip("SQLite serialises claimers at BEGIN; see the SQLite test below")
     with session_scope(any_engine) as session:
         couple, _ana, _ben = make_couple(session, private_open=False)
-        persist(session, [SetTimer(onboarding.INVITE_REMINDER, couple.id or 0, T0)], T0,
-                claim=False)
+        persist(
+            session, [SetTimer(onboarding.INVITE_REMINDER, couple.id or 0, T0)], T0, claim=False
+        )
     barrier = _held_at_the_update(any_engine)
     arrived = barrier.arrived  # type: ignore[attr-defined]
 
@@ -80,8 +82,9 @@ def test_two_claimers_on_sqlite_take_turns(engine: Engine) -> None:
     finds the timer claimed (its `state='pending'` condition), so only one takes it."""
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session, private_open=False)
-        persist(session, [SetTimer(onboarding.INVITE_REMINDER, couple.id or 0, T0)], T0,
-                claim=False)
+        persist(
+            session, [SetTimer(onboarding.INVITE_REMINDER, couple.id or 0, T0)], T0, claim=False
+        )
     start = threading.Barrier(2, timeout=30)
 
     def claim() -> list[tuple[int, datetime]]:

@@ -39,18 +39,33 @@ from sandbox.testing import TEST_TOKEN, running_sandbox
 from tests.helpers import T0
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS = {"BOT_TOKEN", "DATABASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "DEFAULT_TIMEZONE",
-            "DATA_KEY", "LOG_LEVEL", "TELEGRAM_API_URL"}
+SETTINGS = {
+    "BOT_TOKEN",
+    "DATABASE_URL",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "DEFAULT_TIMEZONE",
+    "DATA_KEY",
+    "LOG_LEVEL",
+    "TELEGRAM_API_URL",
+}
 
 
-def mend(cwd: Path, *args: str, pythonpath: str = "",
-         **env: str) -> subprocess.CompletedProcess[str]:
+def mend(
+    cwd: Path, *args: str, pythonpath: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
     """`python -m bot ARGS` in an empty directory (no .env), with only the given settings."""
     clean = {key: value for key, value in os.environ.items() if key not in SETTINGS}
     clean.update(env)
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, str(REPO)]))
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=clean,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def amend(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -129,8 +144,9 @@ def test_check_finds_a_database_without_the_schema(tmp_path: Path) -> None:
 def test_check_finds_a_schema_behind_the_code(tmp_path: Path, bot_database: str) -> None:
     engine = make_engine(bot_database)
     with engine.begin() as connection:
-        connection.execute(text("DELETE FROM alembic_version "
-                                "WHERE version_num = '0007_selfhost_heartbeat'"))
+        connection.execute(
+            text("DELETE FROM alembic_version WHERE version_num = '0007_selfhost_heartbeat'")
+        )
     engine.dispose()
     result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database)
     assert result.returncode == 1
@@ -148,8 +164,12 @@ def test_check_finds_a_schema_newer_than_the_code(tmp_path: Path, bot_database: 
 
 
 def test_check_finds_an_unreachable_database(tmp_path: Path) -> None:
-    result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN,
-                  DATABASE_URL="postgresql://mend:hunter2@127.0.0.1:9/mend")
+    result = mend(
+        tmp_path,
+        "check",
+        BOT_TOKEN=TEST_TOKEN,
+        DATABASE_URL="postgresql://mend:hunter2@127.0.0.1:9/mend",
+    )
     assert result.returncode == 1
     line = one_line(result)
     assert "database is not reachable" in line and "127.0.0.1:9" in line
@@ -157,7 +177,8 @@ def test_check_finds_an_unreachable_database(tmp_path: Path) -> None:
 
 
 def test_check_finds_a_data_key_that_does_not_open_the_stored_text(
-        tmp_path: Path, bot_database: str) -> None:
+    tmp_path: Path, bot_database: str
+) -> None:
     written_with = generate_key()
     configure_data_key(written_with)
     try:
@@ -165,28 +186,37 @@ def test_check_finds_a_data_key_that_does_not_open_the_stored_text(
             session.add(Outbox(chat_id=1, body="we need to talk", created_at=T0))
     finally:
         configure_data_key(None)
-    result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database,
-                  DATA_KEY=generate_key())
+    result = mend(
+        tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database, DATA_KEY=generate_key()
+    )
     assert result.returncode == 1
     line = one_line(result)
     assert "does not open with DATA_KEY" in line and "outbox" in line
     assert "talk" not in result.stderr
-    malformed = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database,
-                     DATA_KEY="short")
+    malformed = mend(
+        tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database, DATA_KEY="short"
+    )
     assert malformed.returncode == 2 and "DATA_KEY is malformed" in one_line(malformed)
 
 
 def test_check_finds_telegram_unreachable_without_showing_the_token(
-        tmp_path: Path, bot_database: str) -> None:
-    result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database,
-                  TELEGRAM_API_URL="http://127.0.0.1:9")
+    tmp_path: Path, bot_database: str
+) -> None:
+    result = mend(
+        tmp_path,
+        "check",
+        BOT_TOKEN=TEST_TOKEN,
+        DATABASE_URL=bot_database,
+        TELEGRAM_API_URL="http://127.0.0.1:9",
+    )
     assert result.returncode == 1
     assert "Telegram is not reachable at http://127.0.0.1:9" in one_line(result)
     assert TEST_TOKEN.split(":")[1] not in result.stderr + result.stdout
 
 
 async def test_check_finds_a_token_telegram_rejects(
-        tmp_path: Path, bot_database: str, sandbox: BotApiSandbox) -> None:
+    tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
+) -> None:
     sandbox.fail_next("getMe", error_code=401, description="Unauthorized")
     result = await amend(tmp_path, "check", **healthy_env(sandbox, bot_database))
     assert result.returncode == 1
@@ -194,7 +224,8 @@ async def test_check_finds_a_token_telegram_rejects(
 
 
 async def test_check_of_a_healthy_installation_exits_0(
-        tmp_path: Path, bot_database: str, sandbox: BotApiSandbox) -> None:
+    tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
+) -> None:
     result = await amend(tmp_path, "check", **healthy_env(sandbox, bot_database))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("mend: healthy:") and "schema current" in result.stdout
@@ -202,7 +233,8 @@ async def test_check_of_a_healthy_installation_exits_0(
 
 
 async def test_check_running_wants_a_heartbeat_from_the_last_two_minutes(
-        tmp_path: Path, bot_database: str, sandbox: BotApiSandbox) -> None:
+    tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
+) -> None:
     env = healthy_env(sandbox, bot_database)
     never = await amend(tmp_path, "check", "--running", **env)
     assert never.returncode == 1 and "no heartbeat from a bot on this host" in one_line(never)
@@ -260,15 +292,24 @@ def test_backup_copies_a_database_that_is_being_written(tmp_path: Path, bot_data
             with engine.begin() as connection:
                 for _ in range(2):
                     n += 1
-                    connection.execute(text(
-                        "INSERT INTO outbox (chat_id, body, state, attempts, created_at) "
-                        "VALUES (:chat, 'x', 'sent', 0, '2026-11-25 18:00:00')"), {"chat": n})
+                    connection.execute(
+                        text(
+                            "INSERT INTO outbox (chat_id, body, state, attempts, created_at) "
+                            "VALUES (:chat, 'x', 'sent', 0, '2026-11-25 18:00:00')"
+                        ),
+                        {"chat": n},
+                    )
 
     writer = threading.Thread(target=keep_writing)
     writer.start()
     try:
-        result = mend(tmp_path, "backup", str(tmp_path / "copy.db"), BOT_TOKEN=TEST_TOKEN,
-                      DATABASE_URL=bot_database)
+        result = mend(
+            tmp_path,
+            "backup",
+            str(tmp_path / "copy.db"),
+            BOT_TOKEN=TEST_TOKEN,
+            DATABASE_URL=bot_database,
+        )
     finally:
         stop.set()
         writer.join()
@@ -291,27 +332,39 @@ def test_backup_copies_a_database_that_is_being_written(tmp_path: Path, bot_data
 def test_backup_into_a_directory_names_the_copy_by_time(tmp_path: Path, bot_database: str) -> None:
     folder = tmp_path / "backups"
     folder.mkdir()
-    result = mend(tmp_path, "backup", str(folder), BOT_TOKEN=TEST_TOKEN,
-                  DATABASE_URL=bot_database, DATA_KEY=generate_key())
+    result = mend(
+        tmp_path,
+        "backup",
+        str(folder),
+        BOT_TOKEN=TEST_TOKEN,
+        DATABASE_URL=bot_database,
+        DATA_KEY=generate_key(),
+    )
     assert result.returncode == 0, result.stderr
     assert "keep the key apart from the backup" in result.stdout
     (copy,) = folder.glob("mend-*.db")
     assert sqlite3.connect(copy).execute("SELECT count(*) FROM couple").fetchone()[0] == 0
 
 
-def test_backup_refuses_to_overwrite_the_database_itself(
-        tmp_path: Path, bot_database: str) -> None:
+def test_backup_refuses_to_overwrite_the_database_itself(tmp_path: Path, bot_database: str) -> None:
     result = mend(tmp_path, "backup", "mend.db", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database)
     assert result.returncode == 1 and "is the database itself" in one_line(result)
 
 
 def test_backup_of_postgresql_points_to_pg_dump_without_the_password(tmp_path: Path) -> None:
-    result = mend(tmp_path, "backup", "mend.dump", BOT_TOKEN=TEST_TOKEN,
-                  DATABASE_URL="postgresql://mend:hunter2@db.example.org/mend")
+    result = mend(
+        tmp_path,
+        "backup",
+        "mend.dump",
+        BOT_TOKEN=TEST_TOKEN,
+        DATABASE_URL="postgresql://mend:hunter2@db.example.org/mend",
+    )
     assert result.returncode == 2
     line = one_line(result)
-    assert "pg_dump --format=custom --file=mend.dump 'postgresql://mend:***@db.example.org/mend'" \
+    assert (
+        "pg_dump --format=custom --file=mend.dump 'postgresql://mend:***@db.example.org/mend'"
         in line
+    )
     assert "hunter2" not in result.stderr + result.stdout
 
 
@@ -321,25 +374,38 @@ def without_psycopg(tmp_path: Path) -> str:
     shadow = tmp_path / "no-psycopg"
     (shadow / "psycopg").mkdir(parents=True)
     (shadow / "psycopg" / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n")
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
     return str(shadow)
 
 
 async def test_a_sqlite_only_install_needs_no_postgresql_driver(
-        tmp_path: Path, bot_database: str, sandbox: BotApiSandbox, without_psycopg: str) -> None:
+    tmp_path: Path, bot_database: str, sandbox: BotApiSandbox, without_psycopg: str
+) -> None:
     env = healthy_env(sandbox, bot_database)
     result = await asyncio.to_thread(mend, tmp_path, "check", pythonpath=without_psycopg, **env)
     assert result.returncode == 0, result.stderr
     imports = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", "import psycopg"], env=os.environ | {
-            "PYTHONPATH": without_psycopg}, capture_output=True, text=True, timeout=60)
+        subprocess.run,
+        [sys.executable, "-c", "import psycopg"],
+        env=os.environ | {"PYTHONPATH": without_psycopg},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert imports.returncode != 0, "the shadow must really hide psycopg"
 
 
 def test_a_postgresql_url_without_its_driver_says_what_to_install(
-        tmp_path: Path, without_psycopg: str) -> None:
-    result = mend(tmp_path, "check", pythonpath=without_psycopg, BOT_TOKEN=TEST_TOKEN,
-                  DATABASE_URL="postgresql://mend@127.0.0.1/mend")
+    tmp_path: Path, without_psycopg: str
+) -> None:
+    result = mend(
+        tmp_path,
+        "check",
+        pythonpath=without_psycopg,
+        BOT_TOKEN=TEST_TOKEN,
+        DATABASE_URL="postgresql://mend@127.0.0.1/mend",
+    )
     assert result.returncode == 2
     assert "pip install 'mend-bot[postgres]'" in one_line(result)
 
@@ -367,7 +433,8 @@ def systemd_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
 
 
 def test_each_heartbeat_tells_systemd_the_bot_is_ready_and_alive(
-        bot_database: str, systemd_socket: socket.socket) -> None:
+    bot_database: str, systemd_socket: socket.socket
+) -> None:
     engine = make_engine(bot_database)
     HeartbeatWriter(engine, "here").beat()
     assert systemd_socket.recv(256) == b"READY=1\nWATCHDOG=1"
@@ -375,7 +442,8 @@ def test_each_heartbeat_tells_systemd_the_bot_is_ready_and_alive(
 
 
 def test_a_heartbeat_that_could_not_be_written_does_not_feed_the_watchdog(
-        tmp_path: Path, systemd_socket: socket.socket) -> None:
+    tmp_path: Path, systemd_socket: socket.socket
+) -> None:
     sqlite3.connect(tmp_path / "empty.db").close()  # no heartbeat table: the stamp fails
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
     HeartbeatWriter(engine, "here").beat()

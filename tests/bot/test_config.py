@@ -14,13 +14,31 @@ GOOD_TOKEN = "123456789:AAtest-token-for-config"
 
 
 def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items()
-             if key not in {"BOT_TOKEN", "DATABASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET",
-                            "DEFAULT_TIMEZONE", "DATA_KEY", "LOG_LEVEL", "TELEGRAM_API_URL"}}
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "BOT_TOKEN",
+            "DATABASE_URL",
+            "WEBHOOK_URL",
+            "WEBHOOK_SECRET",
+            "DEFAULT_TIMEZONE",
+            "DATA_KEY",
+            "LOG_LEVEL",
+            "TELEGRAM_API_URL",
+        }
+    }
     clean.update(env)
     # Run from an empty directory so no .env file is picked up.
-    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=clean | {
-        "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=clean | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.subprocess
@@ -29,15 +47,21 @@ def run_bot(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     [
         ({}, "BOT_TOKEN is missing"),
         ({"BOT_TOKEN": "not-a-token"}, "BOT_TOKEN is malformed"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "DEFAULT_TIMEZONE": "Mars/Base"},
-         "DEFAULT_TIMEZONE is malformed"),
+        (
+            {"BOT_TOKEN": GOOD_TOKEN, "DEFAULT_TIMEZONE": "Mars/Base"},
+            "DEFAULT_TIMEZONE is malformed",
+        ),
         ({"BOT_TOKEN": GOOD_TOKEN, "DATABASE_URL": "mysql://x"}, "DATABASE_URL is malformed"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "TELEGRAM_API_URL": "localhost:8081"},
-         "TELEGRAM_API_URL is malformed"),
+        (
+            {"BOT_TOKEN": GOOD_TOKEN, "TELEGRAM_API_URL": "localhost:8081"},
+            "TELEGRAM_API_URL is malformed",
+        ),
         ({"BOT_TOKEN": GOOD_TOKEN, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL is malformed"),
         ({"BOT_TOKEN": GOOD_TOKEN, "WEBHOOK_PORT": "99999"}, "WEBHOOK_PORT is malformed"),
-        ({"BOT_TOKEN": GOOD_TOKEN, "WEBHOOK_URL": "https://example.org/hook"},
-         "WEBHOOK_SECRET is required"),
+        (
+            {"BOT_TOKEN": GOOD_TOKEN, "WEBHOOK_URL": "https://example.org/hook"},
+            "WEBHOOK_SECRET is required",
+        ),
         ({"BOT_TOKEN": GOOD_TOKEN, "DATA_KEY": "short"}, "DATA_KEY is malformed"),
     ],
 )

@@ -72,20 +72,31 @@ def couple_without_private_chats(engine: Engine) -> tuple[int, int, int]:
 
 
 async def test_an_unreadable_outbox_row_is_marked_failed_and_stops_no_other_row(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
     configure_data_key(generate_key())
     try:
         with session_scope(engine) as session:
             couple, _ana, _ben = make_couple(session)
-            persist(session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))],
-                    T0, claim=False)
+            persist(
+                session,
+                [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))],
+                T0,
+                claim=False,
+            )
         with engine.begin() as connection:  # damaged, or written with another key
-            connection.execute(insert(Outbox.__table__).values(  # type: ignore[attr-defined]
-                chat_id=GROUP_ID, body=type_coerce(f"enc1:{SECRET_WORDS}", SAText()),
-                state="pending", attempts=0, created_at=T0, private_only=False))
+            connection.execute(
+                insert(Outbox.__table__).values(  # type: ignore[attr-defined]
+                    chat_id=GROUP_ID,
+                    body=type_coerce(f"enc1:{SECRET_WORDS}", SAText()),
+                    state="pending",
+                    attempts=0,
+                    created_at=T0,
+                    private_only=False,
+                )
+            )
         with session_scope(engine) as session:
-            persist(session, [Send(ToGroup(1), Text("onboarding.welcome_back"))], T0,
-                    claim=False)
+            persist(session, [Send(ToGroup(1), Text("onboarding.welcome_back"))], T0, claim=False)
         bot = FakeBot()
         caplog.set_level(logging.INFO)
         await settle(runtime_for(engine, FixedClock(T0), bot))
@@ -102,26 +113,50 @@ async def test_an_unreadable_outbox_row_is_marked_failed_and_stops_no_other_row(
 
 
 def test_private_text_answers_the_latest_question_delivered_not_one_still_waiting(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     with session_scope(engine) as session:
         make_couple(session)
         later = T0 + timedelta(minutes=5)
-        session.add_all([
-            # Sent first in id order, but delivered last (it had to be retried).
-            Outbox(chat_id=ANA_ID, body="q", tag="repair:1", state="sent", sent_at=later,
-                   created_at=T0),
-            Outbox(chat_id=ANA_ID, body="q", tag="promises:1:words", state="sent",
-                   sent_at=T0 + timedelta(minutes=1), created_at=T0),
-            # Asked, but not delivered yet: nobody has seen it.
-            Outbox(chat_id=ANA_ID, body="q", tag="checkin:1:1:1", state="pending",
-                   created_at=later),
-            Outbox(chat_id=ANA_ID, body="q", tag="checkin:1:1:2", state="sending",
-                   created_at=later),
-            Outbox(chat_id=ANA_ID, body="q", tag="checkin:1:1:3", state="failed",
-                   created_at=later),
-            Outbox(chat_id=BEN_ID, body="q", tag="repair:9", state="sent",
-                   sent_at=later + timedelta(minutes=1), created_at=later),
-        ])
+        session.add_all(
+            [
+                # Sent first in id order, but delivered last (it had to be retried).
+                Outbox(
+                    chat_id=ANA_ID,
+                    body="q",
+                    tag="repair:1",
+                    state="sent",
+                    sent_at=later,
+                    created_at=T0,
+                ),
+                Outbox(
+                    chat_id=ANA_ID,
+                    body="q",
+                    tag="promises:1:words",
+                    state="sent",
+                    sent_at=T0 + timedelta(minutes=1),
+                    created_at=T0,
+                ),
+                # Asked, but not delivered yet: nobody has seen it.
+                Outbox(
+                    chat_id=ANA_ID, body="q", tag="checkin:1:1:1", state="pending", created_at=later
+                ),
+                Outbox(
+                    chat_id=ANA_ID, body="q", tag="checkin:1:1:2", state="sending", created_at=later
+                ),
+                Outbox(
+                    chat_id=ANA_ID, body="q", tag="checkin:1:1:3", state="failed", created_at=later
+                ),
+                Outbox(
+                    chat_id=BEN_ID,
+                    body="q",
+                    tag="repair:9",
+                    state="sent",
+                    sent_at=later + timedelta(minutes=1),
+                    created_at=later,
+                ),
+            ]
+        )
     runtime = Runtime(engine, FixedClock(T0))
     assert runtime.latest_delivered_tag(ANA_ID) == "repair:1"
     assert runtime.latest_delivered_tag(424242) is None
@@ -137,8 +172,11 @@ async def test_a_refused_message_is_never_counted_as_delivered(engine: Engine) -
 
 # ---- what is meant for one partner never goes to the group ---------------------------------
 
-PRIVATE_KINDS = sorted(key for key in catalogue("en") if key.startswith(PRIVATE_ONLY_PREFIXES)
-                       and not key.split(".", 1)[1].startswith("button_"))
+PRIVATE_KINDS = sorted(
+    key
+    for key in catalogue("en")
+    if key.startswith(PRIVATE_ONLY_PREFIXES) and not key.split(".", 1)[1].startswith("button_")
+)
 
 
 def test_every_private_only_prefix_names_real_messages() -> None:
@@ -148,7 +186,8 @@ def test_every_private_only_prefix_names_real_messages() -> None:
 
 @pytest.mark.parametrize("key", PRIVATE_KINDS)
 async def test_a_private_only_message_waits_and_the_group_only_hears_something_waits(
-        engine: Engine, key: str) -> None:
+    engine: Engine, key: str
+) -> None:
     couple_id, ana_id, _ben_id = couple_without_private_chats(engine)
     with session_scope(engine) as session:
         persist(session, [Send(ToPartner(ana_id), filled(key))], T0, claim=False)
@@ -165,8 +204,7 @@ async def test_a_private_only_message_waits_and_the_group_only_hears_something_w
     assert notice.markup and "start=c" in notice.markup  # the button opens the private chat
 
     # Ana opens her private chat: what waited for it arrives there, in order.
-    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC",
-                                                      now))
+    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC", now))
     await settle(runtime)
     private = bot.texts(ANA_ID)
     assert sum(expected in text for text in private) == 2, private
@@ -174,10 +212,12 @@ async def test_a_private_only_message_waits_and_the_group_only_hears_something_w
     assert couple_id
 
 
-@pytest.mark.parametrize("key", ["pause.ready_question", "promises.kept_told",
-                                 "promises.told_other"])
+@pytest.mark.parametrize(
+    "key", ["pause.ready_question", "promises.kept_told", "promises.told_other"]
+)
 async def test_a_message_meant_for_both_goes_to_the_group_addressed_to_the_partner(
-        engine: Engine, key: str) -> None:
+    engine: Engine, key: str
+) -> None:
     _couple_id, ana_id, _ben_id = couple_without_private_chats(engine)
     with session_scope(engine) as session:
         persist(session, [Send(ToPartner(ana_id), filled(key))], T0, claim=False)
@@ -188,11 +228,16 @@ async def test_a_message_meant_for_both_goes_to_the_group_addressed_to_the_partn
 
 
 async def test_a_checkin_question_asked_for_a_reply_in_the_group_is_the_one_exception(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     _couple_id, ana_id, _ben_id = couple_without_private_chats(engine)
     with session_scope(engine) as session:
-        persist(session, [Send(ToPartner(ana_id), filled("checkin.ask"), force_reply=True,
-                               tag="checkin:1:1:1")], T0, claim=False)
+        persist(
+            session,
+            [Send(ToPartner(ana_id), filled("checkin.ask"), force_reply=True, tag="checkin:1:1:1")],
+            T0,
+            claim=False,
+        )
     bot = FakeBot()
     await settle(runtime_for(engine, FixedClock(T0), bot))
     [text] = bot.texts(GROUP_ID)
@@ -200,25 +245,25 @@ async def test_a_checkin_question_asked_for_a_reply_in_the_group_is_the_one_exce
 
 
 async def test_a_partner_who_blocked_the_bot_gets_private_only_messages_later_not_in_the_group(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     with session_scope(engine) as session:
         _couple, ana, _ben = make_couple(session)
-        persist(session, [Send(ToPartner(ana.id or 0), filled("promises.nudge"))], T0,
-                claim=False)
+        persist(session, [Send(ToPartner(ana.id or 0), filled("promises.nudge"))], T0, claim=False)
     bot = FakeBot(failures={ANA_ID: [Forbidden("Forbidden: bot was blocked by the user")]})
     runtime = runtime_for(engine, FixedClock(T0), bot)
     await settle(runtime)
     await settle(runtime)
     assert bot.texts(GROUP_ID) == [render(Text("delivery.private_waiting", {"name": "Ana"}))]
     assert [row.state for row in rows(engine, chat_id=ANA_ID)] == ["waiting"]
-    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC",
-                                                      now))
+    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC", now))
     await settle(runtime)
     assert any(SECRET_WORDS in text for text in bot.texts(ANA_ID))
 
 
 async def test_what_waited_days_for_a_private_chat_is_dropped_not_delivered_late(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     _couple_id, ana_id, _ben_id = couple_without_private_chats(engine)
     with session_scope(engine) as session:
         persist(session, [Send(ToPartner(ana_id), filled("promises.nudge"))], T0, claim=False)
@@ -228,23 +273,28 @@ async def test_what_waited_days_for_a_private_chat_is_dropped_not_delivered_late
     await settle(runtime)
     clock.advance(WAIT_FOR_PRIVATE_CHAT + timedelta(minutes=1))
     runtime.purge_delivered()
-    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC",
-                                                      now))
+    await runtime.run(lambda s, now: onboarding.start(s, in_private(ANA_ID, "Ana"), "", "UTC", now))
     await settle(runtime)
     assert not any(SECRET_WORDS in text for text in bot.texts(ANA_ID))
-    assert [row.state for row in rows(engine, chat_id=ANA_ID) if row.key == "promises.nudge"] \
-        == ["failed"]
+    assert [row.state for row in rows(engine, chat_id=ANA_ID) if row.key == "promises.nudge"] == [
+        "failed"
+    ]
 
 
 # ---- failures end, and the couple still hears what matters ----------------------------------
 
 
 async def test_every_claim_counts_so_a_row_whose_sender_keeps_dying_ends_failed(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
-        persist(session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0,
-                claim=False)
+        persist(
+            session,
+            [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))],
+            T0,
+            claim=False,
+        )
     clock = FixedClock(T0)
     runtime = runtime_for(engine, clock, FakeBot())
     for _ in range(MAX_SEND_ATTEMPTS):
@@ -255,8 +305,7 @@ async def test_every_claim_counts_so_a_row_whose_sender_keeps_dying_ends_failed(
     assert row.state == "failed" and row.attempts == MAX_SEND_ATTEMPTS
 
 
-async def test_an_unexpected_error_is_retried_with_backoff_then_ends_failed(
-        engine: Engine) -> None:
+async def test_an_unexpected_error_is_retried_with_backoff_then_ends_failed(engine: Engine) -> None:
     seed_reminder(engine)
 
     class BrokenBot(FakeBot):
@@ -277,7 +326,8 @@ async def test_an_unexpected_error_is_retried_with_backoff_then_ends_failed(
 
 @pytest.mark.parametrize("key", sorted(FALLBACK_KEYS))
 async def test_a_refused_message_that_carried_the_couples_state_leaves_a_simpler_one(
-        engine: Engine, key: str, caplog: pytest.LogCaptureFixture) -> None:
+    engine: Engine, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
         persist(session, [Send(ToGroup(couple.id or 0), filled(key))], T0, claim=False)
@@ -293,7 +343,8 @@ async def test_a_refused_message_that_carried_the_couples_state_leaves_a_simpler
 
 
 async def test_a_group_moving_to_a_supergroup_where_someone_sent_start_keeps_its_couple(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     couple_id = seed_reminder(engine)
     with session_scope(engine) as session:  # /start in the new supergroup came first
         onboarding.ensure_couple(session, NEW_GROUP_ID, "Ana & Ben", "UTC", T0)
@@ -307,7 +358,8 @@ async def test_a_group_moving_to_a_supergroup_where_someone_sent_start_keeps_its
 
 
 def test_the_migration_update_moves_the_couple_too_when_the_new_chat_has_one(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
         onboarding.ensure_couple(session, NEW_GROUP_ID, "Ana & Ben", "UTC", T0)
@@ -317,7 +369,8 @@ def test_the_migration_update_moves_the_couple_too_when_the_new_chat_has_one(
 
 
 async def test_with_a_data_key_old_text_is_erased_once_not_rewritten_every_hour(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     configure_data_key(generate_key())
     try:
         seed_reminder(engine)
@@ -328,8 +381,10 @@ async def test_with_a_data_key_old_text_is_erased_once_not_rewritten_every_hour(
 
         def stored() -> list[str]:
             with engine.connect() as connection:
-                return [value for (value,) in connection.execute(
-                    select(type_coerce(Outbox.body, SAText())))]  # type: ignore[arg-type]
+                return [
+                    value
+                    for (value,) in connection.execute(select(type_coerce(Outbox.body, SAText())))
+                ]  # type: ignore[arg-type]
 
         runtime.purge_delivered()
         erased = stored()

@@ -17,8 +17,12 @@ from flows.outcome import Effects
 
 
 def _commands(registry: Registry) -> list[str]:
-    return [name for handler in telegram_handlers(registry)
-            if isinstance(handler, CommandHandler) for name in handler.commands]
+    return [
+        name
+        for handler in telegram_handlers(registry)
+        if isinstance(handler, CommandHandler)
+        for name in handler.commands
+    ]
 
 
 def test_every_command_in_the_menus_has_exactly_one_handler() -> None:

@@ -43,9 +43,16 @@ def update_json(update_id: int, chat_id: int, text: str = "/help") -> dict[str, 
     chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
     if chat_type == "group":
         chat["title"] = "Ana & Ben"
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": 0, "chat": chat, "text": text,
-        "from": {"id": 101, "is_bot": False, "first_name": "Ana"}}}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 0,
+            "chat": chat,
+            "text": text,
+            "from": {"id": 101, "is_bot": False, "first_name": "Ana"},
+        },
+    }
 
 
 def store(inbox: InboxStore, update_id: int, chat_id: int, text: str = "/help") -> bool:
@@ -72,7 +79,10 @@ def test_one_chat_is_claimed_by_one_claimant_at_a_time_in_update_order(engine: E
         store(inbox, update_id, chat)
     first = inbox.claim(max_chats=10, per_chat=2)
     assert sorted((row.chat_id, row.update_id) for row in first) == [
-        (GROUP_B, 2), (GROUP_A, 1), (GROUP_A, 3)]
+        (GROUP_B, 2),
+        (GROUP_A, 1),
+        (GROUP_A, 3),
+    ]
     assert [row.update_id for row in first if row.chat_id == GROUP_A] == [1, 3]
     # Another process (or this one again) gets nothing of a chat that is being handled,
     # not even its later rows, so they cannot overtake the earlier ones.
@@ -171,8 +181,9 @@ async def test_the_processor_keeps_one_chats_order_and_lets_other_chats_pass() -
         log.append(f"end {name}")
 
     tasks = [
-        asyncio.create_task(processor.process_update(as_update(1, GROUP_A),
-                                                     handle("a1", release_a1))),
+        asyncio.create_task(
+            processor.process_update(as_update(1, GROUP_A), handle("a1", release_a1))
+        ),
         asyncio.create_task(processor.process_update(as_update(2, GROUP_A), handle("a2"))),
         asyncio.create_task(processor.process_update(as_update(3, GROUP_B), handle("b1"))),
     ]
@@ -195,8 +206,9 @@ async def test_the_processor_bounds_the_updates_in_flight() -> None:
         await asyncio.sleep(0.01)
         running -= 1
 
-    await asyncio.gather(*(processor.process_update(as_update(i, -5000 - i), handle())
-                           for i in range(10)))
+    await asyncio.gather(
+        *(processor.process_update(as_update(i, -5000 - i), handle()) for i in range(10))
+    )
     assert most == 2
 
 
@@ -226,7 +238,8 @@ async def wait_until(condition: Any, timeout: float = 10.0) -> None:
 
 
 async def test_the_drainer_handles_each_chat_in_order_and_marks_every_update_done(
-        engine: Engine, clock: FixedClock) -> None:
+    engine: Engine, clock: FixedClock
+) -> None:
     seen: list[tuple[int, int]] = []
 
     async def handle(update: Update) -> None:
@@ -252,7 +265,8 @@ async def test_the_drainer_handles_each_chat_in_order_and_marks_every_update_don
 
 
 async def test_a_stop_lets_running_handlers_finish_and_leaves_the_rest_waiting(
-        engine: Engine, clock: FixedClock) -> None:
+    engine: Engine, clock: FixedClock
+) -> None:
     started: list[int] = []
     forever = asyncio.Event()
 
@@ -273,7 +287,8 @@ async def test_a_stop_lets_running_handlers_finish_and_leaves_the_rest_waiting(
     assert loop.time() - began < 2.0
     # Nothing was lost: all five wait for the next start, the interrupted one included.
     assert {update_id: state for update_id, (state, _kept) in states(engine).items()} == {
-        update_id: "pending" for update_id in range(1, 6)}
+        update_id: "pending" for update_id in range(1, 6)
+    }
     seen: list[int] = []
 
     async def record(update: Update) -> None:

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    named = {name: logging.getLogger(name).level
-             for name in ("telegram", "httpx", "httpcore", "apscheduler", "tornado")}
+    named = {
+        name: logging.getLogger(name).level
+        for name in ("telegram", "httpx", "httpcore", "apscheduler", "tornado")
+    }
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -33,7 +35,8 @@ def restore_logging() -> Iterator[None]:
 
 
 def test_the_token_is_redacted_in_messages_arguments_and_tracebacks(
-        restore_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     setup_logging("DEBUG", TOKEN)
     log = logging.getLogger("bot.anything")
     log.info("calling https://api.telegram.org/bot%s/getMe", TOKEN)
@@ -53,8 +56,12 @@ def test_the_token_is_redacted_in_messages_arguments_and_tracebacks(
 def test_library_loggers_stay_quiet_whatever_log_level_says(restore_logging: None) -> None:
     setup_logging("DEBUG", TOKEN)
     # PTB logs whole updates ("Processing update ...", a webhook's JSON) at DEBUG.
-    for name in ("telegram", "telegram.ext.Application", "telegram.Bot",
-                 "telegram.ext._utils.webhookhandler"):
+    for name in (
+        "telegram",
+        "telegram.ext.Application",
+        "telegram.Bot",
+        "telegram.ext._utils.webhookhandler",
+    ):
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
     for name in ("httpx", "httpcore", "apscheduler", "tornado.access"):
         assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
@@ -81,11 +88,21 @@ def test_a_rejected_token_stops_with_one_line_and_exit_code_2(tmp_path: Path) ->
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         env = {k: v for k, v in os.environ.items() if k not in {"DATA_KEY", "BOT_TOKEN"}}
-        env.update(BOT_TOKEN=TOKEN, DATABASE_URL=f"sqlite:///{tmp_path / 'mend.db'}",
-                   TELEGRAM_API_URL=f"http://127.0.0.1:{server.server_address[1]}",
-                   LOG_LEVEL="DEBUG", PYTHONPATH=str(ROOT))
-        finished = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=90)
+        env.update(
+            BOT_TOKEN=TOKEN,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'mend.db'}",
+            TELEGRAM_API_URL=f"http://127.0.0.1:{server.server_address[1]}",
+            LOG_LEVEL="DEBUG",
+            PYTHONPATH=str(ROOT),
+        )
+        finished = subprocess.run(
+            [sys.executable, "-m", "bot"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     finally:
         server.shutdown()
     output = finished.stdout + finished.stderr

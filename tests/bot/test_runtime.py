@@ -63,8 +63,13 @@ def runtime_for(engine: Engine, clock: FixedClock, bot: FakeBot) -> Runtime:
     return runtime
 
 
-def seed_reminder(engine: Engine, *, private_open: bool = False, due_in: timedelta = timedelta(0),
-                  group_id: int = GROUP_ID) -> int:
+def seed_reminder(
+    engine: Engine,
+    *,
+    private_open: bool = False,
+    due_in: timedelta = timedelta(0),
+    group_id: int = GROUP_ID,
+) -> int:
     """A formed couple whose partners have not opened the private chat, and a due reminder."""
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session, private_open=private_open, group_id=group_id)
@@ -150,8 +155,12 @@ async def test_a_message_claimed_but_never_sent_is_delivered_after_the_timeout(
 ) -> None:
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
-        persist(session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0,
-                claim=True)  # the process dies before delivering
+        persist(
+            session,
+            [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))],
+            T0,
+            claim=True,
+        )  # the process dies before delivering
     clock = FixedClock(T0)
     bot = FakeBot()
     runtime = runtime_for(engine, clock, bot)
@@ -169,8 +178,11 @@ async def test_duplicate_only_when_dying_between_acceptance_and_marking_sent(
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
         committed = persist(
-            session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0,
-            claim=True)
+            session,
+            [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))],
+            T0,
+            claim=True,
+        )
     clock = FixedClock(T0)
     bot = FakeBot()
     runtime = runtime_for(engine, clock, bot)
@@ -202,12 +214,16 @@ async def test_a_timer_handled_late_says_so_honestly(engine: Engine) -> None:
     assert timer_states(engine) == ["done"]
 
 
-@pytest.mark.parametrize(("late_by", "says_so"), [
-    (timedelta(seconds=90), False),  # a busy sweep, not worth an apology
-    (timedelta(minutes=3), True),  # past the 2 minutes the README promises
-])
+@pytest.mark.parametrize(
+    ("late_by", "says_so"),
+    [
+        (timedelta(seconds=90), False),  # a busy sweep, not worth an apology
+        (timedelta(minutes=3), True),  # past the 2 minutes the README promises
+    ],
+)
 async def test_only_a_timer_more_than_two_minutes_late_apologises(
-        engine: Engine, late_by: timedelta, says_so: bool) -> None:
+    engine: Engine, late_by: timedelta, says_so: bool
+) -> None:
     seed_reminder(engine)
     bot = FakeBot()
     await settle(runtime_for(engine, FixedClock(T0 + late_by), bot))
@@ -236,16 +252,21 @@ async def test_cancelled_timers_never_fire(engine: Engine) -> None:
 async def test_a_partner_who_blocked_the_bot_is_written_to_in_the_group(engine: Engine) -> None:
     with session_scope(engine) as session:
         _couple, ana, _ben = make_couple(session)
-        persist(session, [Send(ToPartner(ana.id or 0), Text("onboarding.welcome_back"))], T0,
-                claim=False)
+        persist(
+            session,
+            [Send(ToPartner(ana.id or 0), Text("onboarding.welcome_back"))],
+            T0,
+            claim=False,
+        )
         ana_user = ana.user_id
     bot = FakeBot(failures={ana_user: [Forbidden("Forbidden: bot was blocked by the user")]})
     await settle(runtime_for(engine, FixedClock(T0), bot))
     [text] = bot.texts(GROUP_ID)
     assert text.startswith("For Ana:")
     with Session(engine) as session:
-        assert session.exec(select(Partner).where(Partner.user_id == ana_user)).one() \
-            .private_blocked
+        assert (
+            session.exec(select(Partner).where(Partner.user_id == ana_user)).one().private_blocked
+        )
 
 
 async def test_a_group_that_removed_the_bot_keeps_its_messages_and_timers_until_it_returns(
@@ -421,11 +442,19 @@ async def test_buttons_reach_telegram_and_follow_a_message_into_the_group(engine
     instead (found by mutation testing: no test looked at the keyboard that was sent)."""
     with session_scope(engine) as session:
         couple, ana, _ben = make_couple(session)
-        join = keyboard([buttons.button(Text("onboarding.button_join"), onboarding.JOIN,
-                                        couple.id or 0, "in")])
+        join = keyboard(
+            [buttons.button(Text("onboarding.button_join"), onboarding.JOIN, couple.id or 0, "in")]
+        )
         body = Text("onboarding.welcome_back")
-        persist(session, [Send(ToGroup(couple.id or 0), body, buttons=join),
-                          Send(ToPartner(ana.id or 0), body, buttons=join)], T0, claim=False)
+        persist(
+            session,
+            [
+                Send(ToGroup(couple.id or 0), body, buttons=join),
+                Send(ToPartner(ana.id or 0), body, buttons=join),
+            ],
+            T0,
+            claim=False,
+        )
         ana_user = ana.user_id
     bot = FakeBot(failures={ana_user: [Forbidden("Forbidden: bot was blocked by the user")]})
     await settle(runtime_for(engine, FixedClock(T0), bot))
@@ -438,11 +467,11 @@ async def test_a_moved_group_takes_only_its_own_waiting_messages(engine: Engine)
     seed_reminder(engine)
     other = seed_reminder(engine, group_id=-3003)
     with session_scope(engine) as session:
-        persist(session, [Send(ToGroup(other), Text("onboarding.welcome_back"))], T0,
-                claim=False)
+        persist(session, [Send(ToGroup(other), Text("onboarding.welcome_back"))], T0, claim=False)
     bot = FakeBot(failures={GROUP_ID: [ChatMigrated(-100999)], -3003: [NetworkError("blip")]})
     await settle(runtime_for(engine, FixedClock(T0), bot))
     with Session(engine) as session:
-        chats = sorted({row.chat_id for row in session.exec(select(Outbox))
-                        if row.couple_id == other})
+        chats = sorted(
+            {row.chat_id for row in session.exec(select(Outbox)) if row.couple_id == other}
+        )
     assert chats == [-3003]  # the other couple's messages stay with their own group

@@ -25,11 +25,12 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO"])
 def test_a_request_url_with_the_token_is_logged_without_it(
-        level: str, restore_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    level: str, restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     setup_logging(level, TEST_TOKEN)
     url = f"https://api.telegram.org/bot{TEST_TOKEN}/getUpdates"
     # httpx is quiet below WARNING, so what it does say (a failed request) must be redacted...
-    logging.getLogger("httpx").warning("HTTP Request: POST %s \"HTTP/1.1 502\"", url)
+    logging.getLogger("httpx").warning('HTTP Request: POST %s "HTTP/1.1 502"', url)
     # ...and so must anything else that carries the URL, formatted or not.
     logging.getLogger("telegram.ext.Updater").error("Error while getting Updates: %s", url)
     logging.getLogger("bot").warning(f"failed at {url}")

@@ -30,15 +30,22 @@ class FakeJobQueue:
     job_kwargs: list[dict[str, Any] | None] = field(default_factory=list)
     repeating: list[tuple[float, float]] = field(default_factory=list)
 
-    def run_once(self, callback: Any, when: float, name: str,
-                 job_kwargs: dict[str, Any] | None = None) -> FakeJob:
+    def run_once(
+        self, callback: Any, when: float, name: str, job_kwargs: dict[str, Any] | None = None
+    ) -> FakeJob:
         job = FakeJob()
         self.scheduled.append((when, job))
         self.job_kwargs.append(job_kwargs)
         return job
 
-    def run_repeating(self, callback: Any, interval: float, first: float, name: str,
-                      job_kwargs: dict[str, Any] | None = None) -> FakeJob:
+    def run_repeating(
+        self,
+        callback: Any,
+        interval: float,
+        first: float,
+        name: str,
+        job_kwargs: dict[str, Any] | None = None,
+    ) -> FakeJob:
         self.repeating.append((interval, first))
         self.job_kwargs.append(job_kwargs)
         return FakeJob()

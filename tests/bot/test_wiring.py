@@ -64,15 +64,17 @@ def test_settings_defaults_are_the_ones_the_readme_documents(production: Setting
     assert production.MEND_CLOCK_FILE is None and production.MEND_CLAIM_TIMEOUT_SECONDS is None
 
 
-def test_the_built_bot_uses_the_configured_promise_cap(app: Application[Any, Any, Any, Any,
-                                                                         Any, Any]) -> None:
+def test_the_built_bot_uses_the_configured_promise_cap(
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> None:
     assert app.bot_data["promise_cap"] == 3
     assert app.bot_data["default_timezone"] == "UTC"
     assert app.bot_data["sweep_seconds"] == 30
 
 
 def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
-        app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> None:
     limiter = app.bot.rate_limiter
     assert isinstance(limiter, AIORateLimiter)
     # A bucket of 10 refilled over 60 s: never more than 20 in one group in any minute.
@@ -81,7 +83,8 @@ def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
 
 
 async def test_a_new_timer_moves_the_wake_up_alarm(
-        app: Application[Any, Any, Any, Any, Any, Any], engine: Engine) -> None:
+    app: Application[Any, Any, Any, Any, Any, Any], engine: Engine
+) -> None:
     runtime: Runtime = app.bot_data["runtime"]
     wakeups: Wakeups = app.bot_data["wakeups"]
     with session_scope(engine) as session:
@@ -92,26 +95,44 @@ async def test_a_new_timer_moves_the_wake_up_alarm(
     assert wakeups.at == due and wakeups.job is not None
 
 
-def _update(app: Application[Any, Any, Any, Any, Any, Any], chat: dict[str, Any],
-            **message: Any) -> Update:
-    data = {"update_id": 1, "message": {
-        "message_id": 7, "date": 1_700_000_000, "chat": chat,
-        "from": {"id": 101, "is_bot": False, "first_name": "Ana"}, **message}}
+def _update(
+    app: Application[Any, Any, Any, Any, Any, Any], chat: dict[str, Any], **message: Any
+) -> Update:
+    data = {
+        "update_id": 1,
+        "message": {
+            "message_id": 7,
+            "date": 1_700_000_000,
+            "chat": chat,
+            "from": {"id": 101, "is_bot": False, "first_name": "Ana"},
+            **message,
+        },
+    }
     return Update.de_json(data, app.bot)
 
 
 def _handled(app: Application[Any, Any, Any, Any, Any, Any], update: Update) -> list[str]:
-    return [type(handler).__name__ for group in app.handlers.values() for handler in group
-            if handler.check_update(update) not in (None, False)]
+    return [
+        type(handler).__name__
+        for group in app.handlers.values()
+        for handler in group
+        if handler.check_update(update) not in (None, False)
+    ]
 
 
 GROUP = {"id": GROUP_ID, "type": "group", "title": "Ana & Ben"}
-BOT_MESSAGE = {"message_id": 6, "date": 1_699_999_999, "chat": GROUP, "text": "Kept?",
-               "from": {"id": BOT_ID, "is_bot": True, "first_name": "Mend"}}
+BOT_MESSAGE = {
+    "message_id": 6,
+    "date": 1_699_999_999,
+    "chat": GROUP,
+    "text": "Kept?",
+    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Mend"},
+}
 
 
 def test_plain_group_chat_reaches_no_handler(
-        app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> None:
     """Privacy mode is Telegram's promise; this is the bot's own: it does not read the couple's
     conversation even where Telegram would deliver it (an admin bot, privacy mode off)."""
     assert _handled(app, _update(app, GROUP, text="we had a fight about the dishes")) == []

@@ -67,10 +67,16 @@ async def test_the_page_gets_buttons_force_reply_replies_and_demo_time(world: Wo
     world.add_bot()
     world.clock_offset = lambda: 3600.0
     asked = await sandbox.user_sends(world.users["ana"], world.group, "/start")
-    status, _ = await sandbox.handle("123:abcdefghij", "sendMessage", _params(
-        chat_id=world.group.id, text="What would help?",
-        reply_markup='{"force_reply": true, "input_field_placeholder": "A few words"}',
-        reply_parameters=f'{{"message_id": {asked.message_id}}}'))
+    status, _ = await sandbox.handle(
+        "123:abcdefghij",
+        "sendMessage",
+        _params(
+            chat_id=world.group.id,
+            text="What would help?",
+            reply_markup='{"force_reply": true, "input_field_placeholder": "A few words"}',
+            reply_parameters=f'{{"message_id": {asked.message_id}}}',
+        ),
+    )
     assert status == 200
     views = world.snapshot()["messages"]["group"]
     assert views[0]["service"] == "Ana added Mend"
@@ -90,19 +96,25 @@ def _params(**values: object) -> Params:
 
 
 def test_next_event_moves_time_just_past_the_earliest_pending_timer(
-        demo_db: Path, tmp_path: Path) -> None:
+    demo_db: Path, tmp_path: Path
+) -> None:
     clock = DemoClock(tmp_path / "clock", demo_db, GROUP_ID)
     assert clock.to_next_event() is None
     assert clock.offset() < timedelta(seconds=1)
 
     now = datetime.now(UTC)
-    couple = Couple(id=1, group_chat_id=GROUP_ID, title="Ana & Ben", timezone="Europe/Lisbon",
-                    created_at=now)
-    add_rows(demo_db, couple,
-             Timer(couple_id=1, kind="x", due_at=now + timedelta(hours=5), created_at=now),
-             Timer(couple_id=1, kind="x", due_at=now + timedelta(hours=2), created_at=now),
-             Timer(couple_id=1, kind="x", due_at=now + timedelta(minutes=1), state="done",
-                   created_at=now))
+    couple = Couple(
+        id=1, group_chat_id=GROUP_ID, title="Ana & Ben", timezone="Europe/Lisbon", created_at=now
+    )
+    add_rows(
+        demo_db,
+        couple,
+        Timer(couple_id=1, kind="x", due_at=now + timedelta(hours=5), created_at=now),
+        Timer(couple_id=1, kind="x", due_at=now + timedelta(hours=2), created_at=now),
+        Timer(
+            couple_id=1, kind="x", due_at=now + timedelta(minutes=1), state="done", created_at=now
+        ),
+    )
     assert clock.zone() == "Europe/Lisbon"
     due = clock.to_next_event()
     assert due is not None and abs(due - (now + timedelta(hours=2))) < timedelta(seconds=1)
@@ -151,11 +163,15 @@ async def test_the_page_switches_the_language_through_the_api(world: World) -> N
     server.listen(port, "127.0.0.1")
     client = tornado.httpclient.AsyncHTTPClient()
     try:
+
         async def post(language: str) -> tornado.httpclient.HTTPResponse:
             return await client.fetch(
-                f"http://127.0.0.1:{port}/api/language", method="POST", raise_error=False,
+                f"http://127.0.0.1:{port}/api/language",
+                method="POST",
+                raise_error=False,
                 headers={"Content-Type": "application/json"},
-                body=json.dumps({"language": language}))
+                body=json.dumps({"language": language}),
+            )
 
         switched = await post("de")
         assert switched.code == 200 and json.loads(switched.body)["language"] == "de"

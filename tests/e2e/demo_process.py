@@ -33,15 +33,29 @@ class DemoProcess:
     def start(self, timeout: float = 60.0) -> None:
         with self.out_path.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "demo", "--port", str(self.port), "--fresh",
-                 "--data-dir", str(self.data_dir)],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "demo",
+                    "--port",
+                    str(self.port),
+                    "--fresh",
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the demo exited with {self.process.returncode}:\n"
-                                   f"{self.output()}\n{self.bot_log()}")
+                raise RuntimeError(
+                    f"the demo exited with {self.process.returncode}:\n"
+                    f"{self.output()}\n{self.bot_log()}"
+                )
             if "Mend demo: open" in self.output():
                 return
             if time.monotonic() > deadline:

@@ -26,15 +26,25 @@ from sandbox.testing import TEST_TOKEN
 REPO = Path(__file__).resolve().parents[2]
 # Whatever Mend reads from its environment, by name and by family.
 SETTINGS = frozenset(Settings.model_fields)
-CLEARED_PREFIXES = ("BOT_", "DATABASE_", "WEBHOOK_", "DATA_KEY", "MEND_", "TELEGRAM_",
-                    "DEFAULT_TIMEZONE", "PROMISE_CAP", "LOG_LEVEL")
+CLEARED_PREFIXES = (
+    "BOT_",
+    "DATABASE_",
+    "WEBHOOK_",
+    "DATA_KEY",
+    "MEND_",
+    "TELEGRAM_",
+    "DEFAULT_TIMEZONE",
+    "PROMISE_CAP",
+    "LOG_LEVEL",
+)
 
 
 class BotProcess:
     """One `python -m bot` subprocess, its log file and its clock."""
 
-    def __init__(self, sandbox: BotApiSandbox, database_url: str, workdir: Path,
-                 **extra_env: str) -> None:
+    def __init__(
+        self, sandbox: BotApiSandbox, database_url: str, workdir: Path, **extra_env: str
+    ) -> None:
         self.sandbox = sandbox
         self.database_url = database_url
         self.workdir = workdir
@@ -54,8 +64,11 @@ class BotProcess:
         job when the file changes (`Wakeups._follow_clock`), so timers fire from the real
         wake-up path, not from a sweep made fast for tests.
         """
-        env = {key: value for key, value in os.environ.items()
-               if key not in SETTINGS and not key.startswith(CLEARED_PREFIXES)}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in SETTINGS and not key.startswith(CLEARED_PREFIXES)
+        }
         env.update(
             BOT_TOKEN=TEST_TOKEN,
             TELEGRAM_API_URL=self.sandbox.url,
@@ -74,8 +87,11 @@ class BotProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- {ready_marker}\n".encode())
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"], cwd=self.workdir, env=self.env(),
-                stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "bot"],
+                cwd=self.workdir,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.starts += 1
         loop = asyncio.get_running_loop()
@@ -133,11 +149,21 @@ class BotProcess:
             while True:
                 now = self.clock.now()
                 with Session(engine) as session:
-                    timers = session.exec(select(func.count()).select_from(Timer).where(or_(
-                        col(Timer.state) == "claimed",
-                        (col(Timer.state) == "pending") & (col(Timer.due_at) <= now)))).one()
-                    waiting = session.exec(select(func.count()).select_from(Outbox).where(
-                        col(Outbox.state).in_(["pending", "sending"]))).one()
+                    timers = session.exec(
+                        select(func.count())
+                        .select_from(Timer)
+                        .where(
+                            or_(
+                                col(Timer.state) == "claimed",
+                                (col(Timer.state) == "pending") & (col(Timer.due_at) <= now),
+                            )
+                        )
+                    ).one()
+                    waiting = session.exec(
+                        select(func.count())
+                        .select_from(Outbox)
+                        .where(col(Outbox.state).in_(["pending", "sending"]))
+                    ).one()
                 if timers == 0 and waiting == 0:
                     return
                 if loop.time() > deadline:
@@ -172,18 +198,26 @@ class Scene:
         messages = self.sandbox.messages(chat)
         return messages[-1].message_id if messages else 0
 
-    async def say(self, user: SimUser, chat: SimChat, text: str,
-                  reply_to: SimMessage | None = None) -> SimMessage:
+    async def say(
+        self, user: SimUser, chat: SimChat, text: str, reply_to: SimMessage | None = None
+    ) -> SimMessage:
         self.transcript.append(f"[{_where(chat)}] {user.first_name}: {text}")
         return await self.sandbox.user_sends(user, chat, text, reply_to=reply_to)
 
-    async def expect(self, chat: SimChat, contains: str | Callable[[SimMessage], bool],
-                     *, after: int | SimMessage | None = 0, timeout: float = 45.0) -> SimMessage:
+    async def expect(
+        self,
+        chat: SimChat,
+        contains: str | Callable[[SimMessage], bool],
+        *,
+        after: int | SimMessage | None = 0,
+        timeout: float = 45.0,
+    ) -> SimMessage:
         """Wait for the bot to write something in `chat` (after message id `after`).
 
         45 s, not less: the limiter is on, as in production, and a group that just got a
         burst of messages (forming the couple, the time-zone question) is held to 20 a
         minute, so the next group message may legitimately wait tens of seconds."""
+
         def predicate(message: SimMessage) -> bool:
             if callable(contains):
                 return contains(message)
@@ -259,8 +293,9 @@ async def form_couple(scene: Scene, *, open_private: bool = True) -> None:
             await scene.expect(chat, "connected")
 
 
-def seed_couples(database_url: str, groups: list[SimChat], *, reminders_each: int,
-                 due: datetime) -> list[int]:
+def seed_couples(
+    database_url: str, groups: list[SimChat], *, reminders_each: int, due: datetime
+) -> list[int]:
     """Formed couples for `groups` (straight into the database), each with due reminders.
 
     The reminder to open the private chat is a real timer kind; partners here have not
@@ -277,16 +312,27 @@ def seed_couples(database_url: str, groups: list[SimChat], *, reminders_each: in
     with session_scope(engine) as session:
         for index, group in enumerate(groups):
             group.bot_status = "member"
-            couple = Couple(group_chat_id=group.id, title=group.title or "", created_at=due,
-                            formed_at=due)
+            couple = Couple(
+                group_chat_id=group.id, title=group.title or "", created_at=due, formed_at=due
+            )
             session.add(couple)
             session.flush()
-            for name, user_id in (("Ana", 10_000_000 + 2 * index),
-                                  ("Ben", 10_000_001 + 2 * index)):
-                session.add(Partner(couple_id=couple.id or 0, user_id=user_id, first_name=name,
-                                    joined_at=due, last_active_at=due))
-            persist(session, [SetTimer(INVITE_REMINDER, couple.id or 0, due)
-                              for _ in range(reminders_each)], due, claim=False)
+            for name, user_id in (("Ana", 10_000_000 + 2 * index), ("Ben", 10_000_001 + 2 * index)):
+                session.add(
+                    Partner(
+                        couple_id=couple.id or 0,
+                        user_id=user_id,
+                        first_name=name,
+                        joined_at=due,
+                        last_active_at=due,
+                    )
+                )
+            persist(
+                session,
+                [SetTimer(INVITE_REMINDER, couple.id or 0, due) for _ in range(reminders_each)],
+                due,
+                claim=False,
+            )
             ids.append(couple.id or 0)
     engine.dispose()
     return ids

@@ -15,10 +15,18 @@ from tests.e2e.harness import Scene, form_couple
 
 pytestmark = pytest.mark.e2e
 
-ANA_SAYS = ("the talk about the holidays", "I rushed you on Tuesday", "our long walk",
-            "phones away at dinner")
-BEN_SAYS = ("my sister's visit", "I forgot to text back", "cooking together",
-            "check before making plans")
+ANA_SAYS = (
+    "the talk about the holidays",
+    "I rushed you on Tuesday",
+    "our long walk",
+    "phones away at dinner",
+)
+BEN_SAYS = (
+    "my sister's visit",
+    "I forgot to text back",
+    "cooking together",
+    "check before making plans",
+)
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -53,8 +61,8 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     opening = await world.expect(group, "weekly check-in", after=group_mark)
     assert any("Tomorrow" in b.get("text", "") for b in opening.buttons)
     ben_question = await world.expect(
-        group, lambda m: "For Ben:" in _text(m) and "Question 1 of 4" in _text(m),
-        after=group_mark)
+        group, lambda m: "For Ben:" in _text(m) and "Question 1 of 4" in _text(m), after=group_mark
+    )
     assert "visible to both" in _text(ben_question)
     await world.expect(ana_chat, "Question 1 of 4", after=ana_mark)
 
@@ -77,7 +85,8 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
         await world.say(world.ben, group, said, reply_to=ben_question)
         if number < 4:
             ben_question = await world.expect(
-                group, lambda m, n=number: f"Question {n + 1} of 4" in _text(m), after=mark)
+                group, lambda m, n=number: f"Question {n + 1} of 4" in _text(m), after=mark
+            )
 
     revealed = await world.expect(group, "side by side", after=mark)
     shown = _text(revealed)
@@ -94,13 +103,14 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     ana_mark = world.last_id(ana_chat)
     await _to_next_sunday_evening(world)
     again = await world.expect(ana_chat, "Question 1 of 4", after=ana_mark)
-    assert f"\"{ANA_SAYS[0]}\". Is it still?" in _text(again)
+    assert f'"{ANA_SAYS[0]}". Is it still?' in _text(again)
 
     print("\n".join(world.transcript))
 
 
 async def test_with_a_third_person_in_the_group_the_answers_go_to_private_chats(
-        world: Scene) -> None:
+    world: Scene,
+) -> None:
     group, sandbox = world.group, world.sandbox
     await form_couple(world)
     # Cleo joins the couple's group: Mend counts the members and says what changes.

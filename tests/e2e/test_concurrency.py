@@ -63,8 +63,9 @@ async def test_a_busy_group_holds_up_no_other_couple(sqlite_url: str, tmp_path: 
             await world.say(world.ana, busy, "/back")
             await world.say(world.ana, busy, "/pause 30")
         # Their group is at its limit: messages are queued behind the bucket.
-        await _wait_until(lambda: sandbox.max_sends_in_window(busy) >= 10, 30,
-                          "the busy group reaching its limit")
+        await _wait_until(
+            lambda: sandbox.max_sends_in_window(busy) >= 10, 30, "the busy group reaching its limit"
+        )
 
         loop = asyncio.get_running_loop()
         pressed = loop.time()
@@ -99,7 +100,8 @@ def _answers(world: Scene, chats: list[tuple[SimUser, SimChat]]) -> list[int]:
 
 
 async def test_sigterm_in_a_burst_stops_quickly_and_every_command_is_answered_once(
-        database_url: str, tmp_path: Path) -> None:
+    database_url: str, tmp_path: Path
+) -> None:
     async with scene(database_url, tmp_path, **LIMITED) as world:
         chats = await _burst(world)
         await _wait_until(lambda: sum(_answers(world, chats)) >= 30, 60, "the first answers")
@@ -113,24 +115,25 @@ async def test_sigterm_in_a_burst_stops_quickly_and_every_command_is_answered_on
         assert before < BURST_USERS * BURST_EACH, "the stop came too late to test anything"
 
         await world.bot.start()
-        await _wait_until(lambda: min(_answers(world, chats)) >= BURST_EACH, 90,
-                          "every command answered")
+        await _wait_until(
+            lambda: min(_answers(world, chats)) >= BURST_EACH, 90, "every command answered"
+        )
         await asyncio.sleep(2.0)
         assert _answers(world, chats) == [BURST_EACH] * BURST_USERS
 
 
 async def test_sigkill_in_a_burst_loses_no_command(database_url: str, tmp_path: Path) -> None:
     # Claims of the killed process are taken over after 15 s instead of minutes.
-    async with scene(database_url, tmp_path, MEND_CLAIM_TIMEOUT_SECONDS="15",
-                     **LIMITED) as world:
+    async with scene(database_url, tmp_path, MEND_CLAIM_TIMEOUT_SECONDS="15", **LIMITED) as world:
         chats = await _burst(world)
         await _wait_until(lambda: sum(_answers(world, chats)) >= 30, 60, "the first answers")
         await world.bot.kill()
         before = sum(_answers(world, chats))
         assert before < BURST_USERS * BURST_EACH, "the kill came too late to test anything"
         await world.bot.start()
-        await _wait_until(lambda: min(_answers(world, chats)) >= BURST_EACH, 120,
-                          "every command answered")
+        await _wait_until(
+            lambda: min(_answers(world, chats)) >= BURST_EACH, 120, "every command answered"
+        )
         await asyncio.sleep(2.0)
         twice = sum(_answers(world, chats)) - BURST_USERS * BURST_EACH
         print(f"SIGKILL after {before} of 300 answers: all answered, {twice} twice")
@@ -139,18 +142,27 @@ async def test_sigkill_in_a_burst_loses_no_command(database_url: str, tmp_path: 
 
 
 async def test_an_update_delivered_twice_by_the_webhook_is_handled_once(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     port = _free_port()
     hook = f"http://127.0.0.1:{port}/hook"
-    async with scene(sqlite_url, tmp_path, WEBHOOK_URL=hook, WEBHOOK_SECRET="s3cret-token",
-                     WEBHOOK_PORT=str(port), **LIMITED) as world:
+    async with scene(
+        sqlite_url,
+        tmp_path,
+        WEBHOOK_URL=hook,
+        WEBHOOK_SECRET="s3cret-token",
+        WEBHOOK_PORT=str(port),
+        **LIMITED,
+    ) as world:
         chat = world.private(world.ana)
         await world.say(world.ana, chat, "/help")
         await world.expect(chat, "What I can do for you")
         update = world.sandbox.last_update
         assert update is not None and update["message"]["text"] == "/help"
-        headers = {"Content-Type": "application/json",
-                   "X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": "s3cret-token",
+        }
         async with httpx.AsyncClient() as client:
             for _ in range(2):  # Telegram retrying a delivery it thinks failed
                 response = await client.post(hook, content=json.dumps(update), headers=headers)
@@ -170,8 +182,11 @@ def _pause_return_due(database_url: str) -> object:
     engine = make_engine(database_url)
     try:
         with session_scope(engine) as session:
-            return session.execute(select(func.min(Timer.due_at)).where(
-                Timer.kind == RETURN_KIND, Timer.state == "pending")).scalar_one()
+            return session.execute(
+                select(func.min(Timer.due_at)).where(
+                    Timer.kind == RETURN_KIND, Timer.state == "pending"
+                )
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -186,7 +201,8 @@ async def _pause_agreed(world: Scene) -> None:
 
 
 async def test_a_return_time_passed_while_the_bot_was_stopped_comes_at_start_up(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     # The periodic sweep is ten minutes away: only the sweep at start-up can find it.
     async with scene(sqlite_url, tmp_path, MEND_SWEEP_SECONDS="600") as world:
         await form_couple(world, open_private=False)
@@ -199,7 +215,8 @@ async def test_a_return_time_passed_while_the_bot_was_stopped_comes_at_start_up(
 
 
 async def test_a_wake_up_missed_while_the_process_was_suspended_still_comes(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     async with scene(sqlite_url, tmp_path, MEND_SWEEP_SECONDS="600") as world:
         await form_couple(world, open_private=False)
         await _pause_agreed(world)
@@ -219,7 +236,8 @@ async def test_a_wake_up_missed_while_the_process_was_suspended_still_comes(
 
 
 async def test_two_presses_of_one_button_at_the_same_moment_give_one_result(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     async with scene(sqlite_url, tmp_path, **LIMITED) as world:
         sandbox, group = world.sandbox, world.group
         await form_couple(world, open_private=False)
@@ -232,7 +250,10 @@ async def test_two_presses_of_one_button_at_the_same_moment_give_one_result(
         answers = [await sandbox.wait_for_callback_answer(query) for query in (first, second)]
         await world.expect(group, "Ben agreed", after=mark)
         await asyncio.sleep(1.0)
-        agreed = [m for m in sandbox.bot_messages(group)
-                  if m.message_id > mark and "Ben agreed" in (m.text or "")]
+        agreed = [
+            m
+            for m in sandbox.bot_messages(group)
+            if m.message_id > mark and "Ben agreed" in (m.text or "")
+        ]
         assert len(agreed) == 1
         assert "done its job" in str(answers[1].get("text"))

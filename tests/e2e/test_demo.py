@@ -43,7 +43,7 @@ def read_events(demo: DemoProcess, until: str, timeout: float = 15.0) -> list[di
         while time.monotonic() < deadline:
             line = response.readline().decode()
             if line.startswith("data: "):
-                events.append(json.loads(line[len("data: "):]))
+                events.append(json.loads(line[len("data: ") :]))
                 if until in line:
                     return events
         raise AssertionError(f"no event with {until!r} in {events!r}")
@@ -51,19 +51,20 @@ def read_events(demo: DemoProcess, until: str, timeout: float = 15.0) -> list[di
         connection.close()
 
 
-def post(demo: DemoProcess, path: str, body: object,
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+def post(
+    demo: DemoProcess, path: str, body: object, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
     connection = http.client.HTTPConnection("127.0.0.1", demo.port, timeout=10)
-    connection.request("POST", path, json.dumps(body),
-                       headers or {"Content-Type": "application/json"})
+    connection.request(
+        "POST", path, json.dumps(body), headers or {"Content-Type": "application/json"}
+    )
     response = connection.getresponse()
     status, data = response.status, json.loads(response.read() or b"{}")
     connection.close()
     return status, data
 
 
-def test_demo_serves_the_page_and_the_live_stream_and_stops_cleanly(
-        demo: DemoProcess) -> None:
+def test_demo_serves_the_page_and_the_live_stream_and_stops_cleanly(demo: DemoProcess) -> None:
     status, page = demo.get("/")
     assert status == 200 and b"/static/demo.js" in page
     for asset in ("demo.js", "demo.css"):
@@ -92,11 +93,24 @@ def test_demo_serves_the_page_and_the_live_stream_and_stops_cleanly(
     assert post(demo, "/api/time", {"minutes": -5})[0] == 400
 
     # Only JSON, only from this machine, only what a person could do.
-    assert post(demo, "/api/send", {"as": "ana", "chat": "group", "text": "/help"},
-                {"Content-Type": "text/plain"})[0] == 415
+    assert (
+        post(
+            demo,
+            "/api/send",
+            {"as": "ana", "chat": "group", "text": "/help"},
+            {"Content-Type": "text/plain"},
+        )[0]
+        == 415
+    )
     assert post(demo, "/api/send", {"as": "cleo", "chat": "ana", "text": "hi"})[0] == 400
-    assert post(demo, "/api/press", {"as": "ana", "chat": "group", "message_id": 2,
-                                     "data": "v1|join|1|in"})[0] == 400
+    assert (
+        post(
+            demo,
+            "/api/press",
+            {"as": "ana", "chat": "group", "message_id": 2, "data": "v1|join|1|in"},
+        )[0]
+        == 400
+    )
     connection = http.client.HTTPConnection("127.0.0.1", demo.port, timeout=10)
     connection.request("GET", "/api/state", headers={"Host": "evil.example:80"})
     assert connection.getresponse().status == 403
@@ -109,9 +123,20 @@ def test_demo_serves_the_page_and_the_live_stream_and_stops_cleanly(
 
 def test_demo_on_a_taken_port_says_so_and_exits_2(demo: DemoProcess, tmp_path: Path) -> None:
     second = subprocess.run(
-        [sys.executable, "-m", "bot", "demo", "--port", str(demo.port),
-         "--data-dir", str(tmp_path / "other")],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "demo",
+            "--port",
+            str(demo.port),
+            "--data-dir",
+            str(tmp_path / "other"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()

@@ -15,16 +15,23 @@ import pytest
 from tests.e2e.demo_process import DemoProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's chromium at /usr/bin/chromium "
-                              "(apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)",
+    ),
 ]
 
 playwright_api = pytest.importorskip(
@@ -51,7 +58,8 @@ async def page(tmp_path: Path) -> AsyncIterator[Page]:
     try:
         async with playwright_api.async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
             try:
                 context = await browser.new_context(viewport={"width": 1440, "height": 900})
                 opened = await context.new_page()
@@ -89,7 +97,8 @@ async def say(page: Page, key: str, text: str) -> None:
 
 
 async def test_couple_forms_pauses_and_both_are_asked_back_in_the_browser(
-        page: Page, tmp_path: Path) -> None:
+    page: Page, tmp_path: Path
+) -> None:
     group = chat(page, "group")
     await expect(bot_says(page, "group", "Send /start")).to_be_visible()
 
@@ -125,8 +134,10 @@ async def test_couple_forms_pauses_and_both_are_asked_back_in_the_browser(
 
     if not pause_is_built():
         await page.screenshot(path=str(tmp_path / "demo.png"))
-        pytest.skip("/pause is not on this branch yet: the couple formed; "
-                    "the pause steps run once the pause feature is merged")
+        pytest.skip(
+            "/pause is not on this branch yet: the couple formed; "
+            "the pause steps run once the pause feature is merged"
+        )
 
     # Ana asks for a break of an hour, Ben agrees to the return time.
     await say(page, "group", "/pause 60")

@@ -57,8 +57,14 @@ async def test_time_zone_step_change_by_city_then_confirm(sqlite_world: Scene) -
 
     # The question's buttons, tapped later, tidy it into one line.
     await world.press(world.ben, question, "That's right")
-    edited = await world.expect(group, lambda m: m.message_id == question.message_id
-                                and "Europe" not in _text(m) and "Berlin time" in _text(m))
+    edited = await world.expect(
+        group,
+        lambda m: (
+            m.message_id == question.message_id
+            and "Europe" not in _text(m)
+            and "Berlin time" in _text(m)
+        ),
+    )
     assert edited.buttons == [] and "\n" not in _text(edited)
 
     # At start-up Mend described itself (what people see before the first message).
@@ -80,8 +86,9 @@ async def test_bare_commands_ask_for_what_they_need(sqlite_world: Scene) -> None
     await world.say(world.ana, group, "make us coffee", reply_to=ask)
     when = await world.expect(group, "when will you do it?", after=mark)
     await world.press(world.ana, when, "Every day")
-    await world.expect(group, lambda m: m.message_id == when.message_id
-                       and "Promise #1" in _text(m))
+    await world.expect(
+        group, lambda m: m.message_id == when.message_id and "Promise #1" in _text(m)
+    )
 
     # /drop: one button per promise of one's own.
     mark = world.last_id(group)
@@ -106,8 +113,12 @@ async def test_bare_commands_ask_for_what_they_need(sqlite_world: Scene) -> None
     mark = world.last_id(group)
     await world.say(world.ana, group, "/pause a little while")
     choose = await world.expect(group, "didn't catch how long", after=mark)
-    assert [b["text"] for b in choose.buttons] == ["20 minutes", "30 minutes", "an hour",
-                                                   "two hours"]
+    assert [b["text"] for b in choose.buttons] == [
+        "20 minutes",
+        "30 minutes",
+        "an hour",
+        "two hours",
+    ]
     mark = world.last_id(group)
     await world.say(world.ana, group, "45", reply_to=choose)
     await world.expect(group, "Ana asked for a break of 45 min", after=mark)
@@ -176,6 +187,9 @@ async def test_every_reply_gets_an_answer(sqlite_world: Scene) -> None:
     await world.say(world.ana, group, "/promise use /pause before shouting daily")
     made = await world.expect(group, "Promise #1", after=mark)
     assert "/pause" not in _text(made) and "/\u2060pause" in _text(made)
-    commands = [_text(made)[e["offset"]:e["offset"] + e["length"]] for e in made.entities
-                if e.get("type") == "bot_command"]
+    commands = [
+        _text(made)[e["offset"] : e["offset"] + e["length"]]
+        for e in made.entities
+        if e.get("type") == "bot_command"
+    ]
     assert "/pause" not in commands

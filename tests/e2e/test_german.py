@@ -13,10 +13,18 @@ from tests.e2e.harness import Scene
 
 pytestmark = pytest.mark.e2e
 
-ANA_SAYS = ("der Streit ums Aufräumen", "ich war am Dienstag kurz angebunden",
-            "unser Spaziergang am Fluss", "Handys weg beim Essen")
-BEN_SAYS = ("der Besuch meiner Schwester", "ich habe nicht zurückgeschrieben",
-            "zusammen kochen", "vorher fragen, bevor ich plane")
+ANA_SAYS = (
+    "der Streit ums Aufräumen",
+    "ich war am Dienstag kurz angebunden",
+    "unser Spaziergang am Fluss",
+    "Handys weg beim Essen",
+)
+BEN_SAYS = (
+    "der Besuch meiner Schwester",
+    "ich habe nicht zurückgeschrieben",
+    "zusammen kochen",
+    "vorher fragen, bevor ich plane",
+)
 
 
 def _text(message: SimMessage) -> str:
@@ -60,10 +68,12 @@ async def _pause_in_german(world: Scene) -> None:
 
     ana_mark, ben_mark = world.last_id(ana_chat), world.last_id(ben_chat)
     world.advance(timedelta(hours=2, minutes=1))
-    ana_ask = await world.expect(ana_chat, "Bereit, wieder aufeinander zuzugehen?",
-                                 after=ana_mark, timeout=60)
-    ben_ask = await world.expect(ben_chat, "Bereit, wieder aufeinander zuzugehen?",
-                                 after=ben_mark, timeout=60)
+    ana_ask = await world.expect(
+        ana_chat, "Bereit, wieder aufeinander zuzugehen?", after=ana_mark, timeout=60
+    )
+    ben_ask = await world.expect(
+        ben_chat, "Bereit, wieder aufeinander zuzugehen?", after=ben_mark, timeout=60
+    )
     mark = world.last_id(group)
     await world.press(world.ana, ana_ask, "Ich bin bereit")
     await world.press(world.ben, ben_ask, "Ich bin bereit")
@@ -95,17 +105,25 @@ async def _checkin_in_german(world: Scene) -> None:
     await world.say(world.ana, ana_chat, "/checkin Sonntagabend")
     offer = await world.expect(ana_chat, "Um wie viel Uhr", after=ana_mark)
     assert [b.get("text") for b in offer.buttons] == [
-        "sonntags um 18:00", "sonntags um 19:00", "sonntags um 20:00"]
+        "sonntags um 18:00",
+        "sonntags um 19:00",
+        "sonntags um 20:00",
+    ]
     await world.press(world.ana, offer, "20:00")
     await world.expect(group, "auf sonntags um 20:00 verschoben", after=mark)
 
-    mark, ana_mark, ben_mark = world.last_id(group), world.last_id(ana_chat), \
-        world.last_id(ben_chat)
+    mark, ana_mark, ben_mark = (
+        world.last_id(group),
+        world.last_id(ana_chat),
+        world.last_id(ben_chat),
+    )
     await world.say(world.ana, group, "/checkin jetzt")
     opening = await world.expect(group, "Zeit für euer wöchentliches Check-in", after=mark)
     assert any(b.get("text") == "Morgen, gleiche Zeit" for b in opening.buttons)
-    for user, chat, chat_mark, says in ((world.ana, ana_chat, ana_mark, ANA_SAYS),
-                                        (world.ben, ben_chat, ben_mark, BEN_SAYS)):
+    for user, chat, chat_mark, says in (
+        (world.ana, ana_chat, ana_mark, ANA_SAYS),
+        (world.ben, ben_chat, ben_mark, BEN_SAYS),
+    ):
         await world.expect(chat, "Frage 1 von 4", after=chat_mark)
         for number, said in enumerate(says, start=1):
             step = world.last_id(chat)
@@ -118,7 +136,8 @@ async def _checkin_in_german(world: Scene) -> None:
 
 
 async def test_a_german_couple_is_onboarded_pauses_and_checks_in_in_german(
-        sqlite_world: Scene) -> None:
+    sqlite_world: Scene,
+) -> None:
     world = sqlite_world
     world.ana.language_code = "de"
     world.ben.language_code = "de-AT"
@@ -145,8 +164,10 @@ async def test_a_german_couple_is_onboarded_pauses_and_checks_in_in_german(
 
     # The command menus were registered in German too.
     menu = world.sandbox.get_commands({"type": "all_group_chats"}, "de")
-    assert {"command": "pause",
-            "description": "Eine Pause machen und ausmachen, wann ihr zurückkommt"} in menu
+    assert {
+        "command": "pause",
+        "description": "Eine Pause machen und ausmachen, wann ihr zurückkommt",
+    } in menu
     private_menu = world.sandbox.get_commands({"type": "all_private_chats"}, "de")
     english_menu = world.sandbox.get_commands({"type": "all_private_chats"})
     assert [c["command"] for c in private_menu] == [c["command"] for c in english_menu]

@@ -11,17 +11,31 @@ from tests.e2e.harness import BotProcess
 
 
 def test_the_bot_gets_production_settings_and_nothing_from_the_developers_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in {"DEFAULT_TIMEZONE": "Asia/Tokyo", "PROMISE_CAP": "1",
-                        "LOG_LEVEL": "ERROR", "TELEGRAM_API_URL": "https://example.org",
-                        "MEND_SWEEP_SECONDS": "0.3", "MEND_RATE_LIMIT": "off",
-                        "DATA_KEY": "x", "WEBHOOK_URL": "https://example.org/hook"}.items():
+    for name, value in {
+        "DEFAULT_TIMEZONE": "Asia/Tokyo",
+        "PROMISE_CAP": "1",
+        "LOG_LEVEL": "ERROR",
+        "TELEGRAM_API_URL": "https://example.org",
+        "MEND_SWEEP_SECONDS": "0.3",
+        "MEND_RATE_LIMIT": "off",
+        "DATA_KEY": "x",
+        "WEBHOOK_URL": "https://example.org/hook",
+    }.items():
         monkeypatch.setenv(name, value)
     process = BotProcess(BotApiSandbox(), "sqlite:///x.db", tmp_path)
     env = process.env()
-    for name in ("DEFAULT_TIMEZONE", "PROMISE_CAP", "LOG_LEVEL", "MEND_SWEEP_SECONDS",
-                 "MEND_RATE_LIMIT", "DATA_KEY", "WEBHOOK_URL"):
+    for name in (
+        "DEFAULT_TIMEZONE",
+        "PROMISE_CAP",
+        "LOG_LEVEL",
+        "MEND_SWEEP_SECONDS",
+        "MEND_RATE_LIMIT",
+        "DATA_KEY",
+        "WEBHOOK_URL",
+    ):
         assert name not in env, name
     assert env["TELEGRAM_API_URL"] == process.sandbox.url
     # The bot runs in the test's own directory, where no `.env` can be.

@@ -23,12 +23,16 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_debug_log_carries_neither_what_people_write_nor_the_token(
-        sqlite_url: str, tmp_path: Path, mode: str) -> None:
+    sqlite_url: str, tmp_path: Path, mode: str
+) -> None:
     extra = {"LOG_LEVEL": "DEBUG"}
     if mode == "webhook":
         port = _free_port()
-        extra.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                     WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=str(port))
+        extra.update(
+            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+            WEBHOOK_SECRET="s3cret-token",
+            WEBHOOK_PORT=str(port),
+        )
     async with scene(sqlite_url, tmp_path, **extra) as world:
         world.sandbox.add_bot_to_group(world.group, by=world.ana)
         await world.expect(world.group, "I'm Mend")

@@ -21,18 +21,23 @@ async def test_couple_forms_stranger_is_refused_and_survives_restart(world: Scen
     await form_couple(world)
 
     # The command menu is registered for both scopes; /safety is offered in private only.
-    group_menu = [c["command"] for c in sandbox.get_commands(BotCommandScopeAllGroupChats()
-                                                             .to_dict())]
-    private_menu = [c["command"] for c in sandbox.get_commands(BotCommandScopeAllPrivateChats()
-                                                               .to_dict())]
+    group_menu = [
+        c["command"] for c in sandbox.get_commands(BotCommandScopeAllGroupChats().to_dict())
+    ]
+    private_menu = [
+        c["command"] for c in sandbox.get_commands(BotCommandScopeAllPrivateChats().to_dict())
+    ]
     assert {"start", "pause", "checkin", "promise", "repair"} <= set(group_menu)
     assert "safety" in private_menu and "safety" not in group_menu
 
     # A third person joins the group; pressing "I'm in" (the button is gone, the payload
     # forged) is refused kindly and changes nothing.
     world.sandbox.join_group(group, world.cleo)
-    invite = next(m for m in sandbox.bot_messages(group) if "tap \"I'm in\"" in (m.text or "")
-                  or "/help shows how" in (m.text or ""))
+    invite = next(
+        m
+        for m in sandbox.bot_messages(group)
+        if 'tap "I\'m in"' in (m.text or "") or "/help shows how" in (m.text or "")
+    )
     answer = await world.press_data(world.cleo, invite, "v1|join|1|in")
     assert "exactly two" in str(answer.get("text"))
 

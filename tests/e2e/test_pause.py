@@ -59,9 +59,15 @@ async def _both_come_back(world: Scene, until_return: timedelta) -> None:
     # confirmation) and no second question.
     for chat, chat_mark in ((ana_chat, ana_mark), (ben_chat, ben_mark)):
         since = [m for m in world.sandbox.bot_messages(chat) if m.message_id > chat_mark]
-        assert sum("Ready to come back" in (m.text or "") or "You're ready" in (m.text or "")
-                   or "You're both ready" in (m.text or "") for m in since) == 1, [
-            m.text for m in since]
+        assert (
+            sum(
+                "Ready to come back" in (m.text or "")
+                or "You're ready" in (m.text or "")
+                or "You're both ready" in (m.text or "")
+                for m in since
+            )
+            == 1
+        ), [m.text for m in since]
     # The pause is over: the old button, pressed anyway, changes nothing.
     answer = await world.press_data(world.ben, ben_ask, stale)
     assert "done its job" in str(answer.get("text"))

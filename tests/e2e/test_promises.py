@@ -76,8 +76,10 @@ async def test_daily_promise_nudged_kept_noticed_and_counted(world: Scene) -> No
     # Ana cannot press Ben's button for him.
     answer = await world.press_data(world.ana, told, world.sandbox.button(told, "I noticed"))
     assert "for Ben" in str(answer.get("text"))
-    world.transcript.append(f"[private Ben] Ana taps Ben's [I noticed] (forged press)\n"
-                            f"  (to Ana only: {answer.get('text')})")
+    world.transcript.append(
+        f"[private Ben] Ana taps Ben's [I noticed] (forged press)\n"
+        f"  (to Ana only: {answer.get('text')})"
+    )
 
     ana_mark = world.last_id(ana_chat)
     await world.press(world.ben, told, "I noticed")

@@ -73,7 +73,8 @@ def _count(url: str, couple_id: int) -> dict[str, int]:
 
 
 async def test_repair_posted_export_received_forget_empties_only_that_couple(
-        keyed_world: Scene, sqlite_url: str, tmp_path: Path) -> None:
+    keyed_world: Scene, sqlite_url: str, tmp_path: Path
+) -> None:
     world = keyed_world
     group, ana, ben = world.group, world.ana, world.ben
     await form_couple(world)
@@ -171,9 +172,19 @@ async def test_repair_posted_export_received_forget_empties_only_that_couple(
     await world.bot.stop()
     logs = world.bot.logs()
     assert "Mend is ready" in logs
-    secrets = [TEST_TOKEN, TEST_TOKEN.split(":")[1], OWNERSHIP_FIRST, OWNERSHIP, IMPACT,
-               CHANGE, NEED, THEIR_ANSWER, "I'm sorry", "has been deleted",
-               "Step 1 of 4"]
+    secrets = [
+        TEST_TOKEN,
+        TEST_TOKEN.split(":")[1],
+        OWNERSHIP_FIRST,
+        OWNERSHIP,
+        IMPACT,
+        CHANGE,
+        NEED,
+        THEIR_ANSWER,
+        "I'm sorry",
+        "has been deleted",
+        "Step 1 of 4",
+    ]
     for secret in secrets:
         assert secret not in logs, secret
     print("\n".join(world.transcript))
@@ -185,5 +196,8 @@ async def test_an_export_that_cannot_reach_the_private_chat_says_so(world: Scene
     mark = world.last_id(world.group)
     await world.say(world.ben, world.group, "/export")
     await world.expect(world.group, "didn't go through", after=mark)
-    assert not any("sent the copy" in (m.text or "")
-                   for m in world.sandbox.bot_messages(world.group) if m.message_id > mark)
+    assert not any(
+        "sent the copy" in (m.text or "")
+        for m in world.sandbox.bot_messages(world.group)
+        if m.message_id > mark
+    )

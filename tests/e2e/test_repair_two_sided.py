@@ -32,7 +32,8 @@ def _texts(world: Scene, chat: SimChat) -> str:
 
 
 async def test_repair_with_the_hurt_partners_note_posted_and_answered_with_thank_you(
-        sqlite_world: Scene) -> None:
+    sqlite_world: Scene,
+) -> None:
     world = sqlite_world
     group, ana, ben = world.group, world.ana, world.ben
     await form_couple(world)
@@ -58,8 +59,7 @@ async def test_repair_with_the_hurt_partners_note_posted_and_answered_with_thank
     group_mark = world.last_id(group)
     await world.say(ana, group, "/repair")
     await world.expect(group, "let's go on in our private chat", after=group_mark)
-    choice = await world.expect(ana_chat, "You'll see it while you write, at step 2",
-                                after=told)
+    choice = await world.expect(ana_chat, "You'll see it while you write, at step 2", after=told)
     await world.press(ana, choice, "I want to apologise")
     await world.expect(ana_chat, "Step 1 of 4", after=ana_mark)
     await world.say(ana, ana_chat, OWNERSHIP)
@@ -78,7 +78,10 @@ async def test_repair_with_the_hurt_partners_note_posted_and_answered_with_thank
     assert IMPACT in body and CHANGE in body and "tonight?\n\n— Ana\n\n" in body
     assert "My part" not in body
     assert [b.get("text") for b in posted.buttons] == [
-        "Thank you", "I need some time", "Can we talk tonight?"]
+        "Thank you",
+        "I need some time",
+        "Can we talk tonight?",
+    ]
 
     # Ana cannot answer for Ben; Ben answers, and only Ana hears it, privately.
     answer = await world.press(ana, posted, "Thank you")
@@ -95,7 +98,8 @@ async def test_repair_with_the_hurt_partners_note_posted_and_answered_with_thank
 
 
 async def test_thanks_bare_asks_what_for_reaches_the_partner_privately_and_is_counted(
-        sqlite_world: Scene) -> None:
+    sqlite_world: Scene,
+) -> None:
     world = sqlite_world
     group, ana, ben = world.group, world.ana, world.ben
     await form_couple(world)
@@ -108,8 +112,9 @@ async def test_thanks_bare_asks_what_for_reaches_the_partner_privately_and_is_co
     choice = await world.expect(group, "Your thanks to Ben", after=prompt)
     ben_mark = world.last_id(ben_chat)
     await world.press(ana, choice, "Send to Ben privately")
-    await world.expect(ben_chat, 'A note from Ana: thank you "for making breakfast".',
-                       after=ben_mark)
+    await world.expect(
+        ben_chat, 'A note from Ana: thank you "for making breakfast".', after=ben_mark
+    )
     assert "A note from Ana" not in _texts(world, group)
 
     mark = world.last_id(group)
@@ -119,8 +124,7 @@ async def test_thanks_bare_asks_what_for_reaches_the_partner_privately_and_is_co
     print("\n".join(world.transcript))
 
 
-async def test_pause_from_private_is_announced_and_back_asks_the_other(
-        sqlite_world: Scene) -> None:
+async def test_pause_from_private_is_announced_and_back_asks_the_other(sqlite_world: Scene) -> None:
     world = sqlite_world
     group, ana, ben = world.group, world.ana, world.ben
     await form_couple(world)
@@ -129,8 +133,7 @@ async def test_pause_from_private_is_announced_and_back_asks_the_other(
     mark, group_mark = world.last_id(ana_chat), world.last_id(group)
     await world.say(ana, ana_chat, "/pause 60")
     started = await world.expect(group, "Ana asked for a break of an hour", after=group_mark)
-    assert "Ana is taking a break to come back to this well, not to leave." in (
-        started.text or "")
+    assert "Ana is taking a break to come back to this well, not to leave." in (started.text or "")
     await world.expect(ana_chat, "posted your break in the group", after=mark)
     await world.press(ben, started, "OK, that works")
     await world.expect(group, "Ben agreed", after=group_mark)

@@ -30,8 +30,7 @@ async def test_a_timer_due_while_the_bot_was_killed_arrives_once_and_says_it_is_
     reminder = await world.expect(world.group, REMINDER, after=mark)
     assert (reminder.text or "").startswith(LATE)
     await world.bot.settled()  # nothing left to fire or send: still exactly one
-    texts = [m.text or "" for m in world.sandbox.bot_messages(world.group)
-             if m.message_id > mark]
+    texts = [m.text or "" for m in world.sandbox.bot_messages(world.group) if m.message_id > mark]
     assert sum(REMINDER in text for text in texts) == 1
 
 
@@ -115,9 +114,15 @@ async def test_two_webhook_processes_on_postgres_deliver_500_timers_once(
             workdir.mkdir()
             # The timers are written behind the bots' backs, where only the sweep finds them:
             # a 2 s sweep, so both find them within seconds rather than up to 30 s.
-            process = BotProcess(sandbox, url, workdir, WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-                                 WEBHOOK_SECRET="s3cret-token", WEBHOOK_PORT=str(port),
-                                 MEND_SWEEP_SECONDS="2")
+            process = BotProcess(
+                sandbox,
+                url,
+                workdir,
+                WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+                WEBHOOK_SECRET="s3cret-token",
+                WEBHOOK_PORT=str(port),
+                MEND_SWEEP_SECONDS="2",
+            )
             process.clock = processes[0].clock if processes else process.clock
             await process.start()
             processes.append(process)

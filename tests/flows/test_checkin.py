@@ -54,8 +54,7 @@ def pending(session: Session, kind: str) -> list[Timer]:
     return list(session.exec(query.order_by(col(Timer.due_at))))
 
 
-def fire(session: Session, kind: str, now: datetime, *, partner: Partner | None = None
-         ) -> Effects:
+def fire(session: Session, kind: str, now: datetime, *, partner: Partner | None = None) -> Effects:
     """Handle the earliest pending timer of `kind` (for `partner`, when given) at `now`."""
     rows = pending(session, kind)
     if partner is not None:
@@ -72,8 +71,11 @@ def start_now(session: Session, now: datetime = T0) -> Effects:
 
 
 def question_to(effects: Effects, partner: Partner) -> Send:
-    found = [s for s in sends(effects) if s.to == ToPartner(partner.id or 0)
-             and s.tag is not None and s.tag.startswith("checkin:")]
+    found = [
+        s
+        for s in sends(effects)
+        if s.to == ToPartner(partner.id or 0) and s.tag is not None and s.tag.startswith("checkin:")
+    ]
     assert found, f"no question to {partner.first_name}: {keys(effects)}"
     return found[-1]
 
@@ -82,8 +84,9 @@ def answer_privately(session: Session, user_id: int, said: str, now: datetime = 
     return run(session, handle_text(session, in_private(user_id), Said(said), now), now)
 
 
-def reply_in_group(session: Session, user_id: int, said: str, tag: str | None,
-                   now: datetime = T0) -> Effects:
+def reply_in_group(
+    session: Session, user_id: int, said: str, tag: str | None, now: datetime = T0
+) -> Effects:
     return run(session, handle_text(session, in_group(user_id), Said(said, tag), now), now)
 
 
@@ -94,8 +97,9 @@ def ana_answers_all(session: Session, now: datetime = T0) -> Effects:
     return effects
 
 
-def ben_replies_all(session: Session, first: Send, now: datetime = T0,
-                    says: tuple[str, ...] = BEN_SAYS) -> Effects:
+def ben_replies_all(
+    session: Session, first: Send, now: datetime = T0, says: tuple[str, ...] = BEN_SAYS
+) -> Effects:
     ben = session.exec(select(Partner).where(Partner.user_id == BEN_ID)).one()
     question, effects = first, []
     for said in says:
@@ -105,8 +109,9 @@ def ben_replies_all(session: Session, first: Send, now: datetime = T0,
     return effects
 
 
-def press(session: Session, user_id: int, data: str, now: datetime = T0, *,
-          private: bool = False) -> Effects:
+def press(
+    session: Session, user_id: int, data: str, now: datetime = T0, *, private: bool = False
+) -> Effects:
     actor = in_private(user_id) if private else in_group(user_id)
     return run(session, buttons.handle_press(session, actor, data, now), now)
 
@@ -121,8 +126,9 @@ def group_texts(session: Session, couple: Couple) -> str:
 
 
 def chat_texts(session: Session, chat_id: int) -> str:
-    return "\n".join(row.body for row in session.exec(select(Outbox).where(
-        Outbox.chat_id == chat_id)))
+    return "\n".join(
+        row.body for row in session.exec(select(Outbox).where(Outbox.chat_id == chat_id))
+    )
 
 
 @pytest.fixture
@@ -160,12 +166,17 @@ def test_a_new_couple_gets_sunday_1900_in_its_own_zone(session: Session) -> None
     effects = onboarding.start(session, in_group(ANA_ID, "Ana"), "", "Europe/Berlin", T0)
     couple = session.exec(select(Couple)).one()
     for user_id, name in ((ANA_ID, "Ana"), (BEN_ID, "Ben")):
-        effects = buttons.handle_press(session, in_group(user_id, name),
-                                       buttons.data(onboarding.JOIN, couple.id or 0, "in"), T0)
+        effects = buttons.handle_press(
+            session,
+            in_group(user_id, name),
+            buttons.data(onboarding.JOIN, couple.id or 0, "in"),
+            T0,
+        )
     # Nothing is planned until one of them confirms the zone (see tests/flows/test_first_week.py).
     assert not [t for t in timers(effects) if t.kind == checkin.START]
-    effects = buttons.handle_press(session, in_group(BEN_ID, "Ben"),
-                                   buttons.data(onboarding.ZONE, couple.id or 0, "ok"), T0)
+    effects = buttons.handle_press(
+        session, in_group(BEN_ID, "Ben"), buttons.data(onboarding.ZONE, couple.id or 0, "ok"), T0
+    )
     (start,) = [t for t in timers(effects) if t.kind == checkin.START]
     # Wed 25 Nov 2026 -> Sun 29 Nov, 19:00 in Berlin (CET, UTC+1).
     assert start.due_at == datetime(2026, 11, 29, 18, 0, tzinfo=UTC)
@@ -173,8 +184,7 @@ def test_a_new_couple_gets_sunday_1900_in_its_own_zone(session: Session) -> None
     assert (schedule.weekday, schedule.at, schedule.active) == (6, "19:00", True)
 
 
-def test_the_weekly_start_keeps_local_time_across_the_spring_dst_change(
-        session: Session) -> None:
+def test_the_weekly_start_keeps_local_time_across_the_spring_dst_change(session: Session) -> None:
     before = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
     couple, _ana, _ben = make_couple(session, zone="Europe/Berlin", now=before)
     run(session, checkin.ensure_schedule(session, couple, before)[1], before)
@@ -188,7 +198,8 @@ def test_the_weekly_start_keeps_local_time_across_the_spring_dst_change(
 
 
 def test_checkin_with_a_day_and_time_moves_the_schedule_in_the_couples_zone(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, _ana, _ben = make_couple(session, zone="America/New_York")
     effects = run(session, checkin.checkin(session, in_group(BEN_ID, "Ben"), "wed 20:30", T0), T0)
     # T0 is Wed 13:00 in New York: tonight 20:30 EST is 01:30 UTC on Thursday.
@@ -213,7 +224,8 @@ def test_unparseable_times_get_working_examples_and_change_nothing(session: Sess
 
 
 def test_checkin_shows_the_schedule_and_next_date_for_each_zone_in_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, _ana, ben = make_couple(session, zone="Europe/Berlin")
     shown = all_text(checkin.checkin(session, in_group(ANA_ID), "", T0))
     assert "Sundays at 19:00" in shown and "Sun 29 Nov, 19:00 (Berlin)" in shown
@@ -234,11 +246,11 @@ def test_off_stops_the_schedule_and_on_brings_it_back(session: Session) -> None:
     assert "checkin.switched_off" in keys(off)
     run(session, checkin.checkin(session, in_group(BEN_ID, "Ben"), "on", T0), T0)
     assert [t.due_at for t in pending(session, checkin.START)] == [
-        datetime(2026, 11, 29, 19, 0, tzinfo=UTC)]
+        datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
+    ]
 
 
-def test_changing_the_couples_zone_replans_sunday_1900_in_the_new_zone(
-        session: Session) -> None:
+def test_changing_the_couples_zone_replans_sunday_1900_in_the_new_zone(session: Session) -> None:
     couple, _ana, _ben = make_couple(session, zone="UTC")
     run(session, checkin.ensure_schedule(session, couple, T0)[1], T0)
     run(session, onboarding.set_timezone(session, in_group(ANA_ID), "Berlin", T0), T0)
@@ -247,7 +259,8 @@ def test_changing_the_couples_zone_replans_sunday_1900_in_the_new_zone(
 
 
 def test_a_zone_change_after_planning_moves_the_start_to_the_new_local_time(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session, zone="UTC")
     run(session, checkin.ensure_schedule(session, couple, T0)[1], T0)
     (planned,) = pending(session, checkin.START)
@@ -281,21 +294,25 @@ def test_a_checkin_started_recently_stands_in_for_the_scheduled_one(session: Ses
     assert "checkin.opening" not in keys(effects)
     assert len(session.exec(select(Checkin)).all()) == 1
     assert [t.due_at for t in pending(session, checkin.START)] == [
-        planned.due_at + timedelta(days=7)]
+        planned.due_at + timedelta(days=7)
+    ]
 
 
 # ---- asking and answering ----------------------------------------------------------
 
 
 def test_start_opens_in_the_group_and_asks_privately_when_the_chat_is_open(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     effects = start_now(session)
     opening = sends(effects)[0]
     assert opening.to == ToGroup(couple.id or 0) and opening.body.key == "checkin.opening"
     checkin_id = the_checkin(session).id
-    assert button_data(opening) == [buttons.data("ci", checkin_id or 0, "snooze"),
-                                    buttons.data("ci", checkin_id or 0, "skip")]
+    assert button_data(opening) == [
+        buttons.data("ci", checkin_id or 0, "snooze"),
+        buttons.data("ci", checkin_id or 0, "skip"),
+    ]
     for partner in (ana, ben):
         question = question_to(effects, partner)
         assert "Question 1 of 4" in render(question.body)
@@ -306,7 +323,8 @@ def test_start_opens_in_the_group_and_asks_privately_when_the_chat_is_open(
 
 
 def test_without_a_private_chat_the_question_comes_in_the_group_saying_both_can_see(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, _ana, ben = couple_split
     effects = start_now(session)
     question = question_to(effects, ben)
@@ -318,7 +336,8 @@ def test_without_a_private_chat_the_question_comes_in_the_group_saying_both_can_
 
 
 def test_private_and_group_answers_stay_hidden_until_both_are_in_then_shown_side_by_side(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, ana, ben = couple_split
     effects = start_now(session)
     ben_first = question_to(effects, ben)
@@ -342,9 +361,9 @@ def test_private_and_group_answers_stay_hidden_until_both_are_in_then_shown_side
     assert ana.id is not None
 
 
-def test_either_partner_can_skip_a_question(session: Session,
-                                            couple_split: tuple[Couple, Partner, Partner]
-                                            ) -> None:
+def test_either_partner_can_skip_a_question(
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     _couple, ana, ben = couple_split
     effects = start_now(session)
     ben_question = question_to(effects, ben)
@@ -358,8 +377,9 @@ def test_either_partner_can_skip_a_question(session: Session,
     text = render(next(s for s in sends(shown) if s.body.key == "checkin.reveal").body)
     assert "Ana: (skipped)" in text.split("2. ")[1].split("3. ")[0]
     assert "Ben: (skipped)" in text.split("1. ")[1].split("2. ")[0]
-    stored = session.exec(select(CheckinAnswer).where(CheckinAnswer.question == 2,
-                                                      CheckinAnswer.partner_id == ana.id)).one()
+    stored = session.exec(
+        select(CheckinAnswer).where(CheckinAnswer.question == 2, CheckinAnswer.partner_id == ana.id)
+    ).one()
     assert stored.answer is None
 
 
@@ -375,7 +395,8 @@ def test_a_pass_button_for_a_question_already_answered_changes_nothing(session: 
 
 
 def test_an_answer_can_be_changed_before_the_reveal_but_not_after(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     _couple, ana, ben = couple_split
     effects = start_now(session)
     ben_first = question_to(effects, ben)
@@ -401,7 +422,8 @@ def test_an_answer_can_be_changed_before_the_reveal_but_not_after(
 
 
 def test_a_group_reply_to_the_same_question_again_before_the_reveal_changes_it(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     _couple, _ana, ben = couple_split
     ben_first = question_to(start_now(session), ben)
     reply_in_group(session, BEN_ID, "first try", ben_first.tag)
@@ -423,8 +445,16 @@ def test_over_long_answers_are_refused_kindly(session: Session) -> None:
 def test_private_text_for_another_features_question_is_left_alone(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     start_now(session)
-    session.add(Outbox(couple_id=ana.couple_id, partner_id=ana.id, chat_id=ANA_ID,
-                       body="another question", tag="repair:1:step", created_at=T0))
+    session.add(
+        Outbox(
+            couple_id=ana.couple_id,
+            partner_id=ana.id,
+            chat_id=ANA_ID,
+            body="another question",
+            tag="repair:1:step",
+            created_at=T0,
+        )
+    )
     session.flush()
     assert checkin.answer_text(session, in_private(ANA_ID), Said("my answer"), T0) is None
 
@@ -433,7 +463,8 @@ def test_private_text_for_another_features_question_is_left_alone(session: Sessi
 
 
 def test_one_reminder_a_few_hours_later_only_to_who_has_not_finished(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, ana, ben = couple_split
     noon = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     start_now(session, noon)
@@ -448,9 +479,18 @@ def test_one_reminder_a_few_hours_later_only_to_who_has_not_finished(
     assert not any(said in shown for said in ANA_SAYS)
     assert pending(session, checkin.REMIND) == []
     # Delivered twice (the runtime is at-least-once): still only one reminder.
-    run(session, [SetTimer(checkin.REMIND, couple.id or 0, noon + timedelta(hours=5),
-                           {"checkin_id": the_checkin(session).id, "partner_id": ben.id})],
-        noon)
+    run(
+        session,
+        [
+            SetTimer(
+                checkin.REMIND,
+                couple.id or 0,
+                noon + timedelta(hours=5),
+                {"checkin_id": the_checkin(session).id, "partner_id": ben.id},
+            )
+        ],
+        noon,
+    )
     assert sends(fire(session, checkin.REMIND, noon + timedelta(hours=5))) == []
 
 
@@ -470,12 +510,14 @@ def test_the_reminder_never_falls_at_night_in_that_partners_zone(session: Sessio
     for due in (ana_at, ben_at):
         local = due.astimezone(BERLIN if due == ana_at else ZoneInfo("Asia/Tokyo")).time()
         assert checkin.MORNING <= local < checkin.NIGHT_FROM
-    assert checkin.reminder_time(datetime(2026, 11, 25, 14, 0, tzinfo=UTC), BERLIN) == \
-        datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    assert checkin.reminder_time(datetime(2026, 11, 25, 14, 0, tzinfo=UTC), BERLIN) == datetime(
+        2026, 11, 25, 14, 0, tzinfo=UTC
+    )
 
 
 def test_after_48_hours_it_closes_without_blame_and_keeps_one_sided_answers_private(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, ana, _ben = couple_split
     start_now(session)
     ana_answers_all(session)
@@ -493,7 +535,8 @@ def test_after_48_hours_it_closes_without_blame_and_keeps_one_sided_answers_priv
 
 
 def test_after_a_one_sided_close_only_the_author_can_share_their_answers(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, _ana, _ben = couple_split
     start_now(session)
     ana_answers_all(session)
@@ -541,7 +584,8 @@ def test_not_tonight_moves_it_to_tomorrow_at_the_same_local_time(session: Sessio
     assert "Question 2 of 4" in render(question_to(back, ana).body)
     assert the_checkin(session).state == checkin.OPEN
     assert [t.due_at for t in pending(session, checkin.CLOSE_KIND)] == [
-        resume.due_at + timedelta(hours=48)]
+        resume.due_at + timedelta(hours=48)
+    ]
     assert len(pending(session, checkin.REMIND)) == 2
 
 
@@ -554,13 +598,13 @@ def test_skip_this_week_ends_it_and_later_answers_are_not_kept(session: Session)
     assert "The next one is Sun 29 Nov, 19:00" in all_text(skipped)
     assert the_checkin(session).state == checkin.SKIPPED
     assert pending(session, checkin.REMIND) == [] and pending(session, checkin.CLOSE_KIND) == []
-    assert keys(answer_privately(session, ANA_ID, "late answer")) == [
-        "common.private_only_me"]
+    assert keys(answer_privately(session, ANA_ID, "late answer")) == ["common.private_only_me"]
     assert session.exec(select(CheckinAnswer)).first() is None
 
 
 def test_strangers_and_forged_buttons_change_nothing(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     _couple, _ana, ben = couple_split
     ben_first = question_to(start_now(session), ben)
     checkin_id = the_checkin(session).id or 0
@@ -577,19 +621,28 @@ def test_strangers_and_forged_buttons_change_nothing(
         (ANA_ID, buttons.data("cip", 12345, "make"), True),
     ]:
         # Someone outside the couple pressing in their group is told whose buttons they are.
-        expected = ("common.button_for_couple" if user_id == STRANGER_ID and not private
-                    else "common.button_expired")
+        expected = (
+            "common.button_for_couple"
+            if user_id == STRANGER_ID and not private
+            else "common.button_expired"
+        )
         assert keys(press(session, user_id, data, private=private)) == [expected]
     assert the_checkin(session).state == checkin.OPEN
     # Cleo, in another group, forges a button of this couple from her own group.
-    forged = buttons.handle_press(session, in_group(STRANGER_ID, "Cleo", group_id=-2002),
-                                  buttons.data("ci", checkin_id, "skip"), T0)
+    forged = buttons.handle_press(
+        session,
+        in_group(STRANGER_ID, "Cleo", group_id=-2002),
+        buttons.data("ci", checkin_id, "skip"),
+        T0,
+    )
     assert keys(forged) == ["common.button_expired"]
     # A stranger replying to Ben's question, and Ana replying to it, store nothing.
     assert keys(reply_in_group(session, STRANGER_ID, "hi", ben_first.tag)) == [
-        "common.only_partners"]
+        "common.only_partners"
+    ]
     assert keys(reply_in_group(session, ANA_ID, "for him", ben_first.tag)) == [
-        "checkin.not_your_question"]
+        "checkin.not_your_question"
+    ]
     assert session.exec(select(CheckinAnswer)).first() is None
     assert the_checkin(session).state == checkin.OPEN
 
@@ -597,8 +650,9 @@ def test_strangers_and_forged_buttons_change_nothing(
 # ---- promises, carry-forward, history ----------------------------------------------
 
 
-def _finished_week(session: Session, now: datetime, ana_says: tuple[str, ...] = ANA_SAYS
-                   ) -> Effects:
+def _finished_week(
+    session: Session, now: datetime, ana_says: tuple[str, ...] = ANA_SAYS
+) -> Effects:
     ben = session.exec(select(Partner).where(Partner.user_id == BEN_ID)).one()
     ben_first = question_to(start_now(session, now), ben)
     for said in ana_says:
@@ -607,13 +661,18 @@ def _finished_week(session: Session, now: datetime, ana_says: tuple[str, ...] = 
 
 
 def test_one_thing_to_do_differently_becomes_a_promise_with_one_tap(
-        session: Session, couple_split: tuple[Couple, Partner, Partner],
-        fake_promises: list[tuple[int, str]]) -> None:
+    session: Session,
+    couple_split: tuple[Couple, Partner, Partner],
+    fake_promises: list[tuple[int, str]],
+) -> None:
     _couple, ana, _ben = couple_split
     shown = _finished_week(session, T0)
     (revealed,) = [s for s in sends(shown) if s.body.key == "checkin.reveal"]
-    ana_button = next(d for d in button_data(revealed)
-                      if d == buttons.data("cip", _answer(session, ana, 4).id or 0, "make"))
+    ana_button = next(
+        d
+        for d in button_data(revealed)
+        if d == buttons.data("cip", _answer(session, ana, 4).id or 0, "make")
+    )
     assert keys(press(session, BEN_ID, ana_button)) == ["checkin.promise_not_yours"]
     assert fake_promises == []
     tapped = press(session, ANA_ID, ana_button)
@@ -624,14 +683,16 @@ def test_one_thing_to_do_differently_becomes_a_promise_with_one_tap(
 
 
 def _answer(session: Session, partner: Partner, question: int) -> CheckinAnswer:
-    return session.exec(select(CheckinAnswer).where(
-        CheckinAnswer.partner_id == partner.id, CheckinAnswer.question == question)
-        .order_by(col(CheckinAnswer.id).desc())).first()  # type: ignore[return-value]
+    return session.exec(
+        select(CheckinAnswer)
+        .where(CheckinAnswer.partner_id == partner.id, CheckinAnswer.question == question)
+        .order_by(col(CheckinAnswer.id).desc())
+    ).first()  # type: ignore[return-value]
 
 
 def test_without_promises_the_answer_is_kept_and_offered_once_they_exist(
-        session: Session, couple_split: tuple[Couple, Partner, Partner],
-        no_promises: None) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner], no_promises: None
+) -> None:
     _couple, ana, _ben = couple_split
     _finished_week(session, T0)
     kept = _answer(session, ana, 4)
@@ -653,30 +714,41 @@ def test_without_promises_the_answer_is_kept_and_offered_once_they_exist(
 
 
 def test_last_weeks_still_needs_care_comes_back_at_the_next_checkin(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     _couple, ana, ben = couple_split
     _finished_week(session, T0)
     next_week = start_now(session, T0 + timedelta(days=7))
     hers = render(question_to(next_week, ana).body)
-    assert f"\"{ANA_SAYS[0]}\". Is it still?" in hers
+    assert f'"{ANA_SAYS[0]}". Is it still?' in hers
     assert "Question 1 of 4" in hers
     his = render(question_to(next_week, ben).body)
     assert BEN_SAYS[0] in his and ANA_SAYS[0] not in his
 
 
 def test_history_shows_done_partly_skipped_and_the_streak_forgives_one_missed_week(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session)
     sunday = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
 
     def week(weeks_ago: int, state: str) -> None:
         at = sunday - timedelta(days=7 * weeks_ago)
-        session.add(Checkin(couple_id=couple.id or 0, planned_at=at, started_at=at,
-                            state=state, closed_at=at))
+        session.add(
+            Checkin(
+                couple_id=couple.id or 0, planned_at=at, started_at=at, state=state, closed_at=at
+            )
+        )
 
     # Oldest first: done, done, (nothing), done, skipped, done, partly(this week)
-    for weeks_ago, state in [(6, "done"), (5, "done"), (3, "done"), (2, "skipped"),
-                             (1, "done"), (0, "partly")]:
+    for weeks_ago, state in [
+        (6, "done"),
+        (5, "done"),
+        (3, "done"),
+        (2, "skipped"),
+        (1, "done"),
+        (0, "partly"),
+    ]:
         week(weeks_ago, state)
     session.flush()
     now = sunday + timedelta(hours=2)
@@ -692,8 +764,7 @@ def test_history_shows_done_partly_skipped_and_the_streak_forgives_one_missed_we
 def test_two_missed_weeks_in_a_row_end_the_streak(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
     sunday = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
-    for weeks_ago, state in [(5, "done"), (4, "done"), (3, "skipped"), (2, "missed"),
-                             (1, "done")]:
+    for weeks_ago, state in [(5, "done"), (4, "done"), (3, "skipped"), (2, "missed"), (1, "done")]:
         at = sunday - timedelta(days=7 * weeks_ago)
         session.add(Checkin(couple_id=couple.id or 0, planned_at=at, started_at=at, state=state))
     session.flush()
@@ -701,13 +772,18 @@ def test_two_missed_weeks_in_a_row_end_the_streak(session: Session) -> None:
     assert checkin.streak(session, couple, sunday - timedelta(days=2)) == 1
 
 
-def test_a_real_week_by_week_streak(session: Session,
-                                    couple_split: tuple[Couple, Partner, Partner]) -> None:
+def test_a_real_week_by_week_streak(
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     couple, _ana, _ben = couple_split
     _finished_week(session, T0)
     start_now(session, T0 + timedelta(days=7))
-    press(session, ANA_ID, buttons.data("ci", the_checkin(session).id or 0, "skip"),
-          T0 + timedelta(days=7))
+    press(
+        session,
+        ANA_ID,
+        buttons.data("ci", the_checkin(session).id or 0, "skip"),
+        T0 + timedelta(days=7),
+    )
     _finished_week(session, T0 + timedelta(days=14))
     assert checkin.streak(session, couple, T0 + timedelta(days=15)) == 2
 
@@ -716,7 +792,8 @@ def test_leaving_stops_an_open_checkin(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     start_now(session)
     effects = onboarding.press_leave(
-        session, in_private(ANA_ID), buttons.Press("leave", ana.id or 0, "yes"), T0)
+        session, in_private(ANA_ID), buttons.Press("leave", ana.id or 0, "yes"), T0
+    )
     run(session, effects, T0)
     assert the_checkin(session).state == checkin.STOPPED
 
@@ -727,11 +804,13 @@ def test_settings_show_the_weekly_checkin(session: Session) -> None:
     assert "Weekly check-in: Sundays at 19:00 (Berlin)" in shown
     checkin.checkin(session, in_group(ANA_ID), "off", T0)
     assert "Weekly check-in: off" in all_text(
-        onboarding.show_settings(session, in_group(ANA_ID), "", T0))
+        onboarding.show_settings(session, in_group(ANA_ID), "", T0)
+    )
 
 
 def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     from flows import pause
 
     couple, _ana, _ben = make_couple(session)
@@ -744,10 +823,16 @@ def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
     assert sends(effects) == [] and the_checkin(session) is None  # not mid-fight
     (waiting,) = pending(session, checkin.START)
     assert waiting.due_at == sunday + checkin.QUIET_RETRY
-    run(session, pause.back(session, in_group(BEN_ID, "Ben"), "", sunday + timedelta(minutes=20)),
-        sunday + timedelta(minutes=20))
-    run(session, pause.back(session, in_group(ANA_ID, "Ana"), "", sunday + timedelta(minutes=20)),
-        sunday + timedelta(minutes=20))
+    run(
+        session,
+        pause.back(session, in_group(BEN_ID, "Ben"), "", sunday + timedelta(minutes=20)),
+        sunday + timedelta(minutes=20),
+    )
+    run(
+        session,
+        pause.back(session, in_group(ANA_ID, "Ana"), "", sunday + timedelta(minutes=20)),
+        sunday + timedelta(minutes=20),
+    )
     opened = fire(session, checkin.START, waiting.due_at)
     assert any(send.to == ToGroup(couple.id or 0) for send in sends(opened))
     assert the_checkin(session).state == checkin.OPEN
@@ -757,19 +842,25 @@ def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
 
 
 def test_a_reminder_waits_while_a_break_is_on(
-        session: Session, couple_split: tuple[Couple, Partner, Partner]) -> None:
+    session: Session, couple_split: tuple[Couple, Partner, Partner]
+) -> None:
     from flows import pause
 
     _couple, _ana, ben = couple_split
     start_now(session)
-    (reminder,) = [row for row in pending(session, checkin.REMIND)
-                   if f'"partner_id": {ben.id}' in row.payload]
-    run(session, pause.pause(session, in_group(ANA_ID, "Ana"), "60", reminder.due_at),
-        reminder.due_at)
+    (reminder,) = [
+        row for row in pending(session, checkin.REMIND) if f'"partner_id": {ben.id}' in row.payload
+    ]
+    run(
+        session,
+        pause.pause(session, in_group(ANA_ID, "Ana"), "60", reminder.due_at),
+        reminder.due_at,
+    )
     effects = fire(session, checkin.REMIND, reminder.due_at, partner=ben)
     assert sends(effects) == []
-    (later,) = [row for row in pending(session, checkin.REMIND)
-                if f'"partner_id": {ben.id}' in row.payload]
+    (later,) = [
+        row for row in pending(session, checkin.REMIND) if f'"partner_id": {ben.id}' in row.payload
+    ]
     assert later.due_at == reminder.due_at + checkin.QUIET_RETRY
 
 
@@ -777,7 +868,8 @@ def test_a_reminder_waits_while_a_break_is_on(
 
 
 def test_a_day_and_its_evening_offers_three_times_and_a_tap_moves_the_checkin(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session)
     offered = checkin.checkin(session, in_group(ANA_ID), "sunday evening", T0)
     assert keys(offered) == ["checkin.pick_time"]
@@ -789,8 +881,7 @@ def test_a_day_and_its_evening_offers_three_times_and_a_tap_moves_the_checkin(
     moved = press(session, BEN_ID, eight)
     assert "Ben moved the weekly check-in to Sundays at 20:00" in all_text(moved)
     assert (schedule.weekday, schedule.at) == (6, "20:00")
-    stranger = press(session, STRANGER_ID, buttons.data(checkin.KIND_TIME, couple.id or 0,
-                                                         "61800"))
+    stranger = press(session, STRANGER_ID, buttons.data(checkin.KIND_TIME, couple.id or 0, "61800"))
     assert keys(stranger) != ["checkin.moved"] and schedule.at == "20:00"
     forged = press(session, ANA_ID, buttons.data(checkin.KIND_TIME, couple.id or 0, "92500"))
     assert keys(forged) == ["common.button_expired"] and schedule.at == "20:00"
@@ -805,8 +896,7 @@ def test_a_german_speaker_moves_the_checkin_in_german(session: Session) -> None:
     german = render(moved.body, "de")
     assert "auf mittwochs um 20:30 verschoben" in german
     assert "Mi., 25. Nov. um 20:30 (Berlin)" in german
-    assert keys(checkin.checkin(session, in_group(ANA_ID), "aus", T0))[-1] == \
-        "checkin.switched_off"
+    assert keys(checkin.checkin(session, in_group(ANA_ID), "aus", T0))[-1] == "checkin.switched_off"
 
 
 def test_at_7_for_the_checkin_is_the_evening(session: Session) -> None:
@@ -823,13 +913,15 @@ def _ben_skips(session: Session, questions: tuple[int, ...], now: datetime = T0)
     checkin_id = the_checkin(session).id or 0
     effects: Effects = []
     for number in questions:
-        effects = press(session, BEN_ID, buttons.data("ciq", checkin_id, f"pass{number}"), now,
-                        private=True)
+        effects = press(
+            session, BEN_ID, buttons.data("ciq", checkin_id, f"pass{number}"), now, private=True
+        )
     return effects
 
 
 def test_a_partner_who_only_skipped_does_not_unlock_the_others_answers_at_the_close(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     start_now(session)
     ana_answers_all(session)
@@ -843,7 +935,8 @@ def test_a_partner_who_only_skipped_does_not_unlock_the_others_answers_at_the_cl
     assert the_checkin(session).state == checkin.HELD
     share = buttons.data(checkin.KIND_SHARE, the_checkin(session).id or 0, "share")
     assert keys(press(session, BEN_ID, share, T0 + timedelta(hours=49), private=True)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     assert ben.id is not None
 
 

@@ -29,9 +29,13 @@ from tests.helpers import (
 
 OTHER_GROUP, DAN_ID = -2002, 404
 FLOWS = {
-    "settings": onboarding.show_settings, "checkin": checkin.checkin,
-    "export": data_rights.export, "forget": data_rights.forget,
-    "repair": repair.start_repair, "pause": pause.pause, "promises": promises.list_promises,
+    "settings": onboarding.show_settings,
+    "checkin": checkin.checkin,
+    "export": data_rights.export,
+    "forget": data_rights.forget,
+    "repair": repair.start_repair,
+    "pause": pause.pause,
+    "promises": promises.list_promises,
     "promise": lambda s, a, args, now: promises.make_promise(s, a, args, now, cap=3),
 }
 
@@ -39,8 +43,9 @@ FLOWS = {
 def two_couples(session: Session) -> tuple[Couple, Couple]:
     """Ana with Ben, and Ana with Dan; the couple with Ben is the more recently active."""
     ours, _ana, _ben = make_couple(session)
-    theirs, ana_there, _dan = make_couple(session, group_id=OTHER_GROUP, names=("Ana", "Dan"),
-                                          user_ids=(ANA_ID, DAN_ID))
+    theirs, ana_there, _dan = make_couple(
+        session, group_id=OTHER_GROUP, names=("Ana", "Dan"), user_ids=(ANA_ID, DAN_ID)
+    )
     ana_there.last_active_at = T0 - timedelta(hours=1)
     session.add(ana_there)
     session.flush()
@@ -59,7 +64,8 @@ def choose(session: Session, question: Send, couple: Couple, user_id: int = ANA_
 
 @pytest.mark.parametrize("name", sorted(FLOWS))
 def test_a_private_command_asks_which_couple_naming_partner_and_group(
-        session: Session, name: str) -> None:
+    session: Session, name: str
+) -> None:
     two_couples(session)
     (question,) = ask(session, name, "now" if name == "checkin" else "")
     assert question.body.key == "couples.choose" and question.to == ToChat(ANA_ID)
@@ -95,17 +101,20 @@ def test_the_chosen_couple_becomes_the_current_one(session: Session) -> None:
     _ours, theirs = two_couples(session)
     (question,) = ask(session, "settings")
     choose(session, question, theirs)
-    there = session.exec(select(Partner).where(Partner.couple_id == theirs.id,
-                                               Partner.user_id == ANA_ID)).one()
+    there = session.exec(
+        select(Partner).where(Partner.couple_id == theirs.id, Partner.user_id == ANA_ID)
+    ).one()
     assert there.last_active_at == T0
 
 
 def test_someone_in_one_couple_and_anyone_in_a_group_is_not_asked(session: Session) -> None:
     two_couples(session)
     assert [s.body.key for s in ask(session, "settings", actor=in_private(BEN_ID, "Ben"))] == [
-        "onboarding.settings"]
+        "onboarding.settings"
+    ]
     assert [s.body.key for s in ask(session, "settings", actor=in_group(ANA_ID, "Ana"))] == [
-        "onboarding.settings"]
+        "onboarding.settings"
+    ]
 
 
 def test_commands_that_concern_no_couple_are_never_asked_about(session: Session) -> None:
@@ -119,13 +128,16 @@ def test_a_choice_button_works_once_for_its_own_person_only(session: Session) ->
     (question,) = ask(session, "settings")
     data = next(d for d in button_data(question) if d.endswith(f"|{theirs.id}"))
     assert keys(buttons.handle_press(session, in_private(BEN_ID), data, T0)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     forged = data.rsplit("|", 1)[0] + "|999"
     assert keys(buttons.handle_press(session, in_private(ANA_ID), forged, T0)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     late = T0 + choosing.CHOICE_KEPT + timedelta(minutes=1)
     assert keys(buttons.handle_press(session, in_private(ANA_ID), data, late)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     (answer,) = sends(choose(session, question, theirs))
     assert answer.body.key == "couples.about"
     assert answer.body.values["body"].key == "onboarding.settings"
@@ -135,16 +147,21 @@ def test_a_choice_button_works_once_for_its_own_person_only(session: Session) ->
 
 def test_a_reply_to_one_couples_message_settles_which_couple(session: Session) -> None:
     _ours, theirs = two_couples(session)
-    session.add(Outbox(couple_id=theirs.id, chat_id=ANA_ID, body="", state="sent",
-                       message_id=77, created_at=T0))
-    session.add(Outbox(couple_id=None, chat_id=ANA_ID, body="", state="sent", message_id=78,
-                       created_at=T0))
+    session.add(
+        Outbox(
+            couple_id=theirs.id, chat_id=ANA_ID, body="", state="sent", message_id=77, created_at=T0
+        )
+    )
+    session.add(
+        Outbox(couple_id=None, chat_id=ANA_ID, body="", state="sent", message_id=78, created_at=T0)
+    )
     session.flush()
     replying = replace(in_private(ANA_ID, "Ana"), replied_to=77)
     (answer,) = ask(session, "settings", actor=replying)
     assert answer.body.key == "couples.about" and answer.body.values["title"] == "Ana & Dan"
-    assert "couples.choose" not in [s.body.key for s in ask(session, "checkin", "now",
-                                                             actor=replying)]
+    assert "couples.choose" not in [
+        s.body.key for s in ask(session, "checkin", "now", actor=replying)
+    ]
     assert [row.couple_id for row in session.exec(select(Checkin))] == [theirs.id]
     unclear = replace(in_private(ANA_ID, "Ana"), replied_to=78)
     assert [s.body.key for s in ask(session, "settings", actor=unclear)] == ["couples.choose"]

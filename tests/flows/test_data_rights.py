@@ -76,28 +76,49 @@ def data_key() -> Iterator[str]:
 @pytest.fixture
 def gadgets(engine: Engine) -> Iterator[tuple[Table, Table]]:
     """Tables of a feature this module has never seen: one with couple_id, one hanging off it."""
-    gadget = Table("gadget", SQLModel.metadata,
-                   Column("id", Integer, primary_key=True),
-                   Column("couple_id", Integer, ForeignKey("couple.id"), nullable=False),
-                   Column("partner_id", Integer, nullable=False),
-                   Column("note", SecretText(), nullable=False))
-    part = Table("gadget_part", SQLModel.metadata,
-                 Column("id", Integer, primary_key=True),
-                 Column("gadget_id", Integer, ForeignKey("gadget.id"), nullable=False),
-                 Column("detail", String, nullable=False))
+    gadget = Table(
+        "gadget",
+        SQLModel.metadata,
+        Column("id", Integer, primary_key=True),
+        Column("couple_id", Integer, ForeignKey("couple.id"), nullable=False),
+        Column("partner_id", Integer, nullable=False),
+        Column("note", SecretText(), nullable=False),
+    )
+    part = Table(
+        "gadget_part",
+        SQLModel.metadata,
+        Column("id", Integer, primary_key=True),
+        Column("gadget_id", Integer, ForeignKey("gadget.id"), nullable=False),
+        Column("detail", String, nullable=False),
+    )
     SQLModel.metadata.create_all(engine, tables=[gadget, part])
     yield gadget, part
     SQLModel.metadata.remove(part)
     SQLModel.metadata.remove(gadget)
 
 
-def _fill(session: Session, couple: Couple, a: Partner, b: Partner, word: str,
-          gadgets: tuple[Table, Table] | None = None) -> None:
+def _fill(
+    session: Session,
+    couple: Couple,
+    a: Partner,
+    b: Partner,
+    word: str,
+    gadgets: tuple[Table, Table] | None = None,
+) -> None:
     """Rows of one couple in every kind of table; `word` marks their texts."""
     for partner, state in ((a, "posted"), (b, "writing")):
-        session.add(Repair(couple_id=couple.id or 0, partner_id=partner.id or 0, private=True,
-                           state=state, ownership=f"{word} {partner.first_name} owns",
-                           impact=f"{word} impact", started_at=T0, updated_at=T0))
+        session.add(
+            Repair(
+                couple_id=couple.id or 0,
+                partner_id=partner.id or 0,
+                private=True,
+                state=state,
+                ownership=f"{word} {partner.first_name} owns",
+                impact=f"{word} impact",
+                started_at=T0,
+                updated_at=T0,
+            )
+        )
     effects: list[Effect] = [
         SetTimer("test.later", couple.id or 0, T0 + timedelta(days=1), {"n": 1}, ref="x:1"),
         Send(ToGroup(couple.id or 0), Text("common.for_partner", {"name": f"{word} group"})),
@@ -109,19 +130,25 @@ def _fill(session: Session, couple: Couple, a: Partner, b: Partner, word: str,
     if gadgets is not None:
         gadget, part = gadgets
         for partner in (a, b):
-            result = session.execute(gadget.insert().values(
-                couple_id=couple.id, partner_id=partner.id,
-                note=f"{word} gadget {partner.first_name}"))
+            result = session.execute(
+                gadget.insert().values(
+                    couple_id=couple.id,
+                    partner_id=partner.id,
+                    note=f"{word} gadget {partner.first_name}",
+                )
+            )
             gadget_id = result.inserted_primary_key[0]  # type: ignore[index]
             session.execute(part.insert().values(gadget_id=gadget_id, detail=f"{word} part"))
     session.flush()
 
 
-def _two_couples(session: Session, gadgets: tuple[Table, Table] | None = None
-                 ) -> tuple[Couple, Partner, Partner, Couple]:
+def _two_couples(
+    session: Session, gadgets: tuple[Table, Table] | None = None
+) -> tuple[Couple, Partner, Partner, Couple]:
     couple, ana, ben = make_couple(session)
-    other, cleo, dan = make_couple(session, group_id=OTHER_GROUP, names=("Cleo", "Dan"),
-                                   user_ids=(CLEO_ID, DAN_ID))
+    other, cleo, dan = make_couple(
+        session, group_id=OTHER_GROUP, names=("Cleo", "Dan"), user_ids=(CLEO_ID, DAN_ID)
+    )
     _fill(session, couple, ana, ben, "ours", gadgets)
     _fill(session, other, cleo, dan, "theirs", gadgets)
     return couple, ana, ben, other
@@ -150,7 +177,8 @@ def _document(effects: list[Effect]) -> dict[str, Any]:
 
 
 def test_export_sends_the_couples_data_as_json_to_the_private_chat_only(
-        session: Session, data_key: str) -> None:
+    session: Session, data_key: str
+) -> None:
     couple, ana, _ben, _other = _two_couples(session)
     effects = export(session, in_group(ANA_ID, "Ana"), "", T0)
     files = [effect for effect in effects if isinstance(effect, SendFile)]
@@ -170,7 +198,8 @@ def test_export_sends_the_couples_data_as_json_to_the_private_chat_only(
 
 
 def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_privately(
-        session: Session, data_key: str) -> None:
+    session: Session, data_key: str
+) -> None:
     _two_couples(session)
     raw = json.dumps(_document(export(session, in_private(ANA_ID, "Ana"), "", T0)))
     assert "ours Ana owns" in raw
@@ -183,34 +212,54 @@ def test_export_decrypts_text_and_withholds_what_the_other_partner_wrote_private
 
 
 def test_export_includes_tables_of_features_it_has_never_seen(
-        session: Session, gadgets: tuple[Table, Table]) -> None:
+    session: Session, gadgets: tuple[Table, Table]
+) -> None:
     _two_couples(session, gadgets)
     document = _document(export(session, in_private(ANA_ID, "Ana"), "", T0))
     assert [g["note"] for g in document["tables"]["gadget"]] == ["ours gadget Ana", None]
     assert [p["detail"] for p in document["tables"]["gadget_part"]] == ["ours part"] * 2
 
 
-def _checkin_with_answers(session: Session, couple: Couple, ana: Partner, ben: Partner,
-                          state: str) -> Checkin:
+def _checkin_with_answers(
+    session: Session, couple: Couple, ana: Partner, ben: Partner, state: str
+) -> Checkin:
     week = Checkin(couple_id=couple.id or 0, planned_at=T0, started_at=T0, state=state)
     session.add(week)
     session.flush()
-    session.add_all([
-        CheckinTurn(checkin_id=week.id or 0, partner_id=ana.id or 0, asking=3, asked_at=T0),
-        CheckinTurn(checkin_id=week.id or 0, partner_id=ben.id or 0, asking=1, asked_at=T0),
-        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=1,
-                      answer="ana private care", answered_at=T0),
-        CheckinAnswer(checkin_id=week.id or 0, partner_id=ana.id or 0, question=2,
-                      answer=None, answered_at=T0 + timedelta(minutes=7)),
-        CheckinAnswer(checkin_id=week.id or 0, partner_id=ben.id or 0, question=1,
-                      answer="ben private care", answered_at=T0),
-    ])
+    session.add_all(
+        [
+            CheckinTurn(checkin_id=week.id or 0, partner_id=ana.id or 0, asking=3, asked_at=T0),
+            CheckinTurn(checkin_id=week.id or 0, partner_id=ben.id or 0, asking=1, asked_at=T0),
+            CheckinAnswer(
+                checkin_id=week.id or 0,
+                partner_id=ana.id or 0,
+                question=1,
+                answer="ana private care",
+                answered_at=T0,
+            ),
+            CheckinAnswer(
+                checkin_id=week.id or 0,
+                partner_id=ana.id or 0,
+                question=2,
+                answer=None,
+                answered_at=T0 + timedelta(minutes=7),
+            ),
+            CheckinAnswer(
+                checkin_id=week.id or 0,
+                partner_id=ben.id or 0,
+                question=1,
+                answer="ben private care",
+                answered_at=T0,
+            ),
+        ]
+    )
     session.flush()
     return week
 
 
 def test_export_leaves_out_the_other_partners_unrevealed_answers_and_their_traces(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     _checkin_with_answers(session, couple, ana, ben, "open")
     document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
@@ -219,8 +268,7 @@ def test_export_leaves_out_the_other_partners_unrevealed_answers_and_their_trace
     for table in ("checkin_answer", "checkin_turn"):
         owners = {row["partner_id"] for row in document["tables"][table]}
         assert owners == {ben.id}, table  # no turn state, no answered_at, no skipped nulls
-    assert [row["answer"] for row in document["tables"]["checkin_answer"]] == [
-        "ben private care"]
+    assert [row["answer"] for row in document["tables"]["checkin_answer"]] == ["ben private care"]
 
 
 def test_export_includes_answers_once_they_were_revealed_to_both(session: Session) -> None:
@@ -233,12 +281,25 @@ def test_export_includes_answers_once_they_were_revealed_to_both(session: Sessio
 
 def test_export_includes_the_promises_made_to_the_asker(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
-    session.add_all([
-        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, number=1, state="active",
-                what="phone away at dinner", created_at=T0),
-        Promise(couple_id=couple.id or 0, partner_id=ana.id or 0, state="draft",
-                what="a draft never made", created_at=T0),
-    ])
+    session.add_all(
+        [
+            Promise(
+                couple_id=couple.id or 0,
+                partner_id=ana.id or 0,
+                number=1,
+                state="active",
+                what="phone away at dinner",
+                created_at=T0,
+            ),
+            Promise(
+                couple_id=couple.id or 0,
+                partner_id=ana.id or 0,
+                state="draft",
+                what="a draft never made",
+                created_at=T0,
+            ),
+        ]
+    )
     session.flush()
     document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
     assert [row["what"] for row in document["tables"]["promise"]] == ["phone away at dinner"]
@@ -262,8 +323,9 @@ def test_export_is_for_partners_only(session: Session) -> None:
 # ---- /forget ----------------------------------------------------------------------------------
 
 
-def _forget_press(session: Session, actor: Any, partner: Partner, action: str = "yes"
-                  ) -> list[Effect]:
+def _forget_press(
+    session: Session, actor: Any, partner: Partner, action: str = "yes"
+) -> list[Effect]:
     data = buttons.data(data_rights.FORGET, partner.id or 0, action)
     return list(buttons.handle_press(session, actor, data, T0))
 
@@ -273,8 +335,10 @@ def test_forget_asks_for_confirmation_first(session: Session) -> None:
     before = _snapshot(session, couple.id or 0)
     effects = forget(session, in_group(ANA_ID, "Ana"), "", T0)
     assert keys(effects) == ["data.forget_confirm"]
-    assert button_data(sends(effects)[0]) == [buttons.data("fg", ana.id or 0, "yes"),
-                                              buttons.data("fg", ana.id or 0, "no")]
+    assert button_data(sends(effects)[0]) == [
+        buttons.data("fg", ana.id or 0, "yes"),
+        buttons.data("fg", ana.id or 0, "no"),
+    ]
     assert _snapshot(session, couple.id or 0) == before
 
 
@@ -286,17 +350,19 @@ def test_only_the_asking_partners_press_counts(session: Session) -> None:
     stranger = _forget_press(session, in_private(STRANGER_ID), ana)
     assert keys(stranger) == ["common.button_expired"]
     assert _snapshot(session, couple.id or 0) == before
-    assert keys(_forget_press(session, in_group(ANA_ID, "Ana"), ana, "no")) == [
-        "data.forget_kept"]
+    assert keys(_forget_press(session, in_group(ANA_ID, "Ana"), ana, "no")) == ["data.forget_kept"]
     assert _snapshot(session, couple.id or 0) == before
 
 
 def test_forget_removes_every_row_of_the_couple_and_nothing_of_another(
-        session: Session, gadgets: tuple[Table, Table]) -> None:
+    session: Session, gadgets: tuple[Table, Table]
+) -> None:
     couple, ana, _ben, other = _two_couples(session, gadgets)
     theirs = _snapshot(session, other.id or 0)
-    assert all(theirs[name] for name in ("couple", "partner", "repair", "timer", "gadget",
-                                         "gadget_part", "outbox"))
+    assert all(
+        theirs[name]
+        for name in ("couple", "partner", "repair", "timer", "gadget", "gadget_part", "outbox")
+    )
     ours = _snapshot(session, couple.id or 0)
     assert sum(len(rows) for rows in ours.values()) > 10
     effects = _forget_press(session, in_private(ANA_ID, "Ana"), ana)
@@ -329,16 +395,17 @@ def test_after_forget_the_group_is_new_to_the_bot(session: Session) -> None:
     assert keys(started) == ["onboarding.intro"]
     fresh = session.exec(select(Couple).where(Couple.group_chat_id == GROUP_ID)).one()
     assert fresh.formed_at is None
-    assert keys(_forget_press(session, in_group(ANA_ID, "Ana"), ana)) == [
-        "common.button_expired"]
+    assert keys(_forget_press(session, in_group(ANA_ID, "Ana"), ana)) == ["common.button_expired"]
 
 
 def test_after_the_other_partner_left_the_remaining_one_can_still_export_and_forget(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben, other = _two_couples(session)
     theirs = _snapshot(session, other.id or 0)
-    buttons.handle_press(session, in_private(BEN_ID, "Ben"),
-                         buttons.data(onboarding.LEAVE, ben.id or 0, "yes"), T0)
+    buttons.handle_press(
+        session, in_private(BEN_ID, "Ben"), buttons.data(onboarding.LEAVE, ben.id or 0, "yes"), T0
+    )
     assert couple.formed_at is None
     document = _document(export(session, in_group(ANA_ID, "Ana"), "", T0))
     assert [p["first_name"] for p in document["partners"]] == ["Ana"]
@@ -352,10 +419,12 @@ def test_after_the_other_partner_left_the_remaining_one_can_still_export_and_for
 
 def test_forget_keeps_what_a_partner_has_with_another_couple(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
-    _other, ana_there, _eve = make_couple(session, group_id=OTHER_GROUP, names=("Ana", "Eve"),
-                                         user_ids=(ANA_ID, DAN_ID))
-    persist(session, [Send(ToChat(ANA_ID), Text("common.for_partner", {"name": "x"}))], T0,
-            claim=False)
+    _other, ana_there, _eve = make_couple(
+        session, group_id=OTHER_GROUP, names=("Ana", "Eve"), user_ids=(ANA_ID, DAN_ID)
+    )
+    persist(
+        session, [Send(ToChat(ANA_ID), Text("common.for_partner", {"name": "x"}))], T0, claim=False
+    )
     _forget_press(session, in_group(ANA_ID, "Ana"), ana)
     assert session.get(Partner, ana_there.id) is not None
     # Ana's private chat also serves her other couple, so its untagged messages stay.
@@ -366,23 +435,44 @@ def test_forget_keeps_what_a_partner_has_with_another_couple(session: Session) -
 
 # The tables that hold what a partner wrote, named here rather than derived from the
 # product's own `couple_rows`, so a table the deletion forgets fails the test.
-PARTNER_TEXT = {"checkin_answer": CheckinAnswer, "promise": Promise, "repair": Repair,
-                "outbox": Outbox}
+PARTNER_TEXT = {
+    "checkin_answer": CheckinAnswer,
+    "promise": Promise,
+    "repair": Repair,
+    "outbox": Outbox,
+}
 # Every table that holds anything of a couple.
-COUPLE_TABLES = {"couple": Couple, "partner": Partner, "pause": Pause,
-                 "checkin_schedule": CheckinSchedule, "checkin": Checkin,
-                 "checkin_turn": CheckinTurn, "checkin_answer": CheckinAnswer,
-                 "promise": Promise, "promisecheck": PromiseCheck, "repair": Repair,
-                 "timer": Timer, "outbox": Outbox}
+COUPLE_TABLES = {
+    "couple": Couple,
+    "partner": Partner,
+    "pause": Pause,
+    "checkin_schedule": CheckinSchedule,
+    "checkin": Checkin,
+    "checkin_turn": CheckinTurn,
+    "checkin_answer": CheckinAnswer,
+    "promise": Promise,
+    "promisecheck": PromiseCheck,
+    "repair": Repair,
+    "timer": Timer,
+    "outbox": Outbox,
+}
 
 
-def _fill_everything(session: Session, couple: Couple, a: Partner, b: Partner,
-                     word: str) -> dict[str, set[int]]:
+def _fill_everything(
+    session: Session, couple: Couple, a: Partner, b: Partner, word: str
+) -> dict[str, set[int]]:
     """One row or more in every table for this couple; returns their ids by table."""
     cid = couple.id or 0
     rows: list[Any] = [
-        Pause(couple_id=cid, asked_by=a.id or 0, other_id=b.id or 0, started_at=T0,
-              agreed_return_at=T0, return_at=T0, state="ended"),
+        Pause(
+            couple_id=cid,
+            asked_by=a.id or 0,
+            other_id=b.id or 0,
+            started_at=T0,
+            agreed_return_at=T0,
+            return_at=T0,
+            state="ended",
+        ),
         CheckinSchedule(couple_id=cid, updated_at=T0),
     ]
     week = Checkin(couple_id=cid, planned_at=T0, started_at=T0, state="done")
@@ -391,28 +481,64 @@ def _fill_everything(session: Session, couple: Couple, a: Partner, b: Partner,
     for partner in (a, b):
         rows.append(CheckinTurn(checkin_id=week.id or 0, partner_id=partner.id or 0))
         for number in (1, 2):
-            rows.append(CheckinAnswer(checkin_id=week.id or 0, partner_id=partner.id or 0,
-                                      question=number, answered_at=T0,
-                                      answer=f"{word} {partner.first_name} answer {number}"))
-        promise = Promise(couple_id=cid, partner_id=partner.id or 0, state="active",
-                          what=f"{word} {partner.first_name} promise", created_at=T0)
+            rows.append(
+                CheckinAnswer(
+                    checkin_id=week.id or 0,
+                    partner_id=partner.id or 0,
+                    question=number,
+                    answered_at=T0,
+                    answer=f"{word} {partner.first_name} answer {number}",
+                )
+            )
+        promise = Promise(
+            couple_id=cid,
+            partner_id=partner.id or 0,
+            state="active",
+            what=f"{word} {partner.first_name} promise",
+            created_at=T0,
+        )
         session.add(promise)
         session.flush()
-        rows.append(PromiseCheck(promise_id=promise.id or 0, couple_id=cid, day=T0.date(),
-                                 asked_at=T0))
+        rows.append(
+            PromiseCheck(promise_id=promise.id or 0, couple_id=cid, day=T0.date(), asked_at=T0)
+        )
         rows.append(promise)
-        rows.append(Repair(couple_id=cid, partner_id=partner.id or 0, state="posted",
-                           ownership=f"{word} {partner.first_name} owns", started_at=T0,
-                           updated_at=T0))
-        rows.append(Outbox(couple_id=cid, partner_id=partner.id, chat_id=partner.user_id,
-                           body=f"{word} {partner.first_name} private", created_at=T0))
+        rows.append(
+            Repair(
+                couple_id=cid,
+                partner_id=partner.id or 0,
+                state="posted",
+                ownership=f"{word} {partner.first_name} owns",
+                started_at=T0,
+                updated_at=T0,
+            )
+        )
+        rows.append(
+            Outbox(
+                couple_id=cid,
+                partner_id=partner.id,
+                chat_id=partner.user_id,
+                body=f"{word} {partner.first_name} private",
+                created_at=T0,
+            )
+        )
     rows.append(Timer(couple_id=cid, kind="test.later", due_at=T0, created_at=T0))
-    rows.append(Outbox(couple_id=cid, chat_id=couple.group_chat_id, state="sent", created_at=T0,
-                       body=f"{word} {a.first_name} answer 1 / {word} {b.first_name} answer 1"))
+    rows.append(
+        Outbox(
+            couple_id=cid,
+            chat_id=couple.group_chat_id,
+            state="sent",
+            created_at=T0,
+            body=f"{word} {a.first_name} answer 1 / {word} {b.first_name} answer 1",
+        )
+    )
     session.add_all(rows)
     session.flush()
-    ids: dict[str, set[int]] = {"couple": {cid}, "partner": {a.id or 0, b.id or 0},
-                                "checkin": {week.id or 0}}
+    ids: dict[str, set[int]] = {
+        "couple": {cid},
+        "partner": {a.id or 0, b.id or 0},
+        "checkin": {week.id or 0},
+    }
     for row in rows:
         ids.setdefault(type(row).__tablename__, set()).add(row.id)
     assert set(ids) == set(COUPLE_TABLES)
@@ -429,10 +555,12 @@ def _left(session: Session, ids: dict[str, set[int]]) -> dict[str, set[int]]:
 
 
 def test_forget_empties_every_table_of_the_couple_and_keeps_the_other_couple(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
-    other, cleo, dan = make_couple(session, group_id=OTHER_GROUP, names=("Cleo", "Dan"),
-                                   user_ids=(CLEO_ID, DAN_ID))
+    other, cleo, dan = make_couple(
+        session, group_id=OTHER_GROUP, names=("Cleo", "Dan"), user_ids=(CLEO_ID, DAN_ID)
+    )
     ours = _fill_everything(session, couple, ana, ben, "ours")
     theirs = _fill_everything(session, other, cleo, dan, "theirs")
     session.commit()
@@ -449,15 +577,18 @@ def test_forget_empties_every_table_of_the_couple_and_keeps_the_other_couple(
 
 
 def test_leave_and_delete_removes_the_partners_text_from_every_table_that_holds_it(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
-    other, cleo, dan = make_couple(session, group_id=OTHER_GROUP, names=("Cleo", "Dan"),
-                                   user_ids=(CLEO_ID, DAN_ID))
+    other, cleo, dan = make_couple(
+        session, group_id=OTHER_GROUP, names=("Cleo", "Dan"), user_ids=(CLEO_ID, DAN_ID)
+    )
     ours = _fill_everything(session, couple, ana, ben, "ours")
     theirs = _fill_everything(session, other, cleo, dan, "theirs")
     session.commit()
-    effects = buttons.handle_press(session, in_private(ANA_ID, "Ana"),
-                                   buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0)
+    effects = buttons.handle_press(
+        session, in_private(ANA_ID, "Ana"), buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0
+    )
     assert "data.left_and_deleted" in keys(effects)
     session.commit()
     session.expire_all()
@@ -483,11 +614,13 @@ def test_leave_offers_to_delete_only_ones_own_private_answers(session: Session) 
 
 
 def test_leaving_with_delete_removes_own_answers_and_keeps_the_partners(
-        session: Session, gadgets: tuple[Table, Table]) -> None:
+    session: Session, gadgets: tuple[Table, Table]
+) -> None:
     couple, ana, ben, other = _two_couples(session, gadgets)
     theirs = _snapshot(session, other.id or 0)
-    effects = buttons.handle_press(session, in_private(ANA_ID, "Ana"),
-                                   buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0)
+    effects = buttons.handle_press(
+        session, in_private(ANA_ID, "Ana"), buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0
+    )
     assert "data.left_and_deleted" in keys(effects)
     repairs = session.exec(select(Repair).where(Repair.couple_id == couple.id)).all()
     assert [r.partner_id for r in repairs] == [ben.id]
@@ -501,8 +634,9 @@ def test_leaving_with_delete_removes_own_answers_and_keeps_the_partners(
 
 def test_leaving_without_delete_keeps_the_history(session: Session) -> None:
     couple, ana, _ben, _other = _two_couples(session)
-    buttons.handle_press(session, in_private(ANA_ID, "Ana"),
-                         buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0)
+    buttons.handle_press(
+        session, in_private(ANA_ID, "Ana"), buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0
+    )
     repairs = session.exec(select(Repair).where(Repair.couple_id == couple.id)).all()
     assert sorted(r.partner_id for r in repairs) == sorted([ana.id or 0, _ben.id or 0])
 
@@ -515,8 +649,7 @@ def _raw_ownership(session: Session) -> list[str]:
     return [value for (value,) in session.execute(query)]
 
 
-def test_secret_text_round_trips_and_is_unreadable_at_rest(
-        session: Session, data_key: str) -> None:
+def test_secret_text_round_trips_and_is_unreadable_at_rest(session: Session, data_key: str) -> None:
     assert unseal(seal("I was short with you.")) == "I was short with you."
     _couple, ana, _ben, _other = _two_couples(session)
     session.commit()
@@ -537,7 +670,8 @@ def test_without_a_key_text_is_stored_plain(session: Session) -> None:
 
 
 def test_a_wrong_key_fails_with_one_clear_error_naming_the_row(
-        session: Session, data_key: str) -> None:
+    session: Session, data_key: str
+) -> None:
     _two_couples(session)
     session.commit()
     configure_data_key(generate_key())
@@ -557,7 +691,8 @@ def test_encrypted_data_without_a_key_fails_clearly(session: Session, data_key: 
 
 
 def test_an_unreadable_row_is_logged_by_id_and_nothing_is_shown(
-        engine: Engine, data_key: str, caplog: pytest.LogCaptureFixture) -> None:
+    engine: Engine, data_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with session_scope(engine) as session:
         _two_couples(session)
     configure_data_key(generate_key())
@@ -570,8 +705,7 @@ def test_an_unreadable_row_is_logged_by_id_and_nothing_is_shown(
     assert "owns" not in logged and PREFIX not in logged
 
 
-def test_rotation_reencrypts_everything_with_the_new_key(
-        engine: Engine, data_key: str) -> None:
+def test_rotation_reencrypts_everything_with_the_new_key(engine: Engine, data_key: str) -> None:
     with session_scope(engine) as session:
         _two_couples(session)
     with session_scope(engine) as session:
@@ -595,20 +729,32 @@ def test_rotation_reencrypts_everything_with_the_new_key(
         session.exec(select(Repair)).all()
 
 
-def _run_bot(args: list[str], database: str, key: str | None,
-             tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run_bot(
+    args: list[str], database: str, key: str | None, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DATA_KEY", "BOT_TOKEN"}}
-    env.update(BOT_TOKEN="123456789:start-up-check", DATABASE_URL=database,
-               TELEGRAM_API_URL="http://127.0.0.1:9", PYTHONPATH=str(ROOT))
+    env.update(
+        BOT_TOKEN="123456789:start-up-check",
+        DATABASE_URL=database,
+        TELEGRAM_API_URL="http://127.0.0.1:9",
+        PYTHONPATH=str(ROOT),
+    )
     if key is not None:
         env["DATA_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.subprocess
 def test_start_up_with_a_key_that_cannot_open_the_data_stops_with_one_line(
-        tmp_path: Path, data_key: str) -> None:
+    tmp_path: Path, data_key: str
+) -> None:
     url = f"sqlite:///{tmp_path / 'mend.db'}"
     database = make_engine(url)
     migrate(database)
@@ -625,8 +771,7 @@ def test_start_up_with_a_key_that_cannot_open_the_data_stops_with_one_line(
 
 
 @pytest.mark.subprocess
-def test_rotate_key_command_moves_the_data_to_the_first_key(
-        tmp_path: Path, data_key: str) -> None:
+def test_rotate_key_command_moves_the_data_to_the_first_key(tmp_path: Path, data_key: str) -> None:
     url = f"sqlite:///{tmp_path / 'mend.db'}"
     database = make_engine(url)
     migrate(database)
@@ -648,18 +793,39 @@ def test_timer_rows_carry_no_intimate_text(session: Session) -> None:
     assert all("owns" not in t.payload for t in session.exec(select(Timer)))
 
 
-
 def test_export_includes_what_mend_posted_in_the_group_and_not_the_others_private_messages(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
-    session.add_all([
-        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="Ana paused for 60 minutes.",
-               state="sent", sent_at=T0, created_at=T0),
-        Outbox(couple_id=couple.id, chat_id=GROUP_ID, body="", state="sent", sent_at=T0,
-               created_at=T0),
-        Outbox(couple_id=couple.id, partner_id=ana.id, chat_id=ANA_ID, body="for Ana only",
-               state="sent", sent_at=T0, created_at=T0),
-    ])
+    session.add_all(
+        [
+            Outbox(
+                couple_id=couple.id,
+                chat_id=GROUP_ID,
+                body="Ana paused for 60 minutes.",
+                state="sent",
+                sent_at=T0,
+                created_at=T0,
+            ),
+            Outbox(
+                couple_id=couple.id,
+                chat_id=GROUP_ID,
+                body="",
+                state="sent",
+                sent_at=T0,
+                created_at=T0,
+            ),
+            Outbox(
+                couple_id=couple.id,
+                partner_id=ana.id,
+                chat_id=ANA_ID,
+                body="for Ana only",
+                state="sent",
+                sent_at=T0,
+                created_at=T0,
+            ),
+        ]
+    )
     session.flush()
     document = _document(export(session, in_private(BEN_ID, "Ben"), "", T0))
     assert [post["text"] for post in document["group_posts"]] == ["Ana paused for 60 minutes."]

@@ -44,8 +44,12 @@ def test_two_features_with_the_same_timer_kind_or_command_are_refused() -> None:
     with pytest.raises(DuplicateClaim, match=r"timer kind 'x.due'.*'a'.*'b'"):
         Registry.build([Feature(name="a", timers=(timer,)), Feature(name="b", timers=(timer,))])
     with pytest.raises(DuplicateClaim, match=r"command 'go'.*'a'.*'b'"):
-        Registry.build([Feature(name="a", commands={"go": _command}),
-                        Feature(name="b", commands={"go": _command})])
+        Registry.build(
+            [
+                Feature(name="a", commands={"go": _command}),
+                Feature(name="b", commands={"go": _command}),
+            ]
+        )
 
 
 def test_a_feature_may_not_clash_with_a_real_one() -> None:
@@ -55,8 +59,10 @@ def test_a_feature_may_not_clash_with_a_real_one() -> None:
 
 
 def test_every_feature_module_is_in_the_list_and_loaded() -> None:
-    modules = [importlib.import_module(f"flows.{info.name}")
-               for info in pkgutil.iter_modules(flows.__path__)]
+    modules = [
+        importlib.import_module(f"flows.{info.name}")
+        for info in pkgutil.iter_modules(flows.__path__)
+    ]
     declared = [module.FEATURE for module in modules if hasattr(module, "FEATURE")]
     assert set(map(id, declared)) == set(map(id, FEATURES))
     registry = load_all()

@@ -48,20 +48,28 @@ def pending(session: Session, kind: str | None = None) -> list[Timer]:
     return list(session.exec(query.order_by(col(Timer.due_at))))
 
 
-def press(session: Session, user_id: int, data: str, now: datetime = T0,
-          private: bool = False) -> Effects:
+def press(
+    session: Session, user_id: int, data: str, now: datetime = T0, private: bool = False
+) -> Effects:
     actor = in_private(user_id) if private else in_group(user_id)
     return run(session, buttons.handle_press(session, actor, data, now), now)
 
 
-def reply(session: Session, user_id: int, said: str, tag: str | None, now: datetime = T0,
-          private: bool = False) -> Effects:
+def reply(
+    session: Session,
+    user_id: int,
+    said: str,
+    tag: str | None,
+    now: datetime = T0,
+    private: bool = False,
+) -> Effects:
     actor = in_private(user_id) if private else in_group(user_id)
     return run(session, handle_text(session, actor, Said(said, tag, is_reply=True), now), now)
 
 
-def typed_in_private(session: Session, user_id: int, said: str, tag: str | None = None,
-                     now: datetime = T0) -> Effects:
+def typed_in_private(
+    session: Session, user_id: int, said: str, tag: str | None = None, now: datetime = T0
+) -> Effects:
     return run(session, handle_text(session, in_private(user_id), Said(said, tag), now), now)
 
 
@@ -83,7 +91,8 @@ def zone_data(couple: Couple, action: str) -> str:
 
 
 def test_forming_says_which_zone_and_its_local_time_and_plans_no_checkin_yet(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, effects = formed(session)
     (question,) = [s for s in sends(effects) if s.body.key == "onboarding.zone_question"]
     assert question.to == ToGroup(couple.id or 0)
@@ -97,7 +106,8 @@ def test_forming_says_which_zone_and_its_local_time_and_plans_no_checkin_yet(
 
 
 def test_thats_right_plans_the_first_checkin_and_leaves_a_one_line_summary(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ = formed(session)
     effects = press(session, BEN_ID, zone_data(couple, "ok"))
     (start,) = pending(session, checkin.START)
@@ -110,7 +120,8 @@ def test_thats_right_plans_the_first_checkin_and_leaves_a_one_line_summary(
 
 
 def test_change_asks_for_a_city_as_a_reply_prompt_and_the_city_sets_the_zone(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ = formed(session, zone="UTC")
     effects = press(session, ANA_ID, zone_data(couple, "change"))
     (asked,) = sends(effects)
@@ -124,7 +135,8 @@ def test_change_asks_for_a_city_as_a_reply_prompt_and_the_city_sets_the_zone(
 
 
 def test_an_unknown_city_is_answered_kindly_asked_again_and_changes_nothing(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ = formed(session, zone="UTC")
     effects = reply(session, ANA_ID, "Atlantis", f"zone:{couple.id}")
     assert keys(effects) == ["onboarding.timezone_unknown", "onboarding.ask_city"]
@@ -134,13 +146,13 @@ def test_an_unknown_city_is_answered_kindly_asked_again_and_changes_nothing(
 
 
 def test_the_zone_question_comes_back_once_a_day_later_only_if_nobody_answered(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ = formed(session)
     (reminder,) = pending(session, onboarding.ZONE_REMINDER)
     effects, _state, _late = handle_due(session, reminder, T0 + timedelta(days=1))
     assert keys(effects) == ["onboarding.zone_reminder"]
-    assert button_data(sends(effects)[0]) == [zone_data(couple, "ok"),
-                                              zone_data(couple, "change")]
+    assert button_data(sends(effects)[0]) == [zone_data(couple, "ok"), zone_data(couple, "change")]
     couple.zone_pending = False
     effects, _state, _late = handle_due(session, reminder, T0 + timedelta(days=1))
     assert effects == []
@@ -164,12 +176,14 @@ def test_checkin_status_says_it_waits_for_the_zone(session: Session) -> None:
 
 
 def test_a_zone_change_moves_promise_timers_to_the_same_local_time_across_dst(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     # Wed 25 Mar 2026; Berlin moves to summer time on Sun 29 Mar.
     now = datetime(2026, 3, 25, 6, 0, tzinfo=UTC)
     _couple, _ana, _ben = make_couple(session, zone="UTC", now=now)
-    run(session, promises.make_promise(session, in_group(ANA_ID), "make tea daily at 9am", now),
-        now)
+    run(
+        session, promises.make_promise(session, in_group(ANA_ID), "make tea daily at 9am", now), now
+    )
     run(session, pause.pause(session, in_group(BEN_ID), "60", now), now)
     before = {t.kind: t.due_at for t in pending(session)}
     assert before[promises.NUDGE_KIND] == datetime(2026, 3, 25, 9, 0, tzinfo=UTC)
@@ -183,8 +197,14 @@ def test_a_zone_change_moves_promise_timers_to_the_same_local_time_across_dst(
     # After the change to summer time, 09:00 in Berlin is 07:00 UTC, not 08:00.
     sunday = datetime(2026, 3, 29, 9, 0, tzinfo=UTC)
     other, _cleo, _dan = make_couple(session, zone="UTC", group_id=-2002, user_ids=(303, 404))
-    row = Timer(couple_id=other.id or 0, kind=promises.NUDGE_KIND, ref="promise:dst",
-                due_at=sunday, payload="{}", created_at=now)
+    row = Timer(
+        couple_id=other.id or 0,
+        kind=promises.NUDGE_KIND,
+        ref="promise:dst",
+        due_at=sunday,
+        payload="{}",
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     moved = onboarding.move_local_timers(session, other, ZoneInfo("UTC"), BERLIN)
@@ -192,7 +212,8 @@ def test_a_zone_change_moves_promise_timers_to_the_same_local_time_across_dst(
 
 
 def test_a_partners_own_zone_keeps_their_timers_when_the_couples_zone_changes(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, _ana, _ben = make_couple(session, zone="UTC")
     run(session, onboarding.set_my_timezone(session, in_group(ANA_ID), "Tokyo", T0))
     run(session, promises.make_promise(session, in_group(ANA_ID), "make tea daily at 9am", T0))
@@ -241,7 +262,8 @@ def test_bare_promise_asks_what_and_the_answer_goes_on_to_when(session: Session)
     assert keys(made)[0] == "promises.made"
     # Ben replying to Ana's question is told whose it is.
     assert keys(reply(session, BEN_ID, "water the plants", asked.tag)) == [
-        "promises.ask_what_not_yours"]
+        "promises.ask_what_not_yours"
+    ]
 
 
 def test_the_promise_question_carries_the_configured_cap(session: Session) -> None:
@@ -258,8 +280,7 @@ def test_bare_drop_offers_one_button_per_own_active_promise(session: Session) ->
     effects = promises.drop(session, in_group(ANA_ID), "", T0)
     # `what` is stored marked (pln1:/enc1:), so it is compared once read, not in SQL.
     (mine,) = [p for p in session.exec(select(promises.Promise)).all() if p.what == "make tea"]
-    assert button_data(sends(effects)[0]) == [buttons.data(promises.CHANGE, mine.id or 0,
-                                                           "drop")]
+    assert button_data(sends(effects)[0]) == [buttons.data(promises.CHANGE, mine.id or 0, "drop")]
     assert "make tea" in render(sends(effects)[0].buttons[0][0].label)
     press(session, ANA_ID, button_data(sends(effects)[0])[0])
     assert mine.state == "dropped"
@@ -271,8 +292,9 @@ def test_bare_checkin_shows_when_with_start_move_and_off(session: Session) -> No
     effects = run(session, checkin.checkin(session, in_group(ANA_ID), "", T0))
     status = next(s for s in sends(effects) if s.body.key == "checkin.status")
     data = button_data(status)
-    assert data == [buttons.data(checkin.KIND_MENU, couple.id or 0, action)
-                    for action in ("now", "move", "off")]
+    assert data == [
+        buttons.data(checkin.KIND_MENU, couple.id or 0, action) for action in ("now", "move", "off")
+    ]
     moved = press(session, ANA_ID, data[1])
     (asked,) = sends(moved)
     assert asked.force_reply and edits(moved) == [EditOrigin(buttons=())]
@@ -287,8 +309,7 @@ def test_bare_checkin_shows_when_with_start_move_and_off(session: Session) -> No
     assert "checkin.opening" in keys(started)
 
 
-def test_unclear_pause_shows_the_buttons_and_a_number_in_reply_starts_it(
-        session: Session) -> None:
+def test_unclear_pause_shows_the_buttons_and_a_number_in_reply_starts_it(session: Session) -> None:
     make_couple(session)
     (asked,) = sends(pause.pause(session, in_group(ANA_ID), "a while", T0))
     assert asked.body.key == "pause.choose_unclear" and button_data(asked)
@@ -299,20 +320,24 @@ def test_unclear_pause_shows_the_buttons_and_a_number_in_reply_starts_it(
 
 def test_a_stranger_in_private_gets_an_add_to_group_button(session: Session) -> None:
     BOT.username = "mend_test_bot"
-    for effects in (onboarding.start(session, in_private(STRANGER_ID), "", "UTC", T0),
-                    typed_in_private(session, STRANGER_ID, "hello?"),
-                    promises.list_promises(session, in_private(STRANGER_ID), "", T0)):
+    for effects in (
+        onboarding.start(session, in_private(STRANGER_ID), "", "UTC", T0),
+        typed_in_private(session, STRANGER_ID, "hello?"),
+        promises.list_promises(session, in_private(STRANGER_ID), "", T0),
+    ):
         (said,) = sends(effects)
         (row,) = render_keyboard(said.buttons)
-        assert row == [{"text": "Add Mend to your group",
-                        "url": "https://t.me/mend_test_bot?startgroup=mend"}]
+        assert row == [
+            {"text": "Add Mend to your group", "url": "https://t.me/mend_test_bot?startgroup=mend"}
+        ]
 
 
 # ---- every reply gets an answer -----------------------------------------------------------
 
 
 def test_a_group_reply_to_a_message_without_a_question_says_where_it_belongs(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, ben = make_couple(session)
     # Ben answers the check-in opening in the group while his questions wait in private.
     effects = reply(session, BEN_ID, "I felt far away this week", None)
@@ -330,18 +355,21 @@ def test_a_group_reply_to_a_message_without_a_question_says_where_it_belongs(
 
 
 def test_private_text_with_no_open_question_says_the_partner_did_not_get_it(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     effects = typed_in_private(session, ANA_ID, "Are you still mad at me?")
     assert render(sends(effects)[0].body).startswith(
-        "Only I can see this here; Ben didn't get it. To tell Ben, write it in your group.")
+        "Only I can see this here; Ben didn't get it. To tell Ben, write it in your group."
+    )
 
 
 # ---- finished steps tidy up, and values stay text ---------------------------------------------
 
 
 def test_agreeing_to_a_pause_turns_the_question_into_one_line_without_buttons(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     run(session, pause.pause(session, in_group(ANA_ID), "60", T0))
     row = session.exec(select(pause.Pause)).one()
@@ -358,14 +386,23 @@ def test_onboarding_reads_in_order(session: Session) -> None:
 
 
 def test_a_command_a_person_wrote_is_not_tappable_when_repeated(session: Session) -> None:
-    shown = render(text("promises.list_line", number=1, name="Ana", what="/pause less",
-                        schedule="daily", remind="09:00"))
+    shown = render(
+        text(
+            "promises.list_line",
+            number=1,
+            name="Ana",
+            what="/pause less",
+            schedule="daily",
+            remind="09:00",
+        )
+    )
     assert f"/{WORD_JOINER}pause less" in shown
     assert "/pause less" not in shown
     # The catalogue's own commands stay commands.
     assert "/drop 2" in render(text("promises.drop_usage"))
-    assert render(text("onboarding.timezone_set", zone="Europe/Berlin", local="x")) \
-        .startswith("Time zone set to Europe/Berlin.")
+    assert render(text("onboarding.timezone_set", zone="Europe/Berlin", local="x")).startswith(
+        "Time zone set to Europe/Berlin."
+    )
 
 
 def test_a_stranger_pressing_a_live_button_is_told_whose_it_is(session: Session) -> None:
@@ -398,7 +435,8 @@ def test_change_buttons_after_the_reveal_turn_into_one_line(session: Session) ->
             typed_in_private(session, user_id, said)
     row = session.exec(select(checkin.Checkin)).one()
     assert row.state == checkin.DONE
-    effects = press(session, ANA_ID, buttons.data(checkin.KIND_QUESTION, row.id or 0, "edit2"),
-                    private=True)
+    effects = press(
+        session, ANA_ID, buttons.data(checkin.KIND_QUESTION, row.id or 0, "edit2"), private=True
+    )
     assert keys(effects) == ["checkin.too_late_to_edit", "checkin.shared_line"]
     assert edits(effects)[0].buttons == ()

@@ -15,11 +15,21 @@ from tests.rows import fill_everything
 # Written out rather than derived from the product's own idea of "the couple's rows": a table
 # /forget skips must fail this test, and a new table must be added here on purpose.
 EVERY_TABLE = (
-    "couple", "partner", "timer", "outbox",
+    "couple",
+    "partner",
+    "timer",
+    "outbox",
     "pause",
-    "checkin_schedule", "checkin", "checkin_turn", "checkin_answer",
-    "promise", "promisecheck",
-    "repair", "hurt_note", "soft_restart", "thanks",
+    "checkin_schedule",
+    "checkin",
+    "checkin_turn",
+    "checkin_answer",
+    "promise",
+    "promisecheck",
+    "repair",
+    "hurt_note",
+    "soft_restart",
+    "thanks",
 )
 # Tables that hold no couple's data, each for its reason.
 NOT_A_COUPLES = (
@@ -37,8 +47,10 @@ def engine(any_engine: Engine) -> Engine:
 
 def _counts(session: Session) -> dict[str, int]:
     tables = SQLModel.metadata.tables
-    return {name: session.execute(select(func.count()).select_from(tables[name])).scalar_one()
-            for name in EVERY_TABLE}
+    return {
+        name: session.execute(select(func.count()).select_from(tables[name])).scalar_one()
+        for name in EVERY_TABLE
+    }
 
 
 def test_the_list_names_every_table_the_product_has() -> None:

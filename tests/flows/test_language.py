@@ -37,12 +37,15 @@ def written(session: Session, effects: Effects) -> list[Outbox]:
 
 
 def german(actor_language: str = "de") -> tuple:
-    return (replace(in_group(ANA_ID, "Ana"), language=actor_language),
-            replace(in_group(BEN_ID, "Ben"), language="en"))
+    return (
+        replace(in_group(ANA_ID, "Ana"), language=actor_language),
+        replace(in_group(BEN_ID, "Ben"), language="en"),
+    )
 
 
 def test_the_first_partner_sets_the_groups_language_and_each_keeps_their_own(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     ana, ben = german()
     started = onboarding.start(session, ana, "", "UTC", T0)
     couple = session.exec(select(Couple)).one()
@@ -74,12 +77,18 @@ def test_every_message_is_rendered_in_its_readers_language(session: Session) -> 
         Send(ToChat(BEN_ID), text("pause.more_notice")),
     ]
     bodies = [row.body for row in written(session, effects)]
-    assert bodies == ["Danke.", "Thank you.", "Ihr seid beide bereit.", "Noch 20 Minuten.",
-                      "20 more minutes."]
+    assert bodies == [
+        "Danke.",
+        "Thank you.",
+        "Ihr seid beide bereit.",
+        "Noch 20 Minuten.",
+        "20 more minutes.",
+    ]
 
 
 def test_language_in_private_offers_each_shipped_language_and_a_tap_sets_it(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, ana, _ben = make_couple(session)
     offered = language.choose(session, in_private(ANA_ID), "", T0)
     assert keys(offered) == ["language.choose"]
@@ -90,8 +99,7 @@ def test_language_in_private_offers_each_shipped_language_and_a_tap_sets_it(
     assert ana.language == "de"
 
 
-def test_language_named_in_the_group_sets_the_couples_and_says_so_in_it(
-        session: Session) -> None:
+def test_language_named_in_the_group_sets_the_couples_and_says_so_in_it(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
     effects = language.choose(session, in_group(BEN_ID), "Deutsch", T0)
     assert couple.language == "de" and ana.language == "en"
@@ -100,7 +108,8 @@ def test_language_named_in_the_group_sets_the_couples_and_says_so_in_it(
 
 
 def test_only_partners_change_the_groups_language_and_bad_buttons_change_nothing(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session)
     offered = language.choose(session, in_group(ANA_ID), "", T0)
     german_button = button_data(sends(offered)[0])[1]
@@ -108,12 +117,12 @@ def test_only_partners_change_the_groups_language_and_bad_buttons_change_nothing
     assert [n.body.key for n in notices(stranger)] == ["common.button_for_couple"]
     forged = buttons.data(language.KIND, couple.id or 0, "xx")
     assert keys(buttons.handle_press(session, in_group(ANA_ID), forged, T0)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     assert couple.language == "en"
 
 
-def test_an_unknown_language_name_gets_the_buttons_and_changes_nothing(
-        session: Session) -> None:
+def test_an_unknown_language_name_gets_the_buttons_and_changes_nothing(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     effects = language.choose(session, in_private(ANA_ID), "Klingon", T0)
     assert keys(effects) == ["language.choose"] and ana.language == "en"
@@ -128,6 +137,8 @@ def test_one_wording_for_a_time_in_each_zone_whatever_the_feature(session: Sessi
     assert render(both) == "20:00 for Ana (Berlin), 14:00 for Ben (New York)"
     assert render(both, "de") == "20:00 für Ana (Berlin), 14:00 für Ben (New York)"
     assert render(shown_when(session, couple, moment, reader=ana)) == "Wed 25 Nov, 20:00"
-    assert render(shown_when(session, couple, moment, reader=ana, zone_named=True), "de") == \
-        "Mi., 25. Nov. um 20:00 (Berlin)"
+    assert (
+        render(shown_when(session, couple, moment, reader=ana, zone_named=True), "de")
+        == "Mi., 25. Nov. um 20:00 (Berlin)"
+    )
     assert render(shown_clock(session, couple, ben, time(9, 0))) == "09:00 (New York)"

@@ -40,8 +40,9 @@ def run(session: Session, effects: Effects) -> Effects:
 
 
 def group_texts(session: Session) -> str:
-    return "\n".join(row.body for row in session.exec(
-        select(Outbox).where(Outbox.chat_id == GROUP_ID)))
+    return "\n".join(
+        row.body for row in session.exec(select(Outbox).where(Outbox.chat_id == GROUP_ID))
+    )
 
 
 def both_answer(session: Session) -> Effects:
@@ -69,7 +70,8 @@ def test_start_says_so_when_anyone_besides_the_couple_is_in_the_group(session: S
 
 
 def test_a_member_joining_or_leaving_refreshes_the_count_and_tells_the_couple_once(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session)
     assert run(session, members.record_members(session, GROUP_ID, JUST_US, T0)) == []
     joined = members.record_members(session, GROUP_ID, WITH_CLEO, T0)
@@ -83,13 +85,15 @@ def test_a_member_joining_or_leaving_refreshes_the_count_and_tells_the_couple_on
 
 
 def test_with_others_present_the_reveal_goes_to_both_private_chats_not_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     couple.member_count = WITH_CLEO
     effects = both_answer(session)
     reveals = [send for send in sends(effects) if send.body.key == "checkin.reveal"]
     assert sorted(str(send.to) for send in reveals) == sorted(
-        [str(ToPartner(ana.id or 0)), str(ToPartner(ben.id or 0))])
+        [str(ToPartner(ana.id or 0)), str(ToPartner(ben.id or 0))]
+    )
     assert all(said in all_text(reveals) for said in ANA_SAYS + BEN_SAYS)
     group = group_texts(session)
     assert not any(said in group for said in ANA_SAYS + BEN_SAYS)
@@ -105,7 +109,8 @@ def test_without_others_the_reveal_is_posted_in_the_group_as_before(session: Ses
 
 
 def test_with_others_present_private_answers_reach_the_group_only_when_their_author_says_so(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     couple.member_count = WITH_CLEO
     ben.private_open = False  # Ben answers by replying in the group
@@ -122,7 +127,8 @@ def test_with_others_present_private_answers_reach_the_group_only_when_their_aut
     post = buttons.data(checkin.KIND_SHARE, session.exec(select(Checkin)).one().id or 0, "post")
     later = T0 + timedelta(minutes=5)
     assert keys(buttons.handle_press(session, in_group(BEN_ID), post, later)) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     posted = run(session, buttons.handle_press(session, in_private(ANA_ID), post, later))
     assert [send.to for send in sends(posted)] == [ToGroup(couple.id or 0)]
     assert all(said in group_texts(session) for said in ANA_SAYS)
@@ -137,24 +143,31 @@ def test_with_others_present_a_one_sided_share_goes_privately(session: Session) 
     row = session.exec(select(Checkin)).one()
     fire(session, checkin.CLOSE_KIND, T0 + timedelta(hours=48))
     share = buttons.data(checkin.KIND_SHARE, row.id or 0, "share")
-    shared = run(session, buttons.handle_press(session, in_private(ANA_ID), share,
-                                               T0 + timedelta(hours=49)))
+    shared = run(
+        session, buttons.handle_press(session, in_private(ANA_ID), share, T0 + timedelta(hours=49))
+    )
     reveals = [send for send in sends(shared) if send.body.key == "checkin.reveal"]
-    assert {str(send.to) for send in reveals} == {str(ToPartner(ana.id or 0)),
-                                                  str(ToPartner(ben.id or 0))}
+    assert {str(send.to) for send in reveals} == {
+        str(ToPartner(ana.id or 0)),
+        str(ToPartner(ben.id or 0)),
+    }
     assert not any(said in group_texts(session) for said in ANA_SAYS)
 
 
 def _repair_ready(session: Session) -> Effects:
     start_repair(session, in_private(ANA_ID, "Ana"), "", T0)
     ana = session.exec(select(Partner).where(Partner.user_id == ANA_ID)).one()
-    buttons.handle_press(session, in_private(ANA_ID), buttons.data("rpc", ana.id or 0, "apology"),
-                         T0)
+    buttons.handle_press(
+        session, in_private(ANA_ID), buttons.data("rpc", ana.id or 0, "apology"), T0
+    )
     for words in ("I snapped at you.", "You felt pushed away.", "I'll ask for a break.", "ok"):
         handle_text(session, in_private(ANA_ID), Said(words), T0)
     repair = session.exec(select(Repair)).one()
-    return list(buttons.handle_press(session, in_private(ANA_ID),
-                                     buttons.data("rp", repair.id or 0, "post"), T0))
+    return list(
+        buttons.handle_press(
+            session, in_private(ANA_ID), buttons.data("rp", repair.id or 0, "post"), T0
+        )
+    )
 
 
 def test_with_others_present_a_repair_goes_to_the_partner_privately(session: Session) -> None:
@@ -166,8 +179,7 @@ def test_with_others_present_a_repair_goes_to_the_partner_privately(session: Ses
     assert "private chat" in all_text([e for e in posted if not hasattr(e, "to")])
 
 
-def test_with_others_present_a_repair_waits_for_the_partners_private_chat(
-        session: Session) -> None:
+def test_with_others_present_a_repair_waits_for_the_partners_private_chat(session: Session) -> None:
     couple, _ana, ben = make_couple(session)
     couple.member_count = WITH_CLEO
     ben.private_open = False

@@ -76,8 +76,9 @@ def test_tapping_twice_does_not_count_twice(session: Session) -> None:
 def test_a_forged_join_button_from_another_group_is_refused(session: Session) -> None:
     couple = _started(session)
     other_group = in_group(STRANGER_ID, "Cleo", group_id=-999)
-    effects = buttons.handle_press(session, other_group,
-                                   buttons.data("join", couple.id or 0, "in"), T0)
+    effects = buttons.handle_press(
+        session, other_group, buttons.data("join", couple.id or 0, "in"), T0
+    )
     assert keys(effects) == ["common.button_expired"]
     assert partners_of(session, couple.id or 0) == []
 
@@ -162,8 +163,9 @@ def test_leave_dissolves_the_couple_after_confirmation(session: Session) -> None
     asked = onboarding.leave(session, in_group(ANA_ID), "", T0)
     assert keys(asked) == ["onboarding.leave_confirm"]
     assert len(partners_of(session, couple.id or 0)) == 2
-    done = buttons.handle_press(session, in_group(ANA_ID),
-                                buttons.data("leave", ana.id or 0, "yes"), T0)
+    done = buttons.handle_press(
+        session, in_group(ANA_ID), buttons.data("leave", ana.id or 0, "yes"), T0
+    )
     assert "onboarding.left_group" in keys(done)
     assert [p.user_id for p in session.exec(select(Partner))] == [BEN_ID]
     assert couple.formed_at is None
@@ -171,7 +173,8 @@ def test_leave_dissolves_the_couple_after_confirmation(session: Session) -> None
 
 def test_someone_else_cannot_press_a_partners_leave_button(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
-    effects = buttons.handle_press(session, in_group(BEN_ID),
-                                   buttons.data("leave", ana.id or 0, "yes"), T0)
+    effects = buttons.handle_press(
+        session, in_group(BEN_ID), buttons.data("leave", ana.id or 0, "yes"), T0
+    )
     assert keys(effects) == ["common.button_expired"]
     assert len(partners_of(session, couple.id or 0)) == 2

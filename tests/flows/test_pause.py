@@ -46,8 +46,11 @@ def run(session: Session, effects: Effects, now: datetime) -> Effects:
 def fire(session: Session, now: datetime) -> Effects:
     """Handle every timer due by `now`, as the runtime's sweep would."""
     out: Effects = []
-    query = (select(Timer).where(Timer.state == "pending", col(Timer.due_at) <= now)
-             .order_by(col(Timer.due_at)))
+    query = (
+        select(Timer)
+        .where(Timer.state == "pending", col(Timer.due_at) <= now)
+        .order_by(col(Timer.due_at))
+    )
     for timer in list(session.exec(query)):
         effects, state, late = handle_due(session, timer, now)
         timer.state = state
@@ -58,8 +61,9 @@ def fire(session: Session, now: datetime) -> Effects:
     return out
 
 
-def press(session: Session, user_id: int, data: str, now: datetime,
-          private: bool = False) -> Effects:
+def press(
+    session: Session, user_id: int, data: str, now: datetime, private: bool = False
+) -> Effects:
     actor = in_private(user_id) if private else in_group(user_id)
     return run(session, buttons.handle_press(session, actor, data, now), now)
 
@@ -73,8 +77,9 @@ def only_pause(session: Session) -> Pause:
 
 
 def pending(session: Session) -> list[Timer]:
-    return list(session.exec(select(Timer).where(Timer.state == "pending")
-                             .order_by(col(Timer.due_at))))
+    return list(
+        session.exec(select(Timer).where(Timer.state == "pending").order_by(col(Timer.due_at)))
+    )
 
 
 def pz(pause: Pause, action: str) -> str:
@@ -93,7 +98,8 @@ def agreed_pause(session: Session, minutes: int = 60) -> Pause:
 
 
 def test_pause_60_posts_who_asked_the_return_time_and_buttons_for_the_other(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, ben = make_couple(session)
     effects = start(session, ANA_ID, "60")
     [posted] = sends(effects)
@@ -103,32 +109,44 @@ def test_pause_60_posts_who_asked_the_return_time_and_buttons_for_the_other(
     assert "rehearse the argument" in body and "Ben:" in body
     row = only_pause(session)
     assert (row.asked_by, row.other_id, row.return_at) == (ana.id, ben.id, T0 + timedelta(hours=1))
-    assert button_data(posted) == [pz(row, "ok"), pz(row, "p30"), pz(row, "p120"),
-                                   pz(row, "p240")]
+    assert button_data(posted) == [pz(row, "ok"), pz(row, "p30"), pz(row, "p120"), pz(row, "p240")]
     assert [t.kind for t in pending(session)] == [flow.RETURN_KIND]
     assert pending(session)[0].due_at == T0 + timedelta(hours=1)
 
 
-@pytest.mark.parametrize(("given", "minutes"), [
-    ("60", 60), ("90m", 90), ("90 min", 90), ("1h30", 90), ("1h 30m", 90), ("1h", 60),
-    ("2 hours", 120), ("1:30", 90), ("24h", 1440), ("20", 20), ("two hours", 120),
-    ("45 minutes", 45),
-])
+@pytest.mark.parametrize(
+    ("given", "minutes"),
+    [
+        ("60", 60),
+        ("90m", 90),
+        ("90 min", 90),
+        ("1h30", 90),
+        ("1h 30m", 90),
+        ("1h", 60),
+        ("2 hours", 120),
+        ("1:30", 90),
+        ("24h", 1440),
+        ("20", 20),
+        ("two hours", 120),
+        ("45 minutes", 45),
+    ],
+)
 def test_pause_understands_the_usual_ways_of_saying_a_length(
-        session: Session, given: str, minutes: int) -> None:
+    session: Session, given: str, minutes: int
+) -> None:
     make_couple(session)
     start(session, ANA_ID, given)
     row = only_pause(session)
     assert row.return_at - row.started_at == timedelta(minutes=minutes)
 
 
-def test_bare_pause_offers_20_30_60_120_and_the_tapper_is_the_one_asking(
-        session: Session) -> None:
+def test_bare_pause_offers_20_30_60_120_and_the_tapper_is_the_one_asking(session: Session) -> None:
     couple, _ana, ben = make_couple(session)
     effects = start(session, BEN_ID, "")
     assert keys(effects) == ["pause.choose"]
     assert button_data(sends(effects)[0]) == [
-        buttons.data(flow.START, couple.id or 0, str(m)) for m in (20, 30, 60, 120)]
+        buttons.data(flow.START, couple.id or 0, str(m)) for m in (20, 30, 60, 120)
+    ]
     assert session.exec(select(Pause)).first() is None
     tapped = press(session, ANA_ID, buttons.data(flow.START, couple.id or 0, "30"), T0)
     row = only_pause(session)
@@ -162,17 +180,33 @@ def test_pause_over_24_hours_is_refused_with_the_reason(session: Session) -> Non
     assert pending(session) == []
 
 
-@pytest.mark.parametrize("nonsense", [
-    "0", "-5", "-1h", "abc", "99999", "1h99", "0h", "0m", "1.5h", "60 60",
-    "x" * 300, "1h30x", "'; drop table pause; --",
-])
+@pytest.mark.parametrize(
+    "nonsense",
+    [
+        "0",
+        "-5",
+        "-1h",
+        "abc",
+        "99999",
+        "1h99",
+        "0h",
+        "0m",
+        "1.5h",
+        "60 60",
+        "x" * 300,
+        "1h30x",
+        "'; drop table pause; --",
+    ],
+)
 def test_malformed_pause_gets_the_duration_buttons_and_changes_nothing(
-        session: Session, nonsense: str) -> None:
+    session: Session, nonsense: str
+) -> None:
     couple, _ana, _ben = make_couple(session)
     effects = start(session, ANA_ID, nonsense)
     assert keys(effects) == ["pause.choose_unclear"]
     assert button_data(sends(effects)[0]) == [
-        buttons.data(flow.START, couple.id or 0, str(m)) for m in flow.CHOICES_MINUTES]
+        buttons.data(flow.START, couple.id or 0, str(m)) for m in flow.CHOICES_MINUTES
+    ]
     assert session.exec(select(Pause)).first() is None
     assert pending(session) == []
 
@@ -229,7 +263,8 @@ def test_agreement_by_the_one_who_asked_does_not_count(session: Session) -> None
 
 
 def test_a_proposal_goes_back_to_the_first_partner_and_once_accepted_is_kept(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, _ana, _ben = make_couple(session)
     start(session, ANA_ID, "60")
     row = only_pause(session)
@@ -242,14 +277,16 @@ def test_a_proposal_goes_back_to_the_first_partner_and_once_accepted_is_kept(
     assert row.state == flow.PROPOSED and row.return_at == T0 + timedelta(hours=1)
     # Only Ana can accept; Ben's own press changes nothing.
     assert keys(press(session, BEN_ID, pz(row, "acc"), T0 + 2 * MIN)) == [
-        "pause.accept_is_for_asker"]
+        "pause.accept_is_for_asker"
+    ]
     assert row.state == flow.PROPOSED
     accepted = press(session, ANA_ID, pz(row, "acc"), T0 + 2 * MIN)
     assert "Ana agreed. See you both back at 20:00." in all_text(accepted)
     assert row.state == flow.AGREED
     assert row.return_at == row.agreed_return_at == T0 + timedelta(hours=2)
     assert [(t.kind, t.due_at) for t in pending(session)] == [
-        (flow.RETURN_KIND, T0 + timedelta(hours=2))]
+        (flow.RETURN_KIND, T0 + timedelta(hours=2))
+    ]
     # The old return time brings nothing; the agreed one does.
     assert fire(session, T0 + timedelta(hours=1, minutes=5)) == []
     assert "pause.ready_question" in keys(fire(session, T0 + timedelta(hours=2)))
@@ -273,7 +310,8 @@ def test_an_unagreed_pause_still_brings_its_return_message(session: Session) -> 
     assert keys(effects) == ["pause.ready_question", "pause.ready_question"]
     # The proposal lapsed with the return time: accepting it now changes nothing.
     assert keys(press(session, ANA_ID, pz(row, "acc"), T0 + timedelta(hours=1, minutes=1))) == [
-        "common.button_expired"]
+        "common.button_expired"
+    ]
     assert row.return_at == T0 + timedelta(hours=1)
 
 
@@ -294,19 +332,21 @@ def test_at_the_return_time_both_are_asked_once_if_they_are_ready(session: Sessi
     assert fire(session, T0 + timedelta(hours=1, minutes=59)) == []
 
 
-def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(
-        session: Session) -> None:
+def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
     row = agreed_pause(session)
     fire(session, T0 + timedelta(hours=1))
-    first = press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=3),
-                  private=True)
+    first = press(
+        session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=3), private=True
+    )
     assert keys(first) == ["pause.ready_notice", "pause.ready_waiting"]
     assert row.state == flow.ASKING
-    assert keys(press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=4),
-                      private=True)) == ["pause.ready_already"]
-    both = press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=5),
-                 private=True)
+    assert keys(
+        press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=4), private=True)
+    ) == ["pause.ready_already"]
+    both = press(
+        session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=5), private=True
+    )
     [back] = [s for s in sends(both) if s.body.key == "pause.both_back"]
     assert back.to == ToGroup(couple.id or 0) and "/repair" in shown(back.body)
     assert (row.state, row.outcome) == (flow.ENDED, flow.ON_TIME)
@@ -314,14 +354,12 @@ def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(
     assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=2))
 
 
-def test_more_time_moves_the_return_and_asks_again_only_who_was_not_ready(
-        session: Session) -> None:
+def test_more_time_moves_the_return_and_asks_again_only_who_was_not_ready(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     row = agreed_pause(session)
     fire(session, T0 + timedelta(hours=1))
     press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=1), private=True)
-    more = press(session, BEN_ID, pz(row, "more"), T0 + timedelta(hours=1, minutes=2),
-                 private=True)
+    more = press(session, BEN_ID, pz(row, "more"), T0 + timedelta(hours=1, minutes=2), private=True)
     assert "Ben needs 20 more minutes. New return time: 19:22." in all_text(more)
     assert row.return_at == T0 + timedelta(hours=1, minutes=22) and row.extensions == 1
     assert row.agreed_return_at == T0 + timedelta(hours=1)
@@ -364,8 +402,9 @@ def test_no_answer_within_an_hour_closes_gently_as_not_returned(session: Session
     assert "No one has to explain" in shown(line.body)
     assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.NOT_RETURNED, None)
     assert fire(session, T0 + timedelta(hours=5)) == []
-    assert keys(press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=5),
-                      private=True)) == ["common.button_expired"]
+    assert keys(
+        press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=5), private=True)
+    ) == ["common.button_expired"]
 
 
 def test_an_extension_cancels_the_old_no_answer_close(session: Session) -> None:
@@ -381,8 +420,11 @@ def test_an_extension_cancels_the_old_no_answer_close(session: Session) -> None:
 def test_back_ends_the_pause_early_once_the_other_is_ready_too(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
     row = agreed_pause(session)
-    asked = run(session, flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
-                T0 + timedelta(minutes=10))
+    asked = run(
+        session,
+        flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
+        T0 + timedelta(minutes=10),
+    )
     assert keys(asked) == ["pause.back_asks_other"] and row.state == flow.AGREED
     effects = press(session, ANA_ID, pz(row, "early"), T0 + timedelta(minutes=10))
     assert "pause.back" in keys(effects) and "/repair" in all_text(effects)
@@ -390,9 +432,13 @@ def test_back_ends_the_pause_early_once_the_other_is_ready_too(session: Session)
     assert pending(session) == []
     assert fire(session, T0 + timedelta(hours=3)) == []
     assert keys(press(session, BEN_ID, pz(row, "ok"), T0 + timedelta(minutes=11))) == [
-        "common.button_expired"]
-    again = run(session, flow.back(session, in_group(ANA_ID), "", T0 + timedelta(minutes=12)),
-                T0 + timedelta(minutes=12))
+        "common.button_expired"
+    ]
+    again = run(
+        session,
+        flow.back(session, in_group(ANA_ID), "", T0 + timedelta(minutes=12)),
+        T0 + timedelta(minutes=12),
+    )
     assert keys(again) == ["pause.none_on"]
     assert not is_quiet(session, couple.id or 0, T0 + timedelta(minutes=12))
 
@@ -412,8 +458,17 @@ def test_a_second_pause_shows_the_one_that_is_on(session: Session) -> None:
 def test_one_active_pause_per_couple_holds_in_the_database(session: Session) -> None:
     couple, ana, ben = make_couple(session)
     start(session, ANA_ID, "60")
-    session.add(Pause(couple_id=couple.id or 0, active_couple_id=couple.id, asked_by=ben.id or 0,
-                      other_id=ana.id or 0, started_at=T0, agreed_return_at=T0, return_at=T0))
+    session.add(
+        Pause(
+            couple_id=couple.id or 0,
+            active_couple_id=couple.id,
+            asked_by=ben.id or 0,
+            other_id=ana.id or 0,
+            started_at=T0,
+            agreed_return_at=T0,
+            return_at=T0,
+        )
+    )
     with pytest.raises(IntegrityError):
         session.flush()
 
@@ -472,7 +527,8 @@ def test_the_ready_question_uses_each_partners_own_clock(session: Session) -> No
 def test_pauses_shows_when_who_agreed_return_and_how_each_ended(session: Session) -> None:
     make_couple(session)
     assert keys(run(session, flow.history(session, in_group(ANA_ID), "", T0), T0)) == [
-        "pause.history_empty"]
+        "pause.history_empty"
+    ]
     row = agreed_pause(session)  # 1: both ready on time
     fire(session, T0 + timedelta(hours=1))
     press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=1), private=True)
@@ -485,8 +541,9 @@ def test_pauses_shows_when_who_agreed_return_and_how_each_ended(session: Session
     run(session, flow.back(session, in_group(BEN_ID), "", T0 + 2 * day + MIN), T0 + 2 * day)
     run(session, flow.back(session, in_group(ANA_ID), "", T0 + 2 * day + MIN), T0 + 2 * day)
     start(session, ANA_ID, "20", T0 + 3 * day)  # 4: still on
-    text = all_text(run(session, flow.history(session, in_group(ANA_ID), "",
-                                              T0 + 3 * day + MIN), T0))
+    text = all_text(
+        run(session, flow.history(session, in_group(ANA_ID), "", T0 + 3 * day + MIN), T0)
+    )
     lines = text.splitlines()[1:]
     assert lines == [
         "• Sat 28 Nov, 18:00: Ana asked, back at 18:20; still on",
@@ -536,10 +593,18 @@ def test_stale_and_forged_pause_buttons_change_nothing(session: Session) -> None
     ]
     for _user, data, actor in attempts:
         effects = run(session, buttons.handle_press(session, actor, data, T0 + MIN), T0 + MIN)
-        assert keys(effects) in (["common.button_expired"], ["pause.not_yours"],
-                                 ["common.button_for_couple"]), data
-        assert (row.state, row.return_at, row.asker_ready, row.other_ready,
-                row.extensions) == before
+        assert keys(effects) in (
+            ["common.button_expired"],
+            ["pause.not_yours"],
+            ["common.button_for_couple"],
+        ), data
+        assert (
+            row.state,
+            row.return_at,
+            row.asker_ready,
+            row.other_ready,
+            row.extensions,
+        ) == before
     assert len(session.exec(select(Pause)).all()) == 1
     assert [t.kind for t in pending(session)] == [flow.RETURN_KIND]
 
@@ -602,7 +667,6 @@ def test_settings_mention_a_break_that_is_on(session: Session) -> None:
     assert "A break is on until 19:00" in text
 
 
-
 # ---- a return timer that no longer matches the pause ----------------------------------------
 
 
@@ -613,8 +677,7 @@ def test_a_return_timer_for_an_old_return_time_does_nothing(session: Session) ->
     couple, _ana, _ben = make_couple(session)
     row = agreed_pause(session)
     stale_at = T0 + timedelta(minutes=30)
-    run(session, [SetTimer(flow.RETURN_KIND, couple.id or 0, stale_at, {"pause_id": row.id})],
-        T0)
+    run(session, [SetTimer(flow.RETURN_KIND, couple.id or 0, stale_at, {"pause_id": row.id})], T0)
     stale = session.exec(select(Timer).where(Timer.due_at == stale_at)).one()
     for now in (stale_at, stale_at + timedelta(hours=13)):
         effects, _state, _late = handle_due(session, stale, now)

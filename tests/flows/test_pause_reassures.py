@@ -39,8 +39,11 @@ def run(session: Session, effects: Effects, now: datetime) -> Effects:
 
 def fire(session: Session, now: datetime) -> Effects:
     out: Effects = []
-    query = (select(Timer).where(Timer.state == "pending", col(Timer.due_at) <= now)
-             .order_by(col(Timer.due_at)))
+    query = (
+        select(Timer)
+        .where(Timer.state == "pending", col(Timer.due_at) <= now)
+        .order_by(col(Timer.due_at))
+    )
     for timer in list(session.exec(query)):
         effects, state, late = handle_due(session, timer, now)
         timer.state = state
@@ -51,8 +54,9 @@ def fire(session: Session, now: datetime) -> Effects:
     return out
 
 
-def press(session: Session, user_id: int, row: Pause, action: str, now: datetime,
-          private: bool = False) -> Effects:
+def press(
+    session: Session, user_id: int, row: Pause, action: str, now: datetime, private: bool = False
+) -> Effects:
     actor = in_private(user_id) if private else in_group(user_id)
     data = buttons.data(flow.PAUSE, row.id or 0, action)
     return run(session, buttons.handle_press(session, actor, data, now), now)
@@ -66,7 +70,8 @@ def agreed(session: Session, minutes: int = 60) -> Pause:
 
 
 def test_the_pause_message_says_the_one_pausing_is_coming_back_not_leaving(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     effects = run(session, flow.pause(session, in_group(ANA_ID), "60", T0), T0)
     body = shown(sends(effects)[0].body)
@@ -74,7 +79,8 @@ def test_the_pause_message_says_the_one_pausing_is_coming_back_not_leaving(
 
 
 def test_a_bare_pause_in_private_offers_the_lengths_and_a_tap_starts_it_in_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     couple, ana, _ben = make_couple(session)
     offered = run(session, flow.pause(session, in_private(ANA_ID), "", T0), T0)
     assert keys(offered) == ["pause.choose"]
@@ -100,7 +106,8 @@ def test_more_time_past_a_day_is_refused_gently_and_names_the_other(session: Ses
 
 
 def test_the_ready_partner_hears_privately_when_the_other_asks_for_more_time(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, ana, _ben = make_couple(session)
     row = agreed(session)
     fire(session, T0 + HOUR)
@@ -109,8 +116,7 @@ def test_the_ready_partner_hears_privately_when_the_other_asks_for_more_time(
     more = press(session, BEN_ID, row, "more", T0 + HOUR + MIN, private=True)
     told = [s for s in sends(more) if s.to == ToPartner(ana.id or 0)]
     assert [s.body.key for s in told] == ["pause.more_told_ready"]
-    assert "Ben asked for 20 more minutes" in shown(told[0].body) and "19:21" in shown(
-        told[0].body)
+    assert "Ben asked for 20 more minutes" in shown(told[0].body) and "19:21" in shown(told[0].body)
 
 
 def test_the_ready_partner_hears_privately_when_both_are_back(session: Session) -> None:
@@ -125,20 +131,20 @@ def test_the_ready_partner_hears_privately_when_both_are_back(session: Session) 
     assert not any(s.to == ToPartner(ben.id or 0) for s in sends(done))
 
 
-def test_back_from_one_partner_asks_the_other_and_does_not_end_the_break(
-        session: Session) -> None:
+def test_back_from_one_partner_asks_the_other_and_does_not_end_the_break(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
     row = agreed(session)
     asked = run(session, flow.back(session, in_group(ANA_ID), "", T0 + 10 * MIN), T0 + 10 * MIN)
     [question] = sends(asked)
     assert question.to == ToGroup(couple.id or 0)
     assert shown(question.body) == "Ana is ready early. Ben, are you?"
-    assert button_data(question) == [buttons.data(flow.PAUSE, row.id or 0, "early"),
-                                     buttons.data(flow.PAUSE, row.id or 0, "notyet")]
+    assert button_data(question) == [
+        buttons.data(flow.PAUSE, row.id or 0, "early"),
+        buttons.data(flow.PAUSE, row.id or 0, "notyet"),
+    ]
     assert row.state == flow.AGREED and flow.active_pause(session, couple.id or 0) is row
     # Ana cannot answer her own question; Ben can.
-    assert keys(press(session, ANA_ID, row, "early", T0 + 11 * MIN)) == [
-        "pause.early_is_for_other"]
+    assert keys(press(session, ANA_ID, row, "early", T0 + 11 * MIN)) == ["pause.early_is_for_other"]
     assert row.state == flow.AGREED
 
 
@@ -158,8 +164,7 @@ def test_not_yet_keeps_the_break_and_tells_the_one_who_is_ready(session: Session
     assert row.state == flow.ENDED and "pause.both_back_private" in keys(done)
 
 
-def test_ready_early_from_the_other_ends_the_break_and_tells_the_first(
-        session: Session) -> None:
+def test_ready_early_from_the_other_ends_the_break_and_tells_the_first(session: Session) -> None:
     _couple, ana, ben = make_couple(session)
     row = agreed(session)
     run(session, flow.back(session, in_private(ANA_ID), "", T0 + 10 * MIN), T0 + 10 * MIN)
@@ -167,7 +172,8 @@ def test_ready_early_from_the_other_ends_the_break_and_tells_the_first(
     assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ben.id)
     assert "pause.back" in keys(effects)
     assert [s.body.key for s in sends(effects) if s.to == ToPartner(ana.id or 0)] == [
-        "pause.both_back_private"]
+        "pause.both_back_private"
+    ]
 
 
 def _not_returned(session: Session, start: datetime) -> Effects:
@@ -177,7 +183,8 @@ def _not_returned(session: Session, start: datetime) -> Effects:
 
 
 def test_the_third_break_not_returned_in_a_month_points_privately_to_counselling_once(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, ana, ben = make_couple(session)
     day = timedelta(days=1)
     assert "pause.counsel" not in keys(_not_returned(session, T0))
@@ -219,8 +226,11 @@ def _both_back(session: Session) -> tuple[Pause, Effects]:
 def _say(session: Session, user_id: int, words: str, tag: str | None) -> Effects:
     from flows import inputs
 
-    return run(session, inputs.handle_text(session, in_private(user_id), inputs.Said(words, tag),
-                                           T0 + HOUR), T0 + HOUR)
+    return run(
+        session,
+        inputs.handle_text(session, in_private(user_id), inputs.Said(words, tag), T0 + HOUR),
+        T0 + HOUR,
+    )
 
 
 def test_both_back_offers_an_optional_soft_restart(session: Session) -> None:
@@ -236,8 +246,9 @@ def test_a_soft_restart_shows_one_feeling_and_one_need_each_together(session: Se
     couple, ana, ben = make_couple(session)
     row, _ = _both_back(session)
     data = buttons.data(flow.SOFT_RESTART, row.id or 0, "go")
-    started = run(session, buttons.handle_press(session, in_group(BEN_ID), data, T0 + HOUR),
-                  T0 + HOUR)
+    started = run(
+        session, buttons.handle_press(session, in_group(BEN_ID), data, T0 + HOUR), T0 + HOUR
+    )
     asked = {s.to: s for s in sends(started) if s.body.key == "pause.restart_ask_feeling"}
     assert set(asked) == {ToPartner(ana.id or 0), ToPartner(ben.id or 0)}
     assert "pause.restart_started" in keys(started)
@@ -253,8 +264,12 @@ def test_a_soft_restart_shows_one_feeling_and_one_need_each_together(session: Se
     [together] = sends(shown_both)
     assert together.to == ToGroup(couple.id or 0)
     text = shown(together.body)
-    for said in ("Ana feels: Tired, a bit raw.", "Ana needs: A quiet dinner together.",
-                 "Ben feels: Relieved.", "Ben needs: A hug before we talk."):
+    for said in (
+        "Ana feels: Tired, a bit raw.",
+        "Ana needs: A quiet dinner together.",
+        "Ben feels: Relieved.",
+        "Ben needs: A hug before we talk.",
+    ):
         assert said in text
 
 

@@ -44,14 +44,21 @@ def run(session: Session, effects: Effects, now: datetime = T0) -> Effects:
     return effects
 
 
-def promise_cmd(session: Session, actor_id: int, args: str, now: datetime = T0,
-                cap: int = promises.DEFAULT_CAP, private: bool = False) -> Effects:
+def promise_cmd(
+    session: Session,
+    actor_id: int,
+    args: str,
+    now: datetime = T0,
+    cap: int = promises.DEFAULT_CAP,
+    private: bool = False,
+) -> Effects:
     actor = in_private(actor_id) if private else in_group(actor_id)
     return run(session, promises.make_promise(session, actor, args, now, cap=cap), now)
 
 
-def press(session: Session, actor_id: int, data: str, now: datetime = T0,
-          private: bool = False) -> Effects:
+def press(
+    session: Session, actor_id: int, data: str, now: datetime = T0, private: bool = False
+) -> Effects:
     actor = in_private(actor_id) if private else in_group(actor_id)
     return run(session, buttons.handle_press(session, actor, data, now), now)
 
@@ -116,6 +123,7 @@ def test_next_friday_skips_today_when_today_is_friday(session: Session) -> None:
 
 # ---- making a promise --------------------------------------------------------------------
 
+
 def test_daily_promise_is_made_and_told_in_the_group(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
     effects = promise_cmd(session, ANA_ID, "put my phone away at dinner daily")
@@ -165,7 +173,13 @@ def test_missing_when_asks_with_six_buttons_and_a_tap_makes_it(session: Session)
     assert draft.state == "draft" and not pending(session)
     choices = button_data(sends(asked)[0])
     assert [c.split("|")[3] for c in choices] == [
-        "tonight", "tomorrow", "3days", "nextweek", "daily", "weekdays"]
+        "tonight",
+        "tomorrow",
+        "3days",
+        "nextweek",
+        "daily",
+        "weekdays",
+    ]
     made = press(session, ANA_ID, choices[1])
     assert "promises.made" in keys(made)
     assert draft.state == "active" and draft.due_on == date(2026, 11, 26)
@@ -177,14 +191,24 @@ def test_missing_when_asks_with_six_buttons_and_a_tap_makes_it(session: Session)
 
 def test_every_when_button_gives_its_schedule(session: Session) -> None:
     make_couple(session)
-    expected = {"tonight": ("once", date(2026, 11, 25)), "tomorrow": ("once", date(2026, 11, 26)),
-                "3days": ("once", date(2026, 11, 28)), "nextweek": ("once", date(2026, 12, 2)),
-                "daily": ("daily", None), "weekdays": ("weekdays", None)}
+    expected = {
+        "tonight": ("once", date(2026, 11, 25)),
+        "tomorrow": ("once", date(2026, 11, 26)),
+        "3days": ("once", date(2026, 11, 28)),
+        "nextweek": ("once", date(2026, 12, 2)),
+        "daily": ("daily", None),
+        "weekdays": ("weekdays", None),
+    }
     for action, (repeat, due_on) in expected.items():
         promise_cmd(session, ANA_ID, "something kind", cap=10)
         draft = session.exec(select(Promise).where(Promise.state == "draft")).one()
-        promises.press_when(session, in_group(ANA_ID),
-                            buttons.Press(promises.WHEN, draft.id or 0, action), T0, cap=10)
+        promises.press_when(
+            session,
+            in_group(ANA_ID),
+            buttons.Press(promises.WHEN, draft.id or 0, action),
+            T0,
+            cap=10,
+        )
         assert (draft.repeat, draft.due_on) == (repeat, due_on), action
 
 
@@ -219,9 +243,13 @@ def test_the_cap_also_holds_when_the_time_is_picked_by_button(session: Session) 
     promise_cmd(session, ANA_ID, "a daily", cap=2)
     promise_cmd(session, ANA_ID, "b daily", cap=2)
     draft = session.exec(select(Promise).where(Promise.state == "draft")).one()
-    tap = promises.press_when(session, in_group(ANA_ID),
-                              buttons.parse(button_data(sends(asked)[0])[0]) or
-                              buttons.Press("", 0, ""), T0, cap=2)
+    tap = promises.press_when(
+        session,
+        in_group(ANA_ID),
+        buttons.parse(button_data(sends(asked)[0])[0]) or buttons.Press("", 0, ""),
+        T0,
+        cap=2,
+    )
     assert keys(tap) == ["promises.cap_reached"]
     assert draft.state == "expired"
 
@@ -258,6 +286,7 @@ def test_a_night_time_is_moved_into_the_day_and_says_so(session: Session) -> Non
 
 # ---- the day: nudge, kept?, noticed ------------------------------------------------------
 
+
 def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
     _couple, ana, ben = make_couple(session)
     promise_cmd(session, ANA_ID, "put my phone away at dinner daily")
@@ -272,7 +301,9 @@ def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
     assert [d.split("|")[3] for d in button_data(question)] == ["kept", "not", "change"]
     # The next day is set up as this one is handled.
     assert [(t.kind, t.due_at) for t in pending(session)] == [
-        ("promise.nudge", utc(2026, 11, 27, 9, 0)), ("promise.ask", utc(2026, 11, 27, 21, 0))]
+        ("promise.nudge", utc(2026, 11, 27, 9, 0)),
+        ("promise.ask", utc(2026, 11, 27, 21, 0)),
+    ]
 
     kept = press(session, ANA_ID, button_data(question)[0], utc(2026, 11, 26, 21, 5))
     assert "promises.kept_thanks" in keys(kept)
@@ -296,8 +327,7 @@ def test_daily_nudge_then_kept_then_noticed(session: Session) -> None:
     assert keys(press(session, BEN_ID, noticed)) == ["common.button_expired"]
 
 
-def test_nudge_goes_privately_and_waits_for_a_private_chat_not_opened_yet(
-        session: Session) -> None:
+def test_nudge_goes_privately_and_waits_for_a_private_chat_not_opened_yet(session: Session) -> None:
     _couple, ana, ben = make_couple(session, private_open=False)
     ben.private_open = True
     session.add(ben)
@@ -369,7 +399,9 @@ def test_a_one_off_not_kept_gets_another_day(session: Session) -> None:
     promise = only_promise(session)
     assert promise.due_on == date(2026, 11, 27)
     assert [(t.kind, t.due_at) for t in pending(session)] == [
-        ("promise.nudge", utc(2026, 11, 27, 9, 0)), ("promise.ask", utc(2026, 11, 27, 21, 0))]
+        ("promise.nudge", utc(2026, 11, 27, 9, 0)),
+        ("promise.ask", utc(2026, 11, 27, 21, 0)),
+    ]
 
 
 def test_a_one_off_kept_is_done_and_leaves_the_list(session: Session) -> None:
@@ -385,6 +417,7 @@ def test_a_one_off_kept_is_done_and_leaves_the_list(session: Session) -> None:
 
 
 # ---- changing -----------------------------------------------------------------------------
+
 
 def test_change_it_offers_words_when_and_drop(session: Session) -> None:
     make_couple(session)
@@ -410,8 +443,7 @@ def test_changing_the_words_by_replying(session: Session) -> None:
     assert keys(refused) == ["promises.not_yours"] and promise.what == "make tea"
     too_long = handle_text(session, in_group(ANA_ID), Said("x" * 300, question.tag), T0)
     assert keys(too_long) == ["common.too_long"] and promise.what == "make tea"
-    done = handle_text(session, in_group(ANA_ID), Said("make tea for both of us", question.tag),
-                       T0)
+    done = handle_text(session, in_group(ANA_ID), Said("make tea for both of us", question.tag), T0)
     assert keys(done) == ["promises.words_changed"]
     assert promise.what == "make tea for both of us" and promise.editing is None
     # The same reply again is stale.
@@ -426,7 +458,8 @@ def test_new_words_in_private_without_a_reply_count_for_a_while(session: Session
     press(session, ANA_ID, buttons.data(promises.CHANGE, promise.id or 0, "words"), private=True)
     later = T0 + promises.WORDS_WINDOW + timedelta(minutes=1)
     assert handle_text(session, in_private(ANA_ID), Said("too late"), later) == [
-        Send(ToChat(ANA_ID), promises.text("common.private_only_me", other="Ben"))]
+        Send(ToChat(ANA_ID), promises.text("common.private_only_me", other="Ben"))
+    ]
     handle_text(session, in_private(ANA_ID), Said("make green tea"), T0 + timedelta(minutes=2))
     assert promise.what == "make green tea"
 
@@ -492,6 +525,7 @@ def test_drop_from_the_change_menu(session: Session) -> None:
 
 # ---- follow-through and the list -----------------------------------------------------------
 
+
 def test_follow_through_counts_this_week_and_four_weeks(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
     promise_cmd(session, ANA_ID, "make tea daily")
@@ -499,15 +533,34 @@ def test_follow_through_counts_this_week_and_four_weeks(session: Session) -> Non
     sunday = date(2026, 11, 29)
     outcomes = ["kept", "kept", "not_kept", "kept", "asked", "kept", "kept"]  # Mon..Sun
     for offset, outcome in enumerate(outcomes):
-        session.add(PromiseCheck(promise_id=promise.id or 0, couple_id=couple.id or 0,
-                                 day=sunday - timedelta(days=6 - offset), asked_at=T0,
-                                 outcome=outcome))
+        session.add(
+            PromiseCheck(
+                promise_id=promise.id or 0,
+                couple_id=couple.id or 0,
+                day=sunday - timedelta(days=6 - offset),
+                asked_at=T0,
+                outcome=outcome,
+            )
+        )
     for offset in range(7, 28):  # three earlier weeks, every other day kept
-        session.add(PromiseCheck(promise_id=promise.id or 0, couple_id=couple.id or 0,
-                                 day=sunday - timedelta(days=offset), asked_at=T0,
-                                 outcome="kept" if offset % 2 else "not_kept"))
-    session.add(PromiseCheck(promise_id=promise.id or 0, couple_id=couple.id or 0,
-                             day=sunday - timedelta(days=40), asked_at=T0, outcome="kept"))
+        session.add(
+            PromiseCheck(
+                promise_id=promise.id or 0,
+                couple_id=couple.id or 0,
+                day=sunday - timedelta(days=offset),
+                asked_at=T0,
+                outcome="kept" if offset % 2 else "not_kept",
+            )
+        )
+    session.add(
+        PromiseCheck(
+            promise_id=promise.id or 0,
+            couple_id=couple.id or 0,
+            day=sunday - timedelta(days=40),
+            asked_at=T0,
+            outcome="kept",
+        )
+    )
     session.flush()
     evening = utc(2026, 11, 29, 21, 30)
     counts = promises.follow_through(session, promise, promises.zone_of(couple, ana), evening)
@@ -545,6 +598,7 @@ def test_settings_show_how_many_promises_each_has(session: Session) -> None:
 
 # ---- quiet during a pause ---------------------------------------------------------------
 
+
 def test_nudges_wait_during_a_pause_and_come_after_it(session: Session, quiet: set[int]) -> None:
     couple, _ana, _ben = make_couple(session)
     promise_cmd(session, ANA_ID, "make tea daily")
@@ -571,8 +625,9 @@ def test_kept_question_waits_during_a_pause(session: Session, quiet: set[int]) -
     assert keys(asked) == ["promises.ask_kept_today"]
 
 
-def test_a_pause_in_another_couple_does_not_quiet_this_one(session: Session,
-                                                          quiet: set[int]) -> None:
+def test_a_pause_in_another_couple_does_not_quiet_this_one(
+    session: Session, quiet: set[int]
+) -> None:
     couple, _ana, _ben = make_couple(session)
     promise_cmd(session, ANA_ID, "make tea daily")
     quiet.add((couple.id or 0) + 100)
@@ -581,16 +636,21 @@ def test_a_pause_in_another_couple_does_not_quiet_this_one(session: Session,
 
 # ---- recurrence ---------------------------------------------------------------------------
 
+
 def test_daily_keeps_its_local_time_across_the_dst_change(session: Session) -> None:
     make_couple(session, zone="Europe/Berlin")
     saturday = utc(2026, 10, 24, 5, 0)  # clocks go back in Berlin on Sun 25 Oct
     promise_cmd(session, ANA_ID, "make tea daily", saturday)
     assert [t.due_at for t in pending(session)] == [
-        utc(2026, 10, 24, 7, 0), utc(2026, 10, 24, 19, 0)]  # 09:00 and 21:00 CEST
+        utc(2026, 10, 24, 7, 0),
+        utc(2026, 10, 24, 19, 0),
+    ]  # 09:00 and 21:00 CEST
     fire(session, "promise.nudge", utc(2026, 10, 24, 7, 0))
     fire(session, "promise.ask", utc(2026, 10, 24, 19, 0))
     assert [t.due_at for t in pending(session)] == [
-        utc(2026, 10, 25, 8, 0), utc(2026, 10, 25, 20, 0)]  # 09:00 and 21:00 CET
+        utc(2026, 10, 25, 8, 0),
+        utc(2026, 10, 25, 20, 0),
+    ]  # 09:00 and 21:00 CET
 
 
 def test_weekdays_skip_the_weekend(session: Session) -> None:
@@ -615,6 +675,7 @@ def test_a_missed_evening_after_downtime_moves_on_to_the_next_day(session: Sessi
 
 # ---- from a check-in or repair -------------------------------------------------------------
 
+
 def test_a_promise_can_be_offered_from_another_feature(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     assert hooks.promises_available()
@@ -630,10 +691,12 @@ def test_a_promise_can_be_offered_from_another_feature(session: Session) -> None
 
 # ---- forged and stale buttons --------------------------------------------------------------
 
+
 def test_forged_and_stale_buttons_change_nothing(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
-    other_couple, _x, _y = make_couple(session, group_id=-2002, names=("Cleo", "Dan"),
-                                       user_ids=(STRANGER_ID, 404))
+    other_couple, _x, _y = make_couple(
+        session, group_id=-2002, names=("Cleo", "Dan"), user_ids=(STRANGER_ID, 404)
+    )
     promise_cmd(session, ANA_ID, "make tea daily")
     fire(session, "promise.ask", utc(2026, 11, 26, 21, 0))
     promise = only_promise(session)
@@ -662,8 +725,9 @@ def test_forged_and_stale_buttons_change_nothing(session: Session) -> None:
 
     # Answered once; the same button again is stale.
     press(session, ANA_ID, kept)
-    assert keys(press(session, ANA_ID, buttons.data(promises.ANSWER, check.id or 0, "not"))) \
-        == ["common.button_expired"]
+    assert keys(press(session, ANA_ID, buttons.data(promises.ANSWER, check.id or 0, "not"))) == [
+        "common.button_expired"
+    ]
     assert check.outcome == "kept" and promise.misses_in_row == 0
     # After a drop, the promise's buttons are all stale.
     press(session, ANA_ID, buttons.data(promises.CHANGE, promise.id or 0, "drop"))
@@ -690,8 +754,12 @@ def test_a_leaving_partner_ends_the_couples_promises(session: Session) -> None:
     _couple, ana, _ben = make_couple(session)
     promise_cmd(session, ANA_ID, "make tea daily")
     promise_cmd(session, BEN_ID, "make dinner daily")
-    run(session, buttons.handle_press(session, in_group(ANA_ID),
-                                      buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0))
+    run(
+        session,
+        buttons.handle_press(
+            session, in_group(ANA_ID), buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0
+        ),
+    )
     assert {p.state for p in session.exec(select(Promise))} == {"ended"}
     assert pending(session) == []
     assert session.get(Partner, ana.id) is None
@@ -734,5 +802,4 @@ def test_a_real_pause_quiets_nudges_until_back(session: Session) -> None:
     run(session, pause.back(session, in_group(BEN_ID), "", nine + timedelta(minutes=10)))
     run(session, pause.back(session, in_group(ANA_ID), "", nine + timedelta(minutes=10)))
     assert pause.active_pause(session, 1) is None
-    assert keys(fire(session, "promise.nudge", nine + timedelta(minutes=15))) == [
-        "promises.nudge"]
+    assert keys(fire(session, "promise.nudge", nine + timedelta(minutes=15))) == ["promises.nudge"]

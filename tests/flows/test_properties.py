@@ -23,15 +23,18 @@ from flows.outcome import SetTimer
 from flows.recurrence import next_weekly
 from tests.helpers import ANA_ID, in_group, make_couple
 
-FAST = settings(max_examples=60, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @cache
 def offered_zones() -> list[str]:
     """Every zone the bot accepts from `/timezone`: the IANA names `parse_zone` takes."""
-    return sorted(name for name in available_timezones()
-                  if couples.parse_zone(name) == name)
+    return sorted(name for name in available_timezones() if couples.parse_zone(name) == name)
 
 
 zones = st.sampled_from(offered_zones())
@@ -47,8 +50,9 @@ change_times = st.sampled_from([time(0, 30), time(1, 30), time(2, 0), time(2, 30
 
 def _exists(moment: datetime, zone: ZoneInfo) -> bool:
     """Whether this local wall-clock time happens at all that day (not in a spring gap)."""
-    return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(tzinfo=None) \
-        == moment.replace(tzinfo=None)
+    return moment.replace(tzinfo=zone).astimezone(UTC).astimezone(zone).replace(
+        tzinfo=None
+    ) == moment.replace(tzinfo=None)
 
 
 # ---- parsing never raises -----------------------------------------------------------------
@@ -66,12 +70,59 @@ def test_no_parser_raises_on_any_text(raw: str) -> None:
 
 
 @FAST
-@given(st.lists(st.sampled_from([
-    "call", "mum", "at", "7", "7pm", "19:30", "12.45", "noon", "every", "day", "daily",
-    "weekdays", "mon", "to", "fri", "friday", "by", "tomorrow", "tonight", "in", "3", "days",
-    "next", "week", "weekend", "the", "evening", "morning", "soon", "99", "0", "25:61", "am",
-    "p.m.", ",", "(", ")", "!", "on", "sunday", "h", "1h30", "90m", "-",
-]), max_size=10).map(" ".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "call",
+                "mum",
+                "at",
+                "7",
+                "7pm",
+                "19:30",
+                "12.45",
+                "noon",
+                "every",
+                "day",
+                "daily",
+                "weekdays",
+                "mon",
+                "to",
+                "fri",
+                "friday",
+                "by",
+                "tomorrow",
+                "tonight",
+                "in",
+                "3",
+                "days",
+                "next",
+                "week",
+                "weekend",
+                "the",
+                "evening",
+                "morning",
+                "soon",
+                "99",
+                "0",
+                "25:61",
+                "am",
+                "p.m.",
+                ",",
+                "(",
+                ")",
+                "!",
+                "on",
+                "sunday",
+                "h",
+                "1h30",
+                "90m",
+                "-",
+            ]
+        ),
+        max_size=10,
+    ).map(" ".join)
+)
 def test_promise_and_pause_parsers_read_phrases_without_raising(raw: str) -> None:
     parsed = timeparse.parse_promise(raw)
     assert raw.count(parsed.what) >= 1 or parsed.what == ""
@@ -93,28 +144,64 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @FAST
-@given(when=st.sampled_from([
-    "", "daily", "every weekday", "weekly", "tomorrow", "tonight", "by Friday", "in 3 days",
-    "next week", "this weekend", "at 7pm", "at 6am", "tomorrow at 8am", "daily at 23:30",
-    "by Sunday at 9pm", "tonight at 5pm", "every day at 12.15",
-]), now=moments, zone=zones)
-def test_a_promise_is_never_scheduled_in_the_past(database: Engine, when: str, now: datetime,
-                                                 zone: str) -> None:
+@given(
+    when=st.sampled_from(
+        [
+            "",
+            "daily",
+            "every weekday",
+            "weekly",
+            "tomorrow",
+            "tonight",
+            "by Friday",
+            "in 3 days",
+            "next week",
+            "this weekend",
+            "at 7pm",
+            "at 6am",
+            "tomorrow at 8am",
+            "daily at 23:30",
+            "by Sunday at 9pm",
+            "tonight at 5pm",
+            "every day at 12.15",
+        ]
+    ),
+    now=moments,
+    zone=zones,
+)
+def test_a_promise_is_never_scheduled_in_the_past(
+    database: Engine, when: str, now: datetime, zone: str
+) -> None:
     with Session(database) as session:
         make_couple(session, now=now, zone=zone)
-        effects = promises.make_promise(session, in_group(ANA_ID, "Ana"),
-                                        f"call my mum {when}", now)
+        effects = promises.make_promise(
+            session, in_group(ANA_ID, "Ana"), f"call my mum {when}", now
+        )
         due = [effect.due_at for effect in effects if isinstance(effect, SetTimer)]
         session.rollback()
     assert all(moment > now for moment in due), (when, now, zone, due)
 
 
 @FAST
-@given(raw=st.sampled_from(["sun 19:00", "sunday 7pm", "wed 20:30", "mon 0:00", "sat 23:59",
-                            "fri 2.30am", "tue 12pm", "thu 12am"]),
-       now=moments, zone=zones)
-def test_a_check_in_time_is_never_in_the_past_and_on_its_day(raw: str, now: datetime,
-                                                             zone: str) -> None:
+@given(
+    raw=st.sampled_from(
+        [
+            "sun 19:00",
+            "sunday 7pm",
+            "wed 20:30",
+            "mon 0:00",
+            "sat 23:59",
+            "fri 2.30am",
+            "tue 12pm",
+            "thu 12am",
+        ]
+    ),
+    now=moments,
+    zone=zones,
+)
+def test_a_check_in_time_is_never_in_the_past_and_on_its_day(
+    raw: str, now: datetime, zone: str
+) -> None:
     found = timeparse.parse_weekly(raw)
     assert found is not None and found.at is not None
     weekday, at = found.weekday, found.at
@@ -134,15 +221,20 @@ def test_a_pause_length_is_never_negative(raw: str) -> None:
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(zone=zones, weekday=st.one_of(st.just(6), st.integers(0, 6)),
-       at=st.one_of(change_times, clock_times), start=moments)
+@given(
+    zone=zones,
+    weekday=st.one_of(st.just(6), st.integers(0, 6)),
+    at=st.one_of(change_times, clock_times),
+    start=moments,
+)
 @example(zone="Europe/Berlin", weekday=6, at=time(2, 30), start=datetime(2026, 1, 1, tzinfo=UTC))
-@example(zone="America/New_York", weekday=6, at=time(1, 30),
-         start=datetime(2026, 1, 1, tzinfo=UTC))
-@example(zone="Australia/Lord_Howe", weekday=6, at=time(2, 15),
-         start=datetime(2026, 1, 1, tzinfo=UTC))
+@example(zone="America/New_York", weekday=6, at=time(1, 30), start=datetime(2026, 1, 1, tzinfo=UTC))
+@example(
+    zone="Australia/Lord_Howe", weekday=6, at=time(2, 15), start=datetime(2026, 1, 1, tzinfo=UTC)
+)
 def test_weekly_keeps_its_local_time_for_a_year_in_every_zone(
-        zone: str, weekday: int, at: time, start: datetime) -> None:
+    zone: str, weekday: int, at: time, start: datetime
+) -> None:
     tz = ZoneInfo(zone)
     moment = start
     for _week in range(54):  # a year: both daylight-saving changes wherever there are any

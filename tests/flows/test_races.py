@@ -40,9 +40,12 @@ def engine(any_engine: Engine) -> Engine:
 
 def _waiting_on_a_lock(engine: Engine) -> bool:
     with engine.connect() as connection:
-        count = connection.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock'")).scalar_one()
+        count = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
     return bool(count)
 
 
@@ -50,14 +53,18 @@ def interleave(engine: Engine, first: Work, second: Work) -> tuple[Effects, Effe
     """Run `first`, then `second` while `first` is still uncommitted; return both effects."""
     results: dict[str, Effects] = {}
     errors: list[BaseException] = []
-    first_done, second_done, second_writes = (threading.Event(), threading.Event(),
-                                              threading.Event())
+    first_done, second_done, second_writes = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
     second_thread: list[threading.Thread] = []
 
     def spot_writes(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if threading.current_thread() in second_thread and statement.lstrip().upper().startswith(
-                # On SQLite a transaction takes the write lock up front (BEGIN IMMEDIATE).
-                ("UPDATE", "INSERT", "DELETE", "BEGIN")):
+            # On SQLite a transaction takes the write lock up front (BEGIN IMMEDIATE).
+            ("UPDATE", "INSERT", "DELETE", "BEGIN")
+        ):
             second_writes.set()
 
     def run_first() -> None:
@@ -141,8 +148,12 @@ def test_both_pressing_im_ready_at_once_ends_the_pause(engine: Engine) -> None:
     ana, ben = interleave(engine, press(ANA_ID), press(BEN_ID))
     assert keys(ana) == ["pause.ready_notice", "pause.ready_waiting"]
     # The one who was ready first also hears, privately, that both are back.
-    assert keys(ben) == ["pause.ready_notice", "pause.ready_done", "pause.both_back",
-                         "pause.both_back_private"]
+    assert keys(ben) == [
+        "pause.ready_notice",
+        "pause.ready_done",
+        "pause.both_back",
+        "pause.both_back_private",
+    ]
     with Session(engine) as session:
         row = session.exec(select(Pause)).one()
         assert (row.state, row.outcome) == (pause_flow.ENDED, pause_flow.ON_TIME)
@@ -154,19 +165,22 @@ def test_both_pressing_im_ready_at_once_ends_the_pause(engine: Engine) -> None:
 def test_two_last_checkin_answers_at_once_reveal_both(engine: Engine) -> None:
     with Session(engine, expire_on_commit=False) as session:
         couple, _ana, _ben = make_couple(session)
-        persist(session, checkin.checkin(session, in_group(ANA_ID, "Ana"), "now", T0), T0,
-                claim=False)
+        persist(
+            session, checkin.checkin(session, in_group(ANA_ID, "Ana"), "now", T0), T0, claim=False
+        )
         for number in (1, 2, 3):
             for user_id in (ANA_ID, BEN_ID):
                 said = Said(f"{user_id} answer {number}")
-                persist(session, handle_text(session, in_private(user_id), said, T0), T0,
-                        claim=False)
+                persist(
+                    session, handle_text(session, in_private(user_id), said, T0), T0, claim=False
+                )
         session.commit()
         couple_id = couple.id
 
     def answer(user_id: int) -> Work:
-        return lambda session: handle_text(session, in_private(user_id),
-                                           Said(f"{user_id} answer 4"), T0)
+        return lambda session: handle_text(
+            session, in_private(user_id), Said(f"{user_id} answer 4"), T0
+        )
 
     ana, ben = interleave(engine, answer(ANA_ID), answer(BEN_ID))
     assert "checkin.thanks_waiting" in keys(ana)

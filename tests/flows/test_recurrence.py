@@ -56,7 +56,8 @@ def test_an_ambiguous_autumn_time_takes_the_first_occurrence() -> None:
 def test_next_occurrence_is_strictly_after() -> None:
     exactly = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)  # a Sunday 19:00 UTC
     assert next_weekly(exactly, SUNDAY, time(19, 0), ZoneInfo("UTC")) == datetime(
-        2026, 12, 6, 19, 0, tzinfo=UTC)
+        2026, 12, 6, 19, 0, tzinfo=UTC
+    )
 
 
 def test_weekdays_skip_the_weekend() -> None:

@@ -54,15 +54,19 @@ def _apologise(session: Session, actor: Actor) -> list[Effect]:
     partner = session.exec(select(Partner).where(Partner.user_id == actor.user_id)).first()
     if partner is None:
         return chosen
-    pressed = list(buttons.handle_press(
-        session, actor, buttons.data("rpc", partner.id or 0, "apology"), T0))
+    pressed = list(
+        buttons.handle_press(session, actor, buttons.data("rpc", partner.id or 0, "apology"), T0)
+    )
     return [effect for effect in chosen + pressed if not _is_choice(effect)]
 
 
 def _is_choice(effect: Effect) -> bool:
     body = getattr(effect, "body", None)
-    return body is not None and body.key in {"repair.choose", "repair.choose_with_note",
-                                             "repair.chose_apology"}
+    return body is not None and body.key in {
+        "repair.choose",
+        "repair.choose_with_note",
+        "repair.chose_apology",
+    }
 
 
 def _repair(session: Session) -> Repair:
@@ -80,8 +84,11 @@ def _to_review(session: Session, actor: object = ANA) -> Repair:
 
 
 def _group_keys(effects: list[Effect]) -> list[str]:
-    return [s.body.key for s in sends(effects) if isinstance(s.to, ToGroup)
-            or (isinstance(s.to, ToChat) and s.to.chat_id == GROUP_ID)]
+    return [
+        s.body.key
+        for s in sends(effects)
+        if isinstance(s.to, ToGroup) or (isinstance(s.to, ToChat) and s.to.chat_id == GROUP_ID)
+    ]
 
 
 @pytest.fixture
@@ -113,18 +120,25 @@ def test_repair_asks_the_four_steps_in_order_in_the_private_chat(session: Sessio
     assert all(isinstance(s.to, ToPartner) for s in sends(started))
     asked = [_say(session, ANA, ANSWERS[step]) for step in ("ownership", "impact", "change")]
     assert [keys(effects) for effects in asked] == [
-        ["repair.ask_impact"], ["repair.ask_change"], ["repair.ask_need"]]
+        ["repair.ask_impact"],
+        ["repair.ask_change"],
+        ["repair.ask_need"],
+    ]
     assert "how do you think it felt for Ben" in all_text(asked[0])
     review = _say(session, ANA, "Can I make you tea and just sit with you?")
     assert keys(review) == ["repair.review"]
     repair = _repair(session)
     assert (repair.ownership, repair.impact, repair.change) == (
-        ANSWERS["ownership"], ANSWERS["impact"], ANSWERS["change"])
+        ANSWERS["ownership"],
+        ANSWERS["impact"],
+        ANSWERS["change"],
+    )
     assert repair.need == "Can I make you tea and just sit with you?"
 
 
 def test_the_review_shows_the_whole_message_with_post_edit_and_cancel(
-        session: Session, no_promises: None) -> None:
+    session: Session, no_promises: None
+) -> None:
     make_couple(session)
     _apologise(session, ANA)
     for step in ("ownership", "impact", "change"):
@@ -137,8 +151,9 @@ def test_the_review_shows_the_whole_message_with_post_edit_and_cancel(
     assert "Ben,\n\nI'm sorry. " + ANSWERS["ownership"] in shown
     assert shown.count("Ana") == 1 and "My part" not in shown
     repair = _repair(session)
-    assert button_data(review) == [buttons.data("rp", repair.id or 0, action)
-                                   for action in ("post", "sorry", "edit", "cancel")]
+    assert button_data(review) == [
+        buttons.data("rp", repair.id or 0, action) for action in ("post", "sorry", "edit", "cancel")
+    ]
 
 
 def test_nothing_reaches_the_group_before_the_author_taps_post(session: Session) -> None:
@@ -175,16 +190,20 @@ def test_the_plain_question_button_skips_writing_the_last_step(session: Session)
 
 
 def test_started_in_the_group_the_questions_go_privately_with_a_pointer_in_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     effects = _apologise(session, in_group(ANA_ID, "Ana"))
     assert _group_keys(effects) == ["repair.started_private"]
     assert [s.body.key for s in sends(effects) if isinstance(s.to, ToPartner)] == [
-        "repair.intro_private", "repair.ask_ownership"]
+        "repair.intro_private",
+        "repair.ask_ownership",
+    ]
 
 
 def test_without_a_private_chat_the_questions_are_force_replies_in_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session, private_open=False)
     ana = in_group(ANA_ID, "Ana")
     started = sends(_apologise(session, ana))
@@ -200,8 +219,7 @@ def test_without_a_private_chat_the_questions_are_force_replies_in_the_group(
     assert _repair(session).ownership == ANSWERS["ownership"]
 
 
-def test_the_other_partner_replying_to_a_repair_question_changes_nothing(
-        session: Session) -> None:
+def test_the_other_partner_replying_to_a_repair_question_changes_nothing(session: Session) -> None:
     make_couple(session, private_open=False)
     _apologise(session, in_group(ANA_ID, "Ana"))
     repair = _repair(session)
@@ -265,17 +283,20 @@ def test_an_apology_that_owns_first_is_left_alone(answer: str) -> None:
     assert not explains_before_owning(answer)
 
 
-@pytest.mark.parametrize(("answer", "explains"), [
-    ("Tut mir leid, aber du hast auch angefangen.", True),
-    ("Sorry, aber ich war müde.", True),
-    ("Ich wollte dich nicht verletzen.", True),
-    ("Du weißt doch, dass ich das nicht so meine.", True),
-    ("Ich war einfach gestresst.", True),
-    ("Ich habe dich angeschrien, als du von deinem Tag erzählt hast.", False),
-    ("Ich habe dir nicht zugehört und bin laut geworden.", False),
-    # English openings are recognised for a German speaker too.
-    ("I didn't mean to hurt you.", True),
-])
+@pytest.mark.parametrize(
+    ("answer", "explains"),
+    [
+        ("Tut mir leid, aber du hast auch angefangen.", True),
+        ("Sorry, aber ich war müde.", True),
+        ("Ich wollte dich nicht verletzen.", True),
+        ("Du weißt doch, dass ich das nicht so meine.", True),
+        ("Ich war einfach gestresst.", True),
+        ("Ich habe dich angeschrien, als du von deinem Tag erzählt hast.", False),
+        ("Ich habe dir nicht zugehört und bin laut geworden.", False),
+        # English openings are recognised for a German speaker too.
+        ("I didn't mean to hurt you.", True),
+    ],
+)
 def test_german_apologies_that_explain_first_are_recognised(answer: str, explains: bool) -> None:
     assert explains_before_owning(answer, "de") is explains
 
@@ -287,8 +308,10 @@ def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Se
     assert keys(effects) == ["repair.hint_private"]
     hint = sends(effects)[0]
     repair = _repair(session)
-    assert button_data(hint) == [buttons.data("rp", repair.id or 0, "keep"),
-                                 buttons.data("rp", repair.id or 0, "cancel")]
+    assert button_data(hint) == [
+        buttons.data("rp", repair.id or 0, "keep"),
+        buttons.data("rp", repair.id or 0, "cancel"),
+    ]
     # Never a refusal: what they wrote is stored, and they may keep it.
     assert repair.ownership == "Sorry, but I was exhausted." and repair.state == "writing"
 
@@ -329,7 +352,8 @@ def test_in_the_group_the_hint_asks_for_a_reply_and_the_reply_counts(session: Se
     hint = sends(_say(session, ana, "I didn't mean to.", tag=f"repair:{repair.id}:ownership"))
     assert [s.body.key for s in hint] == ["repair.hint_group"]
     assert hint[0].tag == f"repair:{repair.id}:ownership" and hint[0].to == ToGroup(
-        repair.couple_id)
+        repair.couple_id
+    )
     _say(session, ana, "I walked out while you were talking.", tag=hint[0].tag)
     assert _repair(session).ownership == "I walked out while you were talking."
     assert _repair(session).step == "impact"
@@ -378,8 +402,7 @@ def test_posting_twice_posts_once(session: Session) -> None:
     assert sends(again) == []
 
 
-def test_next_time_can_become_a_promise_with_one_tap(
-        session: Session, offered: list[str]) -> None:
+def test_next_time_can_become_a_promise_with_one_tap(session: Session, offered: list[str]) -> None:
     make_couple(session)
     repair = _to_review(session)
     review = _review_buttons(session, repair)
@@ -394,7 +417,8 @@ def test_next_time_can_become_a_promise_with_one_tap(
 
 
 def test_after_posting_the_promise_is_still_one_tap_away(
-        session: Session, offered: list[str]) -> None:
+    session: Session, offered: list[str]
+) -> None:
     make_couple(session)
     repair = _to_review(session)
     posted = _press(session, ANA, repair, "post")
@@ -406,7 +430,8 @@ def test_after_posting_the_promise_is_still_one_tap_away(
 
 
 def test_without_the_promises_feature_no_promise_button_is_shown(
-        session: Session, no_promises: None) -> None:
+    session: Session, no_promises: None
+) -> None:
     make_couple(session)
     repair = _to_review(session)
     assert buttons.data("rp", repair.id or 0, "promise") not in _review_buttons(session, repair)
@@ -425,7 +450,8 @@ def _review_buttons(session: Session, repair: Repair) -> list[str]:
 
 @pytest.mark.parametrize("answered", [0, 1, 2, 3, 4])
 def test_cancel_at_any_step_posts_nothing_and_deletes_the_draft(
-        session: Session, answered: int) -> None:
+    session: Session, answered: int
+) -> None:
     make_couple(session)
     effects = list(_apologise(session, ANA))
     for step in ("ownership", "impact", "change", "need")[:answered]:
@@ -482,7 +508,10 @@ def test_a_half_finished_repair_survives_a_restart(engine: Engine) -> None:
     with Session(engine) as third:
         repair = third.exec(select(Repair)).one()
         assert (repair.ownership, repair.impact, repair.step) == (
-            ANSWERS["ownership"], ANSWERS["impact"], "change")
+            ANSWERS["ownership"],
+            ANSWERS["impact"],
+            "change",
+        )
 
 
 def test_repair_again_while_one_is_in_progress_offers_to_continue(session: Session) -> None:
@@ -494,7 +523,8 @@ def test_repair_again_while_one_is_in_progress_offers_to_continue(session: Sessi
     assert "step 2 of 4" in all_text(again)
     repair = _repair(session)
     assert button_data(sends(again)[0]) == [
-        buttons.data("rp", repair.id or 0, action) for action in ("continue", "over", "cancel")]
+        buttons.data("rp", repair.id or 0, action) for action in ("continue", "over", "cancel")
+    ]
     resumed = _press(session, ANA, repair, "continue")
     assert keys(resumed) == ["repair.continuing", "repair.ask_impact"]
     assert len(session.exec(select(Repair)).all()) == 1

@@ -97,8 +97,10 @@ def test_repair_asks_privately_whether_to_apologise_or_say_what_hurt(session: Se
     assert "private chat" in shown(group[0].body)
     [choice] = [s for s in sends(effects) if isinstance(s.to, ToPartner)]
     assert choice.to == ToPartner(ana.id or 0) and choice.body.key == "repair.choose"
-    assert button_data(choice) == [buttons.data("rpc", ana.id or 0, "apology"),
-                                   buttons.data("rpc", ana.id or 0, "hurt")]
+    assert button_data(choice) == [
+        buttons.data("rpc", ana.id or 0, "apology"),
+        buttons.data("rpc", ana.id or 0, "hurt"),
+    ]
     assert session.exec(select(Repair)).first() is None  # nothing started before the choice
 
 
@@ -107,15 +109,18 @@ def test_only_the_one_who_asked_can_choose_a_side(session: Session) -> None:
     start_repair(session, ANA, "", T0)
     for someone in (BEN, in_group(BEN_ID, "Ben")):
         assert keys(_press(session, someone, "rpc", ana.id or 0, "apology")) == [
-            "common.button_expired"]
+            "common.button_expired"
+        ]
     # Someone outside the couple hears whose button it is (the first-week rule).
     assert keys(_press(session, in_group(STRANGER_ID), "rpc", ana.id or 0, "apology")) == [
-        "common.button_for_couple"]
+        "common.button_for_couple"
+    ]
     assert session.exec(select(Repair)).first() is None
 
 
 def test_saying_what_hurt_needs_the_private_chat_and_says_where_to_open_it(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session, private_open=False)
     effects = _choose(session, in_group(BEN_ID, "Ben"), "hurt")
     assert keys(effects) == ["repair.hurt_needs_private"]
@@ -127,7 +132,8 @@ def test_saying_what_hurt_needs_the_private_chat_and_says_where_to_open_it(
 
 
 def test_the_note_asks_what_happened_then_what_it_meant_then_whether_to_share(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, _ana, ben = make_couple(session)
     effects = _choose(session, BEN, "hurt")
     assert keys(effects) == ["repair.chose_hurt", "repair.hurt_intro", "repair.hurt_ask_happened"]
@@ -139,8 +145,9 @@ def test_the_note_asks_what_happened_then_what_it_meant_then_whether_to_share(
     assert keys(review) == ["repair.hurt_review"]
     assert HAPPENED in all_text(review) and MEANT in all_text(review)
     note = session.exec(select(HurtNote)).one()
-    assert button_data(sends(review)[0]) == [buttons.data("hn", note.id or 0, action)
-                                             for action in ("share", "keep", "cancel")]
+    assert button_data(sends(review)[0]) == [
+        buttons.data("hn", note.id or 0, action) for action in ("share", "keep", "cancel")
+    ]
 
 
 def test_a_shared_note_is_announced_to_the_other_without_its_words(session: Session) -> None:
@@ -154,7 +161,8 @@ def test_a_shared_note_is_announced_to_the_other_without_its_words(session: Sess
 
 
 def test_a_shared_note_is_shown_at_the_impact_step_and_never_quoted_in_the_message(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     note = _write_note(session)
     _press(session, BEN, "hn", note.id or 0, "share")
@@ -192,7 +200,8 @@ def test_a_note_kept_to_oneself_is_never_shown_to_the_other(session: Session) ->
 
 
 def test_a_note_is_never_shown_in_the_group_even_when_the_apology_is_written_there(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     _couple, ana, _ben = make_couple(session)
     ana.private_open = False
     session.add(ana)
@@ -234,8 +243,10 @@ def test_the_message_is_prose_in_the_authors_voice_with_no_labels(session: Sessi
     from flows.repair import composed
 
     message = render(composed(session, repair, _partner(session, ANA_ID)))
-    assert message == (f"Ben,\n\nI'm sorry. {OWNERSHIP}\n\n{IMPACT}\n\n{CHANGE}\n\n"
-                       "What's one thing you need from me tonight?\n\n— Ana")
+    assert message == (
+        f"Ben,\n\nI'm sorry. {OWNERSHIP}\n\n{IMPACT}\n\n{CHANGE}\n\n"
+        "What's one thing you need from me tonight?\n\n— Ana"
+    )
     for label in ("My part", "How I think", "What I'll do differently", ":\n"):
         assert label not in message
 
@@ -275,7 +286,7 @@ def test_step_four_is_one_question_with_a_button_for_menders_words(session: Sess
     [asked] = sends(effects)
     text = shown(asked.body)
     assert text.count("?") == 1  # one question: the one offered for the message
-    assert "send \"ok\"" not in text
+    assert 'send "ok"' not in text
     repair = session.exec(select(Repair)).one()
     assert button_data(asked)[0] == buttons.data("rp", repair.id or 0, "plain")
 
@@ -286,8 +297,9 @@ def test_step_four_is_one_question_with_a_button_for_menders_words(session: Sess
 def test_a_posted_repair_offers_the_receiver_three_answers(session: Session) -> None:
     make_couple(session)
     repair, group = _posted(session)
-    assert button_data(group) == [buttons.data("rpa", repair.id or 0, answer)
-                                  for answer in ("thanks", "time", "talk")]
+    assert button_data(group) == [
+        buttons.data("rpa", repair.id or 0, answer) for answer in ("thanks", "time", "talk")
+    ]
     labels = [shown(b.label) for row in group.buttons for b in row]
     assert labels == ["Thank you", "I need some time", "Can we talk tonight?"]
     assert "Ben, if and when you want to, you can answer with a tap" in shown(group.body)
@@ -325,8 +337,7 @@ def test_can_we_talk_tonight_is_told_gently_to_the_author(session: Session) -> N
     assert told.to == ToPartner(ana.id or 0) and "can we talk tonight?" in shown(told.body)
 
 
-def test_i_need_some_time_offers_the_receiver_a_pause_with_a_return_time(
-        session: Session) -> None:
+def test_i_need_some_time_offers_the_receiver_a_pause_with_a_return_time(session: Session) -> None:
     couple, ana, ben = make_couple(session)
     repair, _group = _posted(session)
     effects = _press(session, in_group(BEN_ID, "Ben"), "rpa", repair.id or 0, "time")
@@ -335,12 +346,12 @@ def test_i_need_some_time_offers_the_receiver_a_pause_with_a_return_time(
     assert "isn't a no" in shown(by_target[ToPartner(ana.id or 0)].body)
     offer = by_target[ToPartner(ben.id or 0)]
     assert offer.body.key == "repair.time_offer_pause"
-    assert button_data(offer) == [buttons.data(pause.START, couple.id or 0, str(m))
-                                  for m in pause.CHOICES_MINUTES]
+    assert button_data(offer) == [
+        buttons.data(pause.START, couple.id or 0, str(m)) for m in pause.CHOICES_MINUTES
+    ]
     # Tapped in the private chat: the usual break, announced in the group for Ana to agree.
     started = _press(session, BEN, pause.START, couple.id or 0, "60")
-    assert [s.body.key for s in sends(started) if isinstance(s.to, ToGroup)] == [
-        "pause.started"]
+    assert [s.body.key for s in sends(started) if isinstance(s.to, ToGroup)] == ["pause.started"]
     row = pause.active_pause(session, couple.id or 0)
     assert row is not None and row.asked_by == ben.id and row.state == pause.WAITING
 

@@ -30,8 +30,7 @@ from tests.helpers import (
 HOTLINES = ("1-800-799-7233", "1-866-331-9474")
 
 
-def test_safety_in_private_gives_the_resources_and_how_to_leave_quietly(
-        session: Session) -> None:
+def test_safety_in_private_gives_the_resources_and_how_to_leave_quietly(session: Session) -> None:
     effects = safety.safety(session, in_private(ANA_ID, "Ana"), "", T0)
     assert keys(effects) == ["safety.resources"]
     shown = all_text(effects)
@@ -44,8 +43,10 @@ def test_safety_in_private_gives_the_resources_and_how_to_leave_quietly(
     first_lines = shown.split("\n")[:3]
     assert "911" in first_lines[1] and "112" in first_lines[2]
     assert "text START to 88788" in shown and "text LOVEIS to 22522" in shown
-    assert ("Outside the United States: your local emergency services and your local "
-            "domestic-violence services") in shown
+    assert (
+        "Outside the United States: your local emergency services and your local "
+        "domestic-violence services"
+    ) in shown
     assert "couples counsellor" in shown
     assert "/forget" in shown and "Removing me from the group" in shown
 
@@ -58,8 +59,11 @@ def test_safety_works_for_someone_who_has_no_couple(session: Session) -> None:
 def test_safety_in_a_group_answers_with_one_neutral_line_only(session: Session) -> None:
     effects = safety.safety(session, in_group(ANA_ID, "Ana"), "", T0)
     assert keys(effects) == ["safety.in_group"]
-    assert effects[0] == Send(ToChat(GROUP_ID), effects[0].body,  # type: ignore[union-attr]
-                              buttons=effects[0].buttons)  # type: ignore[union-attr]
+    assert effects[0] == Send(
+        ToChat(GROUP_ID),
+        effects[0].body,  # type: ignore[union-attr]
+        buttons=effects[0].buttons,
+    )  # type: ignore[union-attr]
     shown = all_text(effects)
     assert not any(number in shown for number in HOTLINES)
     assert "hotline" not in shown.lower() and "violence" not in shown.lower()
@@ -77,11 +81,13 @@ def test_the_group_button_opens_the_resources_directly(session: Session) -> None
     assert opened[0] == Send(ToChat(ANA_ID), opened[0].body)  # type: ignore[union-attr]
     # Someone with no couple yet gets them the same way.
     assert keys(onboarding.start(session, in_private(STRANGER_ID), "safety", "UTC", T0)) == [
-        "safety.resources"]
+        "safety.resources"
+    ]
 
 
 def test_in_a_group_with_the_private_chat_open_the_resources_go_there_and_nothing_to_the_group(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)  # both have opened the private chat
     effects = safety.safety(session, in_group(ANA_ID, "Ana"), "", T0)
     assert keys(effects) == ["safety.resources"]
@@ -118,7 +124,8 @@ def test_every_number_has_its_source_and_is_what_safety_shows() -> None:
 
 
 def test_an_unexpected_private_message_gets_a_warm_answer_that_mentions_safety(
-        session: Session) -> None:
+    session: Session,
+) -> None:
     make_couple(session)
     effects = handle_text(session, in_private(ANA_ID, "Ana"), Said("I'm scared"), T0)
     shown = all_text(effects)
@@ -151,8 +158,11 @@ def test_no_catalogue_text_carries_a_hotline(language: str) -> None:
     """The numbers live only in flows/safety_lines.toml, filled into the resources message,
     which is only ever addressed to the asking person (above): no other text can carry them
     into a group."""
-    carrying = sorted(key for key, value in catalogue(language).items()
-                      if any(number in value for number in HOTLINES))
+    carrying = sorted(
+        key
+        for key, value in catalogue(language).items()
+        if any(number in value for number in HOTLINES)
+    )
     assert carrying == []
     lines = (Path(safety.__file__).parent / "safety_lines.toml").read_text()
     assert all(number in lines for number in HOTLINES)

@@ -50,8 +50,7 @@ def data_key() -> Iterator[str]:
 
 
 def _raw_what(session: Session) -> list[str]:
-    return [value for (value,) in
-            session.execute(select(type_coerce(Promise.what, SAText())))]  # type: ignore[arg-type]
+    return [value for (value,) in session.execute(select(type_coerce(Promise.what, SAText())))]  # type: ignore[arg-type]
 
 
 def test_plain_text_that_starts_like_a_token_reads_back_as_written() -> None:
@@ -63,7 +62,8 @@ def test_plain_text_that_starts_like_a_token_reads_back_as_written() -> None:
 
 
 def test_a_promise_starting_with_enc1_is_kept_listed_and_passes_the_start_up_check(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     configure_data_key(None)
     with session_scope(engine) as session:
         make_couple(session)
@@ -72,18 +72,19 @@ def test_a_promise_starting_with_enc1_is_kept_listed_and_passes_the_start_up_che
         [what] = _raw_what(session)
         assert what == PLAIN + "enc1:call mum"
         listed = promises.list_promises(session, in_group(ANA_ID, "Ana"), "", T0)
-        assert "enc1:call mum" in "".join(render(e.body) for e in listed  # type: ignore[union-attr]
-                                          if hasattr(e, "body"))
+        assert "enc1:call mum" in "".join(
+            render(e.body)
+            for e in listed  # type: ignore[union-attr]
+            if hasattr(e, "body")
+        )
         check_data_key(session.connection(), SQLModel.metadata)  # no "encrypted but no key"
 
 
-def test_a_first_name_starting_with_enc1_reaches_the_outbox_and_reads_back(
-        engine: Engine) -> None:
+def test_a_first_name_starting_with_enc1_reaches_the_outbox_and_reads_back(engine: Engine) -> None:
     configure_data_key(None)
     with session_scope(engine) as session:
         make_couple(session, names=("enc1:Ana", "Ben"))
-        session.add(Outbox(couple_id=1, chat_id=GROUP_ID, body="enc1:Ana is in.",
-                           created_at=T0))
+        session.add(Outbox(couple_id=1, chat_id=GROUP_ID, body="enc1:Ana is in.", created_at=T0))
     with session_scope(engine) as session:
         [row] = session.exec(select(Outbox)).all()
         assert row.body == "enc1:Ana is in."
@@ -99,8 +100,7 @@ def _migration() -> Any:
     return module
 
 
-def test_the_data_migration_marks_old_plain_values_and_leaves_tokens_alone(
-        engine: Engine) -> None:
+def test_the_data_migration_marks_old_plain_values_and_leaves_tokens_alone(engine: Engine) -> None:
     key = generate_key()
     configure_data_key(key)
     token = seal("sealed before")
@@ -110,16 +110,26 @@ def test_the_data_migration_marks_old_plain_values_and_leaves_tokens_alone(
     raw: list[str] = ["old plain", "enc1:call mum daily", token, "", PLAIN + "done"]
     with engine.begin() as connection:
         for body in raw:  # as an older Mend stored them: unmarked
-            connection.execute(insert(Outbox.__table__).values(  # type: ignore[attr-defined]
-                chat_id=GROUP_ID, body=type_coerce(body, SAText()), state="sent",
-                attempts=0, created_at=T0, private_only=False))
+            connection.execute(
+                insert(Outbox.__table__).values(  # type: ignore[attr-defined]
+                    chat_id=GROUP_ID,
+                    body=type_coerce(body, SAText()),
+                    state="sent",
+                    attempts=0,
+                    created_at=T0,
+                    private_only=False,
+                )
+            )
         with Operations.context(MigrationContext.configure(connection)):
             _migration().upgrade()
     with engine.connect() as connection:
-        stored = [value for (value,) in connection.execute(
-            select(type_coerce(Outbox.body, SAText())).order_by(Outbox.id))]  # type: ignore[arg-type]
-    assert stored == [PLAIN + "old plain", PLAIN + "enc1:call mum daily", token, "",
-                      PLAIN + "done"]
+        stored = [
+            value
+            for (value,) in connection.execute(
+                select(type_coerce(Outbox.body, SAText())).order_by(Outbox.id)
+            )
+        ]  # type: ignore[arg-type]
+    assert stored == [PLAIN + "old plain", PLAIN + "enc1:call mum daily", token, "", PLAIN + "done"]
     assert unseal(stored[1]) == "enc1:call mum daily"
     assert stored[2].startswith(PREFIX)
     configure_data_key(key)
@@ -137,15 +147,31 @@ def _two_promises(engine: Engine) -> None:
         promises.make_promise(session, in_group(ANA_ID, "Ana"), "make tea daily", T0)
     with session_scope(engine) as session:
         promise = session.exec(select(Promise)).one()
-        session.add(Promise(couple_id=promise.couple_id, partner_id=promise.partner_id,
-                            number=2, what="walk together weekly", repeat=promise.repeat,
-                            state=promise.state, created_at=T0))
-        session.add(Outbox(couple_id=promise.couple_id, chat_id=GROUP_ID, state="sent",
-                           body="Ana promised: make tea", created_at=T0))
+        session.add(
+            Promise(
+                couple_id=promise.couple_id,
+                partner_id=promise.partner_id,
+                number=2,
+                what="walk together weekly",
+                repeat=promise.repeat,
+                state=promise.state,
+                created_at=T0,
+            )
+        )
+        session.add(
+            Outbox(
+                couple_id=promise.couple_id,
+                chat_id=GROUP_ID,
+                state="sent",
+                body="Ana promised: make tea",
+                created_at=T0,
+            )
+        )
 
 
 def test_rotation_never_brings_back_a_row_deleted_or_changed_while_it_ran(
-        engine: Engine, data_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Engine, data_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _two_promises(engine)
     with session_scope(engine) as session:
         first, second = session.exec(select(Promise).order_by(Promise.id)).all()
@@ -158,8 +184,11 @@ def test_rotation_never_brings_back_a_row_deleted_or_changed_while_it_ran(
         if not interleaved:
             interleaved.append(True)
             connection.execute(delete(Promise).where(Promise.id == first.id))  # type: ignore[arg-type]
-            connection.execute(update(Promise).where(Promise.id == second.id)  # type: ignore[arg-type]
-                               .values(what="walk together daily"))
+            connection.execute(
+                update(Promise)
+                .where(Promise.id == second.id)  # type: ignore[arg-type]
+                .values(what="walk together daily")
+            )
             connection.execute(update(Outbox).values(body=type_coerce("", SAText())))
         return real_rewrite(connection, table, column, row)
 

@@ -31,8 +31,7 @@ ANA = in_private(ANA_ID, "Ana")
 
 
 def _press(session: Session, actor: Actor, note: Thanks, action: str) -> list[Effect]:
-    return list(buttons.handle_press(session, actor, buttons.data("ty", note.id or 0, action),
-                                     T0))
+    return list(buttons.handle_press(session, actor, buttons.data("ty", note.id or 0, action), T0))
 
 
 def _note(session: Session) -> Thanks:
@@ -77,8 +76,7 @@ def test_only_the_author_can_send_it_and_only_once(session: Session) -> None:
     note = _note(session)
     for someone in (in_private(BEN_ID), in_group(BEN_ID)):
         assert keys(_press(session, someone, note, "p")) == ["common.button_expired"]
-    assert keys(_press(session, in_group(STRANGER_ID), note, "p")) == [
-        "common.button_for_couple"]
+    assert keys(_press(session, in_group(STRANGER_ID), note, "p")) == ["common.button_for_couple"]
     assert note.state == "draft"
     _press(session, ANA, note, "p")
     again = _press(session, ANA, note, "g")
@@ -130,8 +128,11 @@ def test_thanks_needs_a_formed_couple(session: Session) -> None:
 
 def test_checkins_counts_thanks_for_the_couple_never_per_partner(session: Session) -> None:
     couple, _ana, _ben = make_couple(session)
-    for actor, what in ((ANA, "for breakfast"), (ANA, "for the walk"),
-                        (in_private(BEN_ID), "for waiting")):
+    for actor, what in (
+        (ANA, "for breakfast"),
+        (ANA, "for the walk"),
+        (in_private(BEN_ID), "for waiting"),
+    ):
         thanks(session, actor, what, T0)
         (note,) = [t for t in session.exec(select(Thanks)).all() if t.what == what]
         _press(session, actor, note, "p")
@@ -158,8 +159,7 @@ def test_leaving_drops_unsent_drafts(session: Session) -> None:
     assert (_note(session).state, _note(session).what) == ("dropped", None)
 
 
-def test_in_the_group_the_choice_is_answered_where_the_command_came_from(
-        session: Session) -> None:
+def test_in_the_group_the_choice_is_answered_where_the_command_came_from(session: Session) -> None:
     make_couple(session)
     [asked] = sends(thanks(session, in_group(ANA_ID, "Ana"), "for dinner", T0))
     assert asked.to == ToChat(GROUP_ID)

@@ -208,8 +208,7 @@ async def test_spec_unknown_method_and_missing_param(sb: BotApiSandbox) -> None:
     status, body = await call(sb, "sendMessage", form={"chat_id": "1"})
     assert status == 400
     assert body == {"ok": False, "error_code": 400, "description": "Bad Request: text is required"}
-    status, body = await call(sb, "setPassportDataErrors", form={"user_id": "1",
-                                                                "errors": "[]"})
+    status, body = await call(sb, "setPassportDataErrors", form={"user_id": "1", "errors": "[]"})
     assert status == 200 and body == {"ok": True, "result": True}
     assert sb.violations == [
         "unknown method 'sendMesage'",

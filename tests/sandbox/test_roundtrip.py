@@ -310,8 +310,9 @@ async def test_subscribe_sees_messages_edits_and_answers(
     assert events[2]["text"] == "got no"
 
 
-async def test_member_count_follows_joins_leaves_and_the_bot(sb: BotApiSandbox,
-                                                             echo_bot: EchoBot) -> None:
+async def test_member_count_follows_joins_leaves_and_the_bot(
+    sb: BotApiSandbox, echo_bot: EchoBot
+) -> None:
     ann, ben, cleo = sb.add_user("Ann"), sb.add_user("Ben"), sb.add_user("Cleo")
     group = sb.create_group("G", [ann, ben])
     assert await echo_bot.bot.get_chat_member_count(group.id) == 2
