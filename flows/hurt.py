@@ -21,7 +21,7 @@ from flows import buttons
 from flows.buttons import Press
 from flows.couples import Actor, other_partner
 from flows.feature import Feature
-from flows.inputs import Said
+from flows.inputs import Said, step_tag
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.outcome import (
     Button,
@@ -172,18 +172,9 @@ def cancel(session: Session, note: HurtNote, now: datetime) -> None:
     session.add(note)
 
 
-def _parse_tag(tag: str | None) -> tuple[int, str] | None:
-    if not tag or not tag.startswith(TAG + ":"):
-        return None
-    parts = tag.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    return int(parts[1]), parts[2]
-
-
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """Text in the private chat while a note's question is the latest one asked there."""
-    tagged = _parse_tag(said.reply_to_tag)
+    tagged = step_tag(said.reply_to_tag, TAG)
     if tagged is None:
         return None
     note = session.get(HurtNote, tagged[0])

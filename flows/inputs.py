@@ -37,6 +37,17 @@ class Said:
 InputHandler = Callable[[Session, Actor, Said, datetime], Effects | None]
 
 
+def step_tag(tag: str | None, prefix: str) -> tuple[int, str] | None:
+    """`prefix:<id>:<step>`, the tag of a question asked step by step (repair, a hurt note, a
+    soft restart), as (id, step); None for any other tag."""
+    if not tag or not tag.startswith(prefix + ":"):
+        return None
+    parts = tag.split(":")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2]
+
+
 def handle_text(session: Session, actor: Actor, said: Said, now: datetime) -> Effects:
     # Every feature's handlers, then what is said when none took the text (onboarding's
     # `unplaced_text`: it knows couples and where each person's questions go).

@@ -39,7 +39,7 @@ from flows.couples import (
     partner_of_user,
 )
 from flows.feature import Feature
-from flows.inputs import Said
+from flows.inputs import Said, step_tag
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.onboarding import deep_link
 from flows.outcome import (
@@ -176,15 +176,6 @@ def _private_draft_of_user(session: Session, user_id: int) -> Repair | None:
 
 def _tag(repair: Repair) -> str:
     return f"{TAG}:{repair.id}:{repair.step}"
-
-
-def _parse_tag(tag: str | None) -> tuple[int, str] | None:
-    if not tag or not tag.startswith(TAG + ":"):
-        return None
-    parts = tag.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    return int(parts[1]), parts[2]
 
 
 # ---- what the author sees ---------------------------------------------------------------
@@ -449,7 +440,7 @@ def _opening(session: Session, repair: Repair, partner: Partner, actor: Actor) -
 
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """An answer to a repair question: by reply (group or private) or as private text."""
-    tagged = _parse_tag(said.reply_to_tag)
+    tagged = step_tag(said.reply_to_tag, TAG)
     if tagged is not None:
         repair = session.get(Repair, tagged[0])
         partner = session.get(Partner, repair.partner_id) if repair is not None else None

@@ -16,7 +16,7 @@ from flows import buttons
 from flows.buttons import Press
 from flows.couples import Actor, partner_of_user, partners_of
 from flows.feature import Feature
-from flows.inputs import Said
+from flows.inputs import Said, step_tag
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, Text, ToChat, ToGroup, ToPartner, text
 from flows.pause import ENDED, SOFT_RESTART, Pause
@@ -90,18 +90,9 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     return effects
 
 
-def _parse_tag(tag: str | None) -> tuple[int, str] | None:
-    if not tag or not tag.startswith(TAG + ":"):
-        return None
-    parts = tag.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    return int(parts[1]), parts[2]
-
-
 def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
     """A feeling or a need, by reply or as the next private message."""
-    tagged = _parse_tag(said.reply_to_tag)
+    tagged = step_tag(said.reply_to_tag, TAG)
     if tagged is None:
         return None
     row = session.get(SoftRestart, tagged[0])
