@@ -72,7 +72,7 @@ async def test_time_zone_step_change_by_city_then_confirm(sqlite_world: Scene) -
     assert world.sandbox.short_descriptions.get("", "")
 
 
-async def test_bare_commands_ask_for_what_they_need(sqlite_world: Scene) -> None:
+async def test_bare_promise_and_drop_ask_for_what_they_need(sqlite_world: Scene) -> None:
     world, group = sqlite_world, sqlite_world.group
     await form_couple(world, open_private=False)
     await world.expect(group, "Is that where you are?")
@@ -95,6 +95,14 @@ async def test_bare_commands_ask_for_what_they_need(sqlite_world: Scene) -> None
     await world.say(world.ana, group, "/drop")
     choose = await world.expect(group, "Which of your promises", after=mark)
     assert [b["text"] for b in choose.buttons] == ["End #1 make us coffee"]
+
+
+# Two scenes rather than one: each group hears at most 20 messages a minute, and one long
+# story would spend most of its time waiting on that limit.
+async def test_bare_checkin_and_pause_ask_for_what_they_need(sqlite_world: Scene) -> None:
+    world, group = sqlite_world, sqlite_world.group
+    await form_couple(world, open_private=False)
+    await world.expect(group, "Is that where you are?")
 
     # /checkin: when it is, with [Start now] [Move] [Off]; Move asks for a day and time.
     mark = world.last_id(group)
