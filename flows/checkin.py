@@ -40,6 +40,7 @@ from flows.locking import hold
 from flows.models import Couple, Outbox, Partner, secret_text, utc_column
 from flows.onboarding import couple_zone
 from flows.outcome import (
+    TIDY_MARK,
     Button,
     CancelTimers,
     ClockTime,
@@ -884,7 +885,11 @@ def _waiting_in_private(
     question in this chat was one (so another feature's question keeps its answers)."""
     last_tag = session.exec(
         select(Outbox.tag)
-        .where(Outbox.chat_id == actor.chat_id, col(Outbox.tag).is_not(None))
+        .where(
+            Outbox.chat_id == actor.chat_id,
+            col(Outbox.tag).is_not(None),
+            ~col(Outbox.tag).startswith(TIDY_MARK),
+        )
         .order_by(col(Outbox.id).desc())
     ).first()
     if last_tag is not None and _parse_tag(last_tag) is None:
