@@ -271,6 +271,8 @@ def _tidy_rows(
         if changed.rowcount == 1:  # type: ignore[attr-defined]
             session.expire(found)
             return []
+    if found.state == "sent" and _already(session, found, body, markup):
+        return []
     held = (
         couple is not None and not couple.group_reachable and found.chat_id == couple.group_chat_id
     )
@@ -292,6 +294,25 @@ def _tidy_rows(
     )
     session.add(row)
     return [row]
+
+
+def _already(session: Session, found: Outbox, body: str | None, markup: str | None) -> bool:
+    """The message's latest edit (a pressed button's, an earlier tidying) already left it
+    as wanted: no second edit, which would only cost the chat's rate limit."""
+    latest = session.exec(
+        select(Outbox)
+        .where(
+            col(Outbox.chat_id) == found.chat_id,
+            col(Outbox.message_id) == found.message_id,
+            col(Outbox.kind) != "send",
+            col(Outbox.state) != "failed",
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.markup != markup:
+        return False
+    return body is None or (latest.kind == "edit_text" and latest.body == body)
 
 
 def _chats_of(session: Session, to: Target) -> tuple[Couple | None, Partner | None, list[int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -221,3 +222,43 @@ def test_a_tidy_tag_never_takes_a_reply() -> None:
     assert not takes_replies(TAG)
     assert takes_replies("checkin:7:1:2") and not takes_replies(None)
     assert json.dumps(TAG).startswith('"~')
+
+
+def test_private_text_answers_the_question_not_a_step_message_delivered_after_it(
+    engine: Engine,
+) -> None:
+    with session_scope(engine) as session:
+        make_couple(session)
+        session.add_all(
+            [
+                Outbox(
+                    chat_id=ANA_ID,
+                    body="q",
+                    tag="checkin:7:1:4",
+                    state="sent",
+                    sent_at=T0,
+                    created_at=T0,
+                ),
+                Outbox(
+                    chat_id=ANA_ID,
+                    body="thanks, that's all four",
+                    tag=TAG,
+                    state="sent",
+                    sent_at=T0 + timedelta(seconds=1),
+                    created_at=T0,
+                ),
+            ]
+        )
+    assert Runtime(engine, FixedClock(T0)).latest_delivered_tag(ANA_ID) == "checkin:7:1:4"
+
+
+async def test_a_step_message_already_tidied_is_not_edited_again(engine: Engine) -> None:
+    ana = sent_waiting_message(engine)
+    bot = EditingBot()
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await deliver(runtime)
+    tidy(engine, ana)
+    await deliver(runtime)
+    assert tidy(engine, ana) == []
+    await deliver(runtime)
+    assert len(bot.edits) == 1 and len(outbox(engine)) == 2
