@@ -72,6 +72,7 @@ from flows.outcome import (
     fallback_for,
     keyboard,
     private_only,
+    takes_replies,
 )
 from flows.secret import DataKeyError, unseal
 from flows.timers import cancel_timers, handle_due, store_timer
@@ -220,12 +221,17 @@ def _tidy_rows(
     couple, partner, chats = _chats_of(session, edit.to)
     if not chats:
         return []
+    to_partner_id = partner.id if partner is not None else None
+    # Tidying is about live buttons: a reply prompt that shares the question's tag (the
+    # zone question's "Which city?") is not the message meant. A message older than three
+    # days has had its text and buttons erased (`purge_delivered`) and is left alone.
     found = session.exec(
         select(Outbox)
         .where(
             col(Outbox.chat_id).in_(chats),
             col(Outbox.tag) == edit.tag,
             col(Outbox.kind) == "send",
+            col(Outbox.markup).contains("inline_keyboard"),
         )
         .order_by(col(Outbox.id).desc())
         .limit(1)
@@ -239,23 +245,28 @@ def _tidy_rows(
     body = None
     if edit.body is not None:
         prefix: list[str] = []
-        if partner is not None and couple is not None and found.chat_id == couple.group_chat_id:
+        # Written to the partner in the group because their private chat was not open: it
+        # said "For Ana:", and its one line does too (an answer to someone's command there
+        # was not addressed, and is not).
+        addressed = found.partner_id is not None and found.partner_id == to_partner_id
+        if (
+            partner is not None
+            and couple is not None
+            and found.chat_id == couple.group_chat_id
+            and addressed
+        ):
             prefix.append(
                 render(Text("common.for_partner", {"name": partner.first_name}), language)
             )
         body = "\n".join([*prefix, render(edit.body, language)])
-    inline = bool(found.markup) and "inline_keyboard" in (found.markup or "")
-    if body is None and not inline and not edit.buttons:
-        return []  # no text to change and no buttons to take away
     markup = (
         json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)})
         if edit.buttons
         else None
     )
     if any(row is found for row in written) or found.state in NOT_YET_SENT:
-        # Not on anyone's screen yet: it goes out already tidy. A force-reply prompt keeps
-        # its prompt; only inline buttons are taken away.
-        changes: dict[str, Any] = {"markup": markup if edit.buttons or inline else found.markup}
+        # Not on anyone's screen yet: it goes out already tidy.
+        changes: dict[str, Any] = {"markup": markup}
         if body is not None:
             changes["body"] = body
         if any(row is found for row in written):
@@ -782,7 +793,11 @@ class Runtime:
             if not accepted:
                 first_accepted = loop.time()
             accepted.append((row.id or 0, message_id))
-            if loop.time() - first_accepted >= MARK_SENT_WITHIN:
+            # A question is marked at once: in private, what is typed next answers the
+            # latest question marked sent, and the partner may already be typing while an
+            # edit behind it waits on the chat's limit.
+            asks = row.kind == "send" and takes_replies(row.tag)
+            if asks or loop.time() - first_accepted >= MARK_SENT_WITHIN:
                 await self._mark_sent(accepted)
         await self._mark_sent(accepted)
 
@@ -1007,6 +1022,8 @@ class Runtime:
                     col(Outbox.chat_id) == chat_id,
                     col(Outbox.tag).is_not(None),
                     ~col(Outbox.tag).startswith(TIDY_MARK),
+                    # An edit carries the tag of the message it edits; it asks nothing new.
+                    col(Outbox.kind) == "send",
                     col(Outbox.state) == "sent",
                 )
                 .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())

@@ -922,11 +922,12 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     if len(said_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
     given = None if is_word(said_text, "skip", partner.language) else said_text
+    # The next question goes out first: the edit of this one waits behind it in the chat.
     return [
-        _retire_question(checkin_row, partner.id or 0, question),
         *record_answer(
             session, checkin_row, turn, partner, question, given, now, reply=ToChat(actor.chat_id)
         ),
+        _retire_question(checkin_row, partner.id or 0, question),
     ]
 
 
@@ -939,6 +940,7 @@ def _waiting_in_private(
         select(Outbox.tag)
         .where(
             Outbox.chat_id == actor.chat_id,
+            Outbox.kind == "send",
             col(Outbox.tag).is_not(None),
             ~col(Outbox.tag).startswith(TIDY_MARK),
         )

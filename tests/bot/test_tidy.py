@@ -262,3 +262,95 @@ async def test_a_step_message_already_tidied_is_not_edited_again(engine: Engine)
     assert tidy(engine, ana) == []
     await deliver(runtime)
     assert len(bot.edits) == 1 and len(outbox(engine)) == 2
+
+
+async def test_an_edit_still_carrying_a_questions_tag_does_not_make_it_the_latest_question(
+    engine: Engine,
+) -> None:
+    """An edit that waited for its message to arrive carries that message's tag; typing in
+    private must still answer the question asked after it."""
+    question_1, question_2 = "checkin:7:1:1", "checkin:7:1:2"
+    with session_scope(engine) as session:
+        _couple, ana, _ben = make_couple(session)
+        ana_id = ana.id or 0
+        persist(
+            session,
+            [Send(ToPartner(ana_id), Text("checkin.edit_intro"), buttons=LIVE, tag=question_1)],
+            T0,
+            claim=False,
+        )
+    bot = EditingBot()
+    clock = FixedClock(T0)
+    runtime = runtime_for(engine, clock, bot)
+    in_flight = await asyncio.to_thread(runtime._claim_outbox)
+    with session_scope(engine) as session:
+        [edit_row] = persist(
+            session, [EditTagged(ToPartner(ana_id), question_1)], T0, claim=True
+        ).rows
+        persist(
+            session,
+            [Send(ToPartner(ana_id), Text("checkin.edit_intro"), buttons=LIVE, tag=question_2)],
+            T0,
+            claim=False,
+        )
+    await runtime.deliver(in_flight)
+    await runtime.deliver(await asyncio.to_thread(runtime._claim_outbox))
+    clock.advance(timedelta(seconds=1))  # the edit went out last
+    await runtime.deliver([edit_row])
+    assert [row.state for row in outbox(engine)] == ["sent", "sent", "sent"]
+    assert runtime.latest_delivered_tag(ANA_ID) == question_2
+
+
+@dataclass
+class SlowEditBot(EditingBot):
+    """Edits wait until released, as one behind a chat's rate limit does."""
+
+    editing: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def edit_message_reply_markup(
+        self, chat_id: int, message_id: int, reply_markup: Any = None
+    ) -> Any:
+        self.editing.set()
+        await self.release.wait()
+        return await super().edit_message_reply_markup(chat_id, message_id, reply_markup)
+
+
+async def test_a_question_counts_as_delivered_while_an_edit_behind_it_still_waits(
+    engine: Engine,
+) -> None:
+    """Typing right after the next question appears answers that question, even while the
+    previous question's buttons are still being taken away behind it."""
+    with session_scope(engine) as session:
+        _couple, ana, _ben = make_couple(session)
+        ana_id = ana.id or 0
+        persist(
+            session,
+            [
+                Send(
+                    ToPartner(ana_id), Text("checkin.edit_intro"), buttons=LIVE, tag="checkin:7:1:3"
+                )
+            ],
+            T0,
+            claim=False,
+        )
+    bot = SlowEditBot()
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    await deliver(runtime)
+    with session_scope(engine) as session:
+        rows = persist(
+            session,
+            [
+                Send(
+                    ToPartner(ana_id), Text("checkin.edit_intro"), buttons=LIVE, tag="checkin:7:1:4"
+                ),
+                EditTagged(ToPartner(ana_id), "checkin:7:1:3"),
+            ],
+            T0,
+            claim=True,
+        ).rows
+    sending = asyncio.create_task(runtime.deliver(rows))
+    await asyncio.wait_for(bot.editing.wait(), 5)
+    assert runtime.latest_delivered_tag(ANA_ID) == "checkin:7:1:4"
+    bot.release.set()
+    await sending
