@@ -80,7 +80,6 @@ CHAT_ACTIONS = frozenset(
         "upload_video_note",
     }
 )
-SEND_METHODS = frozenset({"sendMessage", "sendDocument"})
 
 
 class ApiError(Exception):
@@ -1356,6 +1355,17 @@ class BotApiSandbox:
             too_long="message is too long",
             empty="message text is empty",
         )
+        return self._send(
+            chat,
+            params,
+            "sendMessage",
+            text=text,
+            entities=entities,
+            raw_text=params.get_str("text"),
+        )
+
+    def _send(self, chat: SimChat, params: Params, method: str, **content: Any) -> JSON:
+        """What every send shares once its content is checked: markup, reply, recording."""
         keyboard, other = self._markup(params)
         reply_to = self._reply_target(chat, params)
         message = SimMessage(
@@ -1363,15 +1373,13 @@ class BotApiSandbox:
             chat=chat,
             from_user=self.bot,
             date=int(time.time()),
-            text=text,
-            entities=entities,
             reply_markup=keyboard,
             other_markup=other,
             reply_to=reply_to,
-            raw_text=params.get_str("text"),
             parse_mode=params.get_str("parse_mode"),
+            **content,
         )
-        return self._record_bot_message(message, "sendMessage")
+        return self._record_bot_message(message, method)
 
     def _editable_message(self, params: Params, what: str) -> SimMessage:
         if params.has("inline_message_id"):
@@ -1589,22 +1597,14 @@ class BotApiSandbox:
                 too_long="message caption is too long",
                 empty="message caption is empty",
             )
-        keyboard, other = self._markup(params)
-        reply_to = self._reply_target(chat, params)
-        message = SimMessage(
-            message_id=self._next_message_id(chat),
-            chat=chat,
-            from_user=self.bot,
-            date=int(time.time()),
+        return self._send(
+            chat,
+            params,
+            "sendDocument",
             document=document,
             caption=caption,
             caption_entities=caption_entities,
-            reply_markup=keyboard,
-            other_markup=other,
-            reply_to=reply_to,
-            parse_mode=params.get_str("parse_mode"),
         )
-        return self._record_bot_message(message, "sendDocument")
 
     def _uploaded_document(self, params: Params) -> SimDocument:
         ref = params.get_str("document")
