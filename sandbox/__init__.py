@@ -5,8 +5,9 @@
 - :mod:`sandbox.transport`: :class:`BotApiSandbox`, the world behind an HTTP server
   (long polling, webhook delivery, errors on demand);
 - :mod:`sandbox.spec`: the official method list every request is checked against;
-- :mod:`sandbox.model`, :mod:`sandbox.params`, :mod:`sandbox.entities`: Telegram's
-  objects, a request's parameters and errors, message entities.
+- :mod:`sandbox.model`, :mod:`sandbox.params`, :mod:`sandbox.entities`,
+  :mod:`sandbox.events`: Telegram's objects, a request's parameters and errors,
+  message entities, telling watchers that something changed.
 """
 
 from sandbox.model import SentRecord, SimChat, SimDocument, SimMessage, SimUser, scope_key

@@ -27,11 +27,12 @@ import tornado.iostream
 import tornado.netutil
 import tornado.web
 
+from sandbox.events import Pulse
 from sandbox.methods import METHODS
 from sandbox.model import JSON
 from sandbox.params import ApiError, Params, malformed
 from sandbox.spec import ApiSpec, load_spec
-from sandbox.world import Pulse, World
+from sandbox.world import World
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +149,7 @@ class BotApiSandbox(World):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._webhook_task
             self._webhook_task = None
-        for task in list(self._tasks):
-            task.cancel()
+        self._subscribers.cancel()
         if self._server is not None:
             self._server.stop()
             await asyncio.sleep(0)

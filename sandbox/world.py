@@ -9,16 +9,13 @@ those out, and the Bot API methods (:mod:`sandbox.methods`) act on the world.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import itertools
 import json
-import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from sandbox.entities import leading_command, mentions, user_entities
+from sandbox.events import EventCallback, Pulse, Subscribers
 from sandbox.model import (
     JSON,
     CallbackQuery,
@@ -30,26 +27,6 @@ from sandbox.model import (
     chat_member,
     scope_key,
 )
-
-log = logging.getLogger(__name__)
-
-EventCallback = Callable[[JSON], Any]
-
-
-class Pulse:
-    """Wakes every waiter whenever something changed."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, timeout: float) -> None:
-        event = self._event
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), max(timeout, 0))
 
 
 class World:
@@ -88,8 +65,7 @@ class World:
         self.file_paths: dict[str, SimDocument] = {}
         self.file_numbers = itertools.count(1)
         self._messages: dict[int, list[SimMessage]] = {}
-        self._subscribers: list[EventCallback] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subscribers = Subscribers()
 
         self._user_ids = itertools.count(100000001)
         self._group_ids = itertools.count(4000000001)
@@ -377,13 +353,7 @@ class World:
         Events are JSON-able dicts with ``type`` (``message``, ``edited_message``,
         ``deleted_message``, ``callback_answer``), ``chat_id`` and details.  Coroutine
         callbacks are scheduled as tasks.  Returns an unsubscribe function."""
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     @property
     def pending_updates(self) -> list[JSON]:
@@ -434,24 +404,7 @@ class World:
     def emit(self, event: JSON) -> None:
         if self._message_pulse is not None:
             self._message_pulse.fire()
-        for callback in list(self._subscribers):
-            try:
-                result = callback(event)
-                if inspect.isawaitable(result):
-                    self._spawn(result)
-            except Exception:
-                log.exception("sandbox subscriber failed")
-
-    def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        async def runner() -> None:
-            try:
-                await awaitable
-            except Exception:
-                log.exception("sandbox subscriber failed")
-
-        task = asyncio.ensure_future(runner())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._subscribers.tell(event)
 
     # ------------------------------------------------------------------ internals
 
