@@ -121,9 +121,9 @@ def _bodies(effects: Iterable[Effect]) -> list[Text]:
     return found
 
 
-def shown(body: Text) -> str:
-    """What a partner reads, in English."""
-    return render(body)
+def shown(body: Text, language: str = "en") -> str:
+    """What a partner reads, in English unless another language is named."""
+    return render(body, language)
 
 
 def to_group(send: Send, couple: Couple) -> bool:
