@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +19,13 @@ from flows.models import Couple, Partner
 from flows.outcome import (
     Button,
     CancelTimers,
+    ClockTime,
+    Day,
     EditOrigin,
     Effect,
     Keyboard,
+    Length,
+    Moment,
     Notice,
     Send,
     SendFile,
@@ -29,6 +34,7 @@ from flows.outcome import (
     ToChat,
     ToGroup,
     ToPartner,
+    Weekday,
 )
 
 GROUP_ID = -1001
@@ -189,6 +195,8 @@ def check_text(body: Text) -> None:
     if not isinstance(body, Text):
         raise EffectError(f"{body!r} is not a Text")
     for nested in _texts(body):
+        for name, value in nested.values.items():
+            _shown_value(nested.key, name, value)
         for language in languages():
             entry = catalogue(language).get(nested.key)
             if entry is None:
@@ -200,6 +208,19 @@ def check_text(body: Text) -> None:
             render(body, language)
         except (KeyError, IndexError, ValueError) as error:
             raise EffectError(f"{body!r} does not render in {language}: {error!r}") from error
+
+
+def _shown_value(key: str, name: str, value: Any) -> None:
+    """A value a template shows is never None: str.format would print "None" (and Babel
+    would show today's date for a `Day` of None)."""
+    parts = value if isinstance(value, tuple) else (value,)
+    for part in parts:
+        if part is None:
+            raise EffectError(f"{key!r} would show None for {{{name}}}")
+        if isinstance(part, Moment | ClockTime | Day | Weekday | Length):
+            for field in fields(part):
+                if getattr(part, field.name) is None:
+                    raise EffectError(f"{key!r}: {{{name}}} is a {part!r} without {field.name}")
 
 
 def check_keyboard(keyboard: Keyboard) -> None:
