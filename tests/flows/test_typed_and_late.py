@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from flows import buttons, checkin, inputs, pause, promises, repair, restart, thanks
+from flows import buttons, checkin, inputs, language, pause, promises, repair, restart, thanks
 from flows.couples import parse_zone
+from flows.outcome import ToChat
 from flows.pause import Pause
 from flows.promises import Promise
 from flows.restart import SoftRestart
@@ -132,3 +133,13 @@ def test_a_reply_to_a_repair_question_after_it_was_posted_is_told_so(session: Se
     effects = inputs.handle_text(session, in_private(ANA_ID), said, T0)
     assert keys(effects) == ["repair.not_waiting"]
     assert done.impact is None
+
+
+def test_a_language_named_in_private_is_set_for_that_person_and_said_in_it(
+    session: Session,
+) -> None:
+    _couple, ana, ben = make_couple(session)
+    [said] = sends(language.choose(session, in_private(ANA_ID), "Deutsch", T0))
+    assert (ana.language, ben.language) == ("de", "en")
+    assert said.to == ToChat(ANA_ID, "de")
+    assert shown(said.body, "de") == "Alles klar: Ich schreibe dir ab jetzt auf Deutsch."
