@@ -1,11 +1,13 @@
-"""What the outbox adds to a message before it goes: which couple it is about."""
+"""What the outbox makes of a message before it goes: which couple it is about, and whether it
+can go now."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.runtime import persist
-from flows.outcome import Send, Text, ToPartner
+from flows.models import Outbox
+from flows.outcome import Send, Text, ToGroup, ToPartner
 from tests.helpers import ANA_ID, GROUP_ID, T0, make_couple
 
 
@@ -21,3 +23,14 @@ def test_a_private_message_names_the_couple_only_for_someone_in_two(session: Ses
     )
     to_ana, to_ben = (row.body for row in committed.rows)
     assert to_ana.startswith("About Ana & Ben:\n") and not to_ben.startswith("About")
+
+
+def test_a_message_to_a_group_mend_cannot_reach_is_held_not_sent_now(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    couple.group_reachable = False
+    committed = persist(
+        session, [Send(ToGroup(couple.id or 0), Text("onboarding.welcome_back"))], T0, claim=True
+    )
+    assert committed.rows == []
+    [held] = session.exec(select(Outbox)).all()
+    assert held.state == "held"
