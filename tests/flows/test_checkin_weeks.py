@@ -10,14 +10,16 @@ from sqlmodel import Session, select
 from bot.texts import render
 from flows import buttons, checkin, onboarding
 from flows.checkin import Checkin
+from flows.outcome import ToPartner
 from tests.flows.test_checkin import (
     ANA_SAYS,
     _finished_week,
+    ana_answers_all,
     question_to,
     start_now,
     the_checkin,
 )
-from tests.helpers import ANA_ID, T0, all_text, in_group, make_couple
+from tests.helpers import ANA_ID, T0, all_text, in_group, make_couple, sends
 
 
 def test_skipping_a_checkin_closes_it_at_that_moment(session: Session) -> None:
@@ -53,3 +55,11 @@ def test_settings_show_the_day_and_time_the_checkin_moved_to(session: Session) -
     checkin.checkin(session, in_group(ANA_ID), "wed 20:30", T0)
     shown = all_text(onboarding.show_settings(session, in_group(ANA_ID), "", T0))
     assert "• Weekly check-in: Wednesdays at 20:30 (Berlin)" in shown.splitlines()
+
+
+def test_the_thanks_after_the_last_answer_goes_to_the_one_who_answered(session: Session) -> None:
+    _couple, ana, _ben = make_couple(session)
+    start_now(session)
+    said = ana_answers_all(session)
+    [thanks] = [send for send in sends(said) if send.body.key == "checkin.thanks_waiting"]
+    assert thanks.to == ToPartner(ana.id or 0)

@@ -1,5 +1,6 @@
-"""Leaving one couple ends that couple's rituals and nothing of another couple's, and a
-person's question "which couple?" is theirs alone."""
+"""Leaving one couple ends that couple's rituals and nothing of another couple's, a person's
+question "which couple?" is theirs alone, and Mend removed from a group knows it cannot
+write there until it is back."""
 
 from __future__ import annotations
 
@@ -73,3 +74,11 @@ def test_one_persons_which_couple_question_does_not_clear_anothers(session: Sess
     first = anas.buttons[0][0].data
     pressed = buttons.handle_press(session, in_private(ANA_ID), first, T0 + timedelta(minutes=20))
     assert keys(pressed)[0] == "couples.chosen"
+
+
+def test_a_bot_removed_from_the_group_holds_the_couples_messages(session: Session) -> None:
+    couple, _ana, _ben = make_couple(session)
+    onboarding.bot_membership(session, GROUP_ID, "Ana & Ben", "kicked", "UTC", T0)
+    assert couple.group_reachable is False
+    back = onboarding.bot_membership(session, GROUP_ID, "Ana & Ben", "member", "UTC", T0)
+    assert couple.group_reachable is True and keys(back) == ["onboarding.welcome_back"]
