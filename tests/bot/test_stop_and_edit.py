@@ -1,4 +1,5 @@
-"""A stop gives back what was not sent yet; a pressed message is edited through the outbox."""
+"""A stop gives back what was not sent yet (and nothing the rate limiter already let out); a
+pressed message is edited through the outbox."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clock import FixedClock
-from bot.runtime import Runtime, persist
+from bot.runtime import REQUEST_GOES_OUT, Runtime, persist
 from bot.texts import render
 from flows import buttons
 from flows.models import Outbox
@@ -52,6 +53,35 @@ async def test_a_stop_gives_back_the_messages_not_yet_tried(engine: Engine) -> N
             ("sending", False),
             ("pending", True),
         ]
+
+
+class LimitedBot:
+    """Telegram behind Mend's rate limiter, which reports each request as it leaves."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+        report = REQUEST_GOES_OUT.get()
+        assert report is not None
+        report()
+        self.sent.append(text)
+        return type("Message", (), {"message_id": len(self.sent)})()
+
+
+async def test_with_the_limiter_a_message_that_went_out_is_no_longer_given_back(
+    engine: Engine,
+) -> None:
+    runtime = Runtime(engine, FixedClock(T0))
+    bot = LimitedBot()
+    runtime.bot = bot  # type: ignore[assignment]
+    runtime.limiter_reports_requests = True
+    await runtime.run(lambda session, now: [Send(ToChat(11), HELLO)])
+    await runtime.settled()
+    assert bot.sent == [render(HELLO)]
+    await runtime.stop(grace=0.05)
+    with Session(engine) as session:
+        assert [row.state for row in session.exec(select(Outbox))] == ["sent"]
 
 
 def test_a_pressed_message_is_edited_in_its_own_chat_with_its_new_buttons(
