@@ -13,8 +13,11 @@ from flows.checkin import Checkin
 from flows.outcome import ToPartner
 from tests.flows.test_checkin import (
     ANA_SAYS,
+    BEN_SAYS,
     _finished_week,
     ana_answers_all,
+    ben_replies_all,
+    fire,
     question_to,
     start_now,
     the_checkin,
@@ -63,3 +66,14 @@ def test_the_thanks_after_the_last_answer_goes_to_the_one_who_answered(session: 
     said = ana_answers_all(session)
     [thanks] = [send for send in sends(said) if send.body.key == "checkin.thanks_waiting"]
     assert thanks.to == ToPartner(ana.id or 0)
+
+
+def test_a_question_left_unanswered_reads_no_answer_when_it_closes(session: Session) -> None:
+    _couple, _ana, ben = make_couple(session)
+    ben.private_open = False
+    ben_first = question_to(start_now(session), ben)
+    ana_answers_all(session)
+    ben_replies_all(session, ben_first, T0, says=BEN_SAYS[:2])
+    shown = all_text(fire(session, checkin.CLOSE_KIND, T0 + checkin.CLOSE_AFTER))
+    assert f"Ben: {BEN_SAYS[1]}" in shown
+    assert "Ben: (no answer)" in shown and "(skipped)" not in shown
