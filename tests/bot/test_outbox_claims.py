@@ -37,3 +37,8 @@ def test_a_long_message_is_split_between_lines_and_keeps_every_line() -> None:
     parts = split_long("\n".join(lines))
     assert len(parts) == 3 and all(len(part) <= 4096 for part in parts)
     assert [line for part in parts for line in part.split("\n")] == lines
+
+
+def test_one_line_over_the_limit_after_short_ones_is_cut_hard_and_nothing_is_lost() -> None:
+    body = "a short line\n" + "y" * 5000 + "\nthe end"
+    assert split_long(body) == ["a short line", "y" * 4096, "y" * 904 + "\nthe end"]
