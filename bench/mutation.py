@@ -1,7 +1,8 @@
 """Mutation score of the unit tests over `flows/` and `bot/runtime.py`, with mutmut 3.
 
     python -m bench.mutation                 # a seeded sample of 300 mutants (~30 min, 2 cores)
-    python -m bench.mutation --sample 0      # every mutant (about 8,000: many hours)
+    python -m bench.mutation --sample 0      # every mutant (about 16,000: many hours)
+    python -m bench.mutation --keep --recheck  # after adding tests: the sample's survivors again
 
 mutmut (configured in pyproject.toml, `[tool.mutmut]`) copies the code to `mutants/`, makes
 every small change it knows (a `<` for a `<=`, a string emptied, an argument dropped ...) and
@@ -74,6 +75,23 @@ def _functions(path: Path) -> tuple[list[str], dict[str, tuple[int, int]]]:
     return source.splitlines(), spans
 
 
+def forget_survivors(chosen: list[str]) -> None:
+    """Clear the recorded result of every chosen mutant that survived, so it is run again."""
+    wanted = set(chosen)
+    for meta in sorted(MUTANTS.rglob("*.meta")):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        survived = [
+            name
+            for name, code in codes.items()
+            if name in wanted and code is not None and code not in KILLED | TIMEOUT
+        ]
+        if survived:
+            for name in survived:
+                codes[name] = None
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def change(name: str) -> str:
     """The lines a mutant changes, as `- old` / `+ new`."""
     module, _, function = name.rpartition(".")
@@ -118,7 +136,16 @@ def main() -> None:
         action="store_true",
         help="reuse mutants/ and its results instead of starting afresh",
     )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="with --keep: check the sample's survivors again against the tests as they are "
+        "now (mutmut finds which functions new tests cover); what was killed stays killed, "
+        "which holds as long as no test was removed or weakened since",
+    )
     args = parser.parse_args()
+    if args.recheck and not args.keep:
+        parser.error("--recheck needs --keep (it reuses the results of an earlier run)")
 
     started = time.monotonic()
     if not args.keep and MUTANTS.exists():
@@ -132,6 +159,8 @@ def main() -> None:
         if args.sample <= 0 or args.sample >= len(names)
         else sorted(random.Random(args.seed).sample(names, args.sample))
     )
+    if args.recheck:
+        forget_survivors(chosen)
     pending = [name for name in chosen if exit_codes().get(name) is None]
     if pending:
         # One run for all of them: a second `mutmut run` can drop the results of the first.

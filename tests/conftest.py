@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -15,6 +16,8 @@ from sqlmodel import Session
 
 from bot.db import make_engine, migrate
 from flows.features import load_all
+from flows.outcome import CancelTimers, EditOrigin, Notice, Send, SendFile, SetTimer
+from tests.helpers import check_effect
 
 load_all()
 
@@ -128,3 +131,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """End-to-end tests first: they mostly wait (on Telegram's group limit, on timers), so
     started early they overlap with the CPU-bound rest instead of trailing after it."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
+@pytest.fixture(autouse=True)
+def every_effect_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each effect is checked as it is made (tests/helpers.py, `check_effect`): a wrong
+    catalogue key, a template value missing, a button no feature answers fails the test that
+    made it, whatever that test asserts."""
+    for kind in (Send, EditOrigin, Notice, SendFile, SetTimer, CancelTimers):
+        made = kind.__init__
+
+        def checked(self: Any, *args: Any, __made: Any = made, **values: Any) -> None:
+            __made(self, *args, **values)
+            check_effect(self)
+
+        monkeypatch.setattr(kind, "__init__", checked)

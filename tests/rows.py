@@ -14,7 +14,9 @@ from sqlmodel import Session
 from bot.runtime import persist
 from flows import checkin as checkin_flow
 from flows import onboarding
+from flows import pause as pause_flow
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule, CheckinTurn
+from flows.choosing import CoupleChoice
 from flows.hurt import HurtNote
 from flows.models import Couple, Partner
 from flows.outcome import Send, SetTimer, Text, ToGroup, ToPartner
@@ -41,12 +43,18 @@ class Everything:
     asked_check: PromiseCheck
     kept_check: PromiseCheck
     repair: Repair
+    hurt_note: HurtNote
+    ended_pause: Pause
+    thanks: Thanks
+    couple_choice: CoupleChoice
 
 
 def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner) -> Everything:
-    """Rows in every table for this couple: a running pause, check-ins (open, revealed and held
-    back) with turns and answers, promises with checks, a repair being written, the check-in
-    schedule, timers and outbox rows."""
+    """Rows in every table for this couple: a running pause and one that ended (both back, no
+    soft restart yet), check-ins (open, revealed and held back) with turns and answers,
+    promises with checks, a repair being written, a note of what hurt being written, a soft
+    restart, a note of thanks waiting for "where?", Ana's private command waiting for "which
+    couple?", the check-in schedule, timers and outbox rows."""
     cid = couple.id or 0
     pause = Pause(
         couple_id=cid,
@@ -93,8 +101,31 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         started_at=T0,
         updated_at=T0,
     )
+    ended_pause = Pause(
+        couple_id=cid,
+        asked_by=ben.id or 0,
+        other_id=ana.id or 0,
+        started_at=T0 - timedelta(days=2),
+        agreed_return_at=T0 - timedelta(days=2) + timedelta(hours=1),
+        return_at=T0 - timedelta(days=2) + timedelta(hours=1),
+        agreed_at=T0 - timedelta(days=2),
+        state=pause_flow.ENDED,
+        asker_ready=True,
+        other_ready=True,
+        ended_at=T0 - timedelta(days=2) + timedelta(hours=1),
+        outcome=pause_flow.ON_TIME,
+    )
     session.add_all(
-        [pause, open_checkin, shared_checkin, held_checkin, draft_promise, promise, repair]
+        [
+            pause,
+            ended_pause,
+            open_checkin,
+            shared_checkin,
+            held_checkin,
+            draft_promise,
+            promise,
+            repair,
+        ]
     )
     session.flush()
     for row in (open_checkin, shared_checkin, held_checkin):
@@ -141,16 +172,21 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         answered_at=T0 - timedelta(days=1),
     )
     session.add_all([asked, kept])
+    hurt_note = HurtNote(
+        couple_id=cid,
+        partner_id=ben.id or 0,
+        happened="You left mid-sentence.",
+        meant="That I don't matter.",
+        started_at=T0,
+        updated_at=T0,
+    )
+    thanks = Thanks(couple_id=cid, partner_id=ana.id or 0, what="for the tea", created_at=T0)
+    couple_choice = CoupleChoice(user_id=ana.user_id, command="settings", args="", created_at=T0)
     session.add_all(
         [
-            HurtNote(
-                couple_id=cid,
-                partner_id=ben.id or 0,
-                happened="You left mid-sentence.",
-                meant="That I don't matter.",
-                started_at=T0,
-                updated_at=T0,
-            ),
+            hurt_note,
+            thanks,
+            couple_choice,
             SoftRestart(
                 couple_id=cid,
                 pause_id=pause.id or 0,
@@ -159,7 +195,6 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
                 need="a hug",
                 created_at=T0,
             ),
-            Thanks(couple_id=cid, partner_id=ana.id or 0, what="for the tea", created_at=T0),
         ]
     )
     session.flush()
@@ -189,4 +224,8 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         asked,
         kept,
         repair,
+        hurt_note,
+        ended_pause,
+        thanks,
+        couple_choice,
     )

@@ -101,6 +101,7 @@ def healthy_env(sandbox: BotApiSandbox, url: str) -> dict[str, str]:
     return {"BOT_TOKEN": TEST_TOKEN, "DATABASE_URL": url, "TELEGRAM_API_URL": sandbox.url}
 
 
+@pytest.mark.subprocess
 def test_version_and_help_need_no_settings(tmp_path: Path) -> None:
     version = mend(tmp_path, "--version")
     assert version.returncode == 0 and version.stdout.strip() == f"mend {__version__}"
@@ -110,11 +111,13 @@ def test_version_and_help_need_no_settings(tmp_path: Path) -> None:
         assert command in helped.stdout
 
 
+@pytest.mark.subprocess
 def test_an_unknown_command_is_refused_with_exit_2(tmp_path: Path) -> None:
     result = mend(tmp_path, "serve")
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_keygen_prints_a_key_that_data_key_accepts(tmp_path: Path) -> None:
     result = mend(tmp_path, "keygen")
     assert result.returncode == 0
@@ -122,12 +125,14 @@ def test_keygen_prints_a_key_that_data_key_accepts(tmp_path: Path) -> None:
     configure_data_key(None)
 
 
+@pytest.mark.subprocess
 def test_check_without_a_token_says_so_and_exits_2(tmp_path: Path) -> None:
     result = mend(tmp_path, "check")
     assert result.returncode == 2
     assert "BOT_TOKEN is missing" in one_line(result)
 
 
+@pytest.mark.subprocess
 def test_check_does_not_create_a_missing_sqlite_database(tmp_path: Path) -> None:
     result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN)
     assert result.returncode == 1
@@ -135,6 +140,7 @@ def test_check_does_not_create_a_missing_sqlite_database(tmp_path: Path) -> None
     assert not (tmp_path / "mend.db").exists()
 
 
+@pytest.mark.subprocess
 def test_check_finds_a_database_without_the_schema(tmp_path: Path) -> None:
     sqlite3.connect(tmp_path / "mend.db").close()
     result = mend(tmp_path, "check", BOT_TOKEN=TEST_TOKEN)
@@ -142,6 +148,7 @@ def test_check_finds_a_database_without_the_schema(tmp_path: Path) -> None:
     assert "no Mend schema yet" in one_line(result)
 
 
+@pytest.mark.subprocess
 def test_check_finds_a_schema_behind_the_code(tmp_path: Path, bot_database: str) -> None:
     engine = make_engine(bot_database)
     with engine.begin() as connection:
@@ -154,6 +161,7 @@ def test_check_finds_a_schema_behind_the_code(tmp_path: Path, bot_database: str)
     assert "not current (missing 0007_selfhost_heartbeat)" in one_line(result)
 
 
+@pytest.mark.subprocess
 def test_check_finds_a_schema_newer_than_the_code(tmp_path: Path, bot_database: str) -> None:
     engine = make_engine(bot_database)
     with engine.begin() as connection:
@@ -164,6 +172,7 @@ def test_check_finds_a_schema_newer_than_the_code(tmp_path: Path, bot_database: 
     assert "newer than this Mend" in one_line(result)
 
 
+@pytest.mark.subprocess
 def test_check_finds_an_unreachable_database(tmp_path: Path) -> None:
     result = mend(
         tmp_path,
@@ -177,6 +186,7 @@ def test_check_finds_an_unreachable_database(tmp_path: Path) -> None:
     assert "hunter2" not in result.stderr + result.stdout
 
 
+@pytest.mark.subprocess
 def test_check_finds_a_data_key_that_does_not_open_the_stored_text(
     tmp_path: Path, bot_database: str
 ) -> None:
@@ -200,6 +210,7 @@ def test_check_finds_a_data_key_that_does_not_open_the_stored_text(
     assert malformed.returncode == 2 and "DATA_KEY is malformed" in one_line(malformed)
 
 
+@pytest.mark.subprocess
 def test_check_finds_telegram_unreachable_without_showing_the_token(
     tmp_path: Path, bot_database: str
 ) -> None:
@@ -215,6 +226,7 @@ def test_check_finds_telegram_unreachable_without_showing_the_token(
     assert TEST_TOKEN.split(":")[1] not in result.stderr + result.stdout
 
 
+@pytest.mark.subprocess
 async def test_check_finds_a_token_telegram_rejects(
     tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
 ) -> None:
@@ -224,6 +236,7 @@ async def test_check_finds_a_token_telegram_rejects(
     assert "Telegram does not accept BOT_TOKEN" in one_line(result)
 
 
+@pytest.mark.subprocess
 async def test_check_of_a_healthy_installation_exits_0(
     tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
 ) -> None:
@@ -233,6 +246,7 @@ async def test_check_of_a_healthy_installation_exits_0(
     assert sandbox.calls["getMe"] == 1
 
 
+@pytest.mark.subprocess
 async def test_check_running_wants_a_heartbeat_from_the_last_two_minutes(
     tmp_path: Path, bot_database: str, sandbox: BotApiSandbox
 ) -> None:
@@ -286,6 +300,7 @@ def test_hosts_silent_for_a_week_are_forgotten(bot_database: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.subprocess
 def test_backup_copies_a_database_that_is_being_written(tmp_path: Path, bot_database: str) -> None:
     """Every commit writes two rows; a consistent copy never holds half of one."""
     engine = make_engine(bot_database)
@@ -334,6 +349,7 @@ def test_backup_copies_a_database_that_is_being_written(tmp_path: Path, bot_data
     assert not list(tmp_path.glob(".*partial"))
 
 
+@pytest.mark.subprocess
 def test_backup_into_a_directory_names_the_copy_by_time(tmp_path: Path, bot_database: str) -> None:
     folder = tmp_path / "backups"
     folder.mkdir()
@@ -351,11 +367,13 @@ def test_backup_into_a_directory_names_the_copy_by_time(tmp_path: Path, bot_data
     assert sqlite3.connect(copy).execute("SELECT count(*) FROM couple").fetchone()[0] == 0
 
 
+@pytest.mark.subprocess
 def test_backup_refuses_to_overwrite_the_database_itself(tmp_path: Path, bot_database: str) -> None:
     result = mend(tmp_path, "backup", "mend.db", BOT_TOKEN=TEST_TOKEN, DATABASE_URL=bot_database)
     assert result.returncode == 1 and "is the database itself" in one_line(result)
 
 
+@pytest.mark.subprocess
 def test_backup_of_postgresql_points_to_pg_dump_without_the_password(tmp_path: Path) -> None:
     result = mend(
         tmp_path,
@@ -384,6 +402,7 @@ def without_psycopg(tmp_path: Path) -> str:
     return str(shadow)
 
 
+@pytest.mark.subprocess
 async def test_a_sqlite_only_install_needs_no_postgresql_driver(
     tmp_path: Path, bot_database: str, sandbox: BotApiSandbox, without_psycopg: str
 ) -> None:
@@ -401,6 +420,7 @@ async def test_a_sqlite_only_install_needs_no_postgresql_driver(
     assert imports.returncode != 0, "the shadow must really hide psycopg"
 
 
+@pytest.mark.subprocess
 def test_a_postgresql_url_without_its_driver_says_what_to_install(
     tmp_path: Path, without_psycopg: str
 ) -> None:

@@ -83,6 +83,7 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.subprocess
 def test_a_rejected_token_stops_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
     threading.Thread(target=server.serve_forever, daemon=True).start()
