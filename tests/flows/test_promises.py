@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.runtime import persist
-from flows import buttons, feature, hooks, promises
+from flows import buttons, couples, feature, hooks, promises
 from flows.inputs import Said, handle_text
 from flows.models import Couple, Outbox, Partner, Timer
-from flows.outcome import Effects, Send, SetTimer, ToChat, ToPartner
+from flows.outcome import Effects, Send, SetTimer, ToChat, ToPartner, text
 from flows.promises import Promise, PromiseCheck
 from flows.timers import handle_due
 from tests.helpers import (
@@ -458,7 +458,7 @@ def test_new_words_in_private_without_a_reply_count_for_a_while(session: Session
     press(session, ANA_ID, buttons.data(promises.CHANGE, promise.id or 0, "words"), private=True)
     later = T0 + promises.WORDS_WINDOW + timedelta(minutes=1)
     assert handle_text(session, in_private(ANA_ID), Said("too late"), later) == [
-        Send(ToChat(ANA_ID), promises.text("common.private_only_me", other="Ben"))
+        Send(ToChat(ANA_ID), text("common.private_only_me", other="Ben"))
     ]
     handle_text(session, in_private(ANA_ID), Said("make green tea"), T0 + timedelta(minutes=2))
     assert promise.what == "make green tea"
@@ -563,7 +563,7 @@ def test_follow_through_counts_this_week_and_four_weeks(session: Session) -> Non
     )
     session.flush()
     evening = utc(2026, 11, 29, 21, 30)
-    counts = promises.follow_through(session, promise, promises.zone_of(couple, ana), evening)
+    counts = promises.follow_through(session, promise, couples.zone_of(couple, ana), evening)
     assert (counts.week_kept, counts.week_asked) == (5, 7)
     assert (counts.month_kept, counts.month_asked) == (5 + 11, 28)
     listed = all_text(promises.list_promises(session, in_group(BEN_ID), "", evening))
