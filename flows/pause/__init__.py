@@ -1,53 +1,39 @@
-"""Pause: a break during an argument that comes back at an agreed time (see `flow.py`)."""
+"""Pause: a break during an argument that comes back at an agreed time.
 
-from flows.pause.flow import (
-    AGREED,
-    ASKING,
-    CHOICES_MINUTES,
-    CLOSED,
-    EARLY,
-    ENDED,
-    FEATURE,
-    LATER,
+`model.py` the table and its states, `rules.py` the rules of time (pure), `wording.py`
+what it says, `flow.py` asking and agreeing (and `FEATURE`), `coming_back.py` the return.
+"""
+
+from flows.pause.coming_back import back
+from flows.pause.flow import FEATURE, history, pause
+from flows.pause.model import (
+    LENGTH_TAG,
     NO_ANSWER_KIND,
-    NOT_RETURNED,
-    OFFLINE,
-    ON_TIME,
     PAUSE,
-    PROPOSED,
     RETURN_KIND,
     SOFT_RESTART,
     START,
-    WAITING,
+    Outcome,
     Pause,
+    PauseState,
     active_pause,
-    back,
     couple_is_pausing,
-    duration_buttons,
-    history,
-    pause,
 )
+from flows.pause.rules import CHOICES_MINUTES
+from flows.pause.wording import duration_buttons
 
 __all__ = [
-    "AGREED",
-    "ASKING",
     "CHOICES_MINUTES",
-    "CLOSED",
-    "EARLY",
-    "ENDED",
     "FEATURE",
-    "LATER",
-    "NOT_RETURNED",
+    "LENGTH_TAG",
     "NO_ANSWER_KIND",
-    "OFFLINE",
-    "ON_TIME",
     "PAUSE",
-    "PROPOSED",
     "RETURN_KIND",
     "SOFT_RESTART",
     "START",
-    "WAITING",
+    "Outcome",
     "Pause",
+    "PauseState",
     "active_pause",
     "back",
     "couple_is_pausing",

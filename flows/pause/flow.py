@@ -2,25 +2,16 @@
 
 One partner asks (`/pause 60`); the break starts at once, so whoever is flooded can step
 away without waiting for a tap. The other partner agrees to the return time or proposes
-another one, which goes back to the first partner to accept. At the return time each
-partner is asked once whether they are ready; "I need 20 more minutes" moves the return
-while the whole break stays within a day. Both ready: the break ends and /repair is
-suggested. Nobody answers within an hour: one gentle line, closed as "not returned".
-/back from one partner does not end the break for both: the other is asked whether they
-are ready early too. Whoever said "I'm ready" hears privately what happens next (the
-other asked for more time, both are back), so nobody waits without news.
-
-Product rules (guide "Pause"; Gottman via the seeds): the body needs about 20 minutes to
-settle, so shorter breaks are raised to 20; a break over 24 hours starts to feel like
-punishment, so it is refused. A pause is a bridge back, not a chase: the bot asks once per
-return time and never names who did not answer.
+another one, which goes back to the first partner to accept. Coming back (the return
+time, "ready?", more time, /back) is in `coming_back.py`; the rules of time (at least 20
+minutes, at most a day) in `rules.py`; the words in `wording.py`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from flows import buttons
 from flows.buttons import Press
@@ -28,152 +19,60 @@ from flows.couples import (
     Actor,
     Membership,
     guard,
-    local_datetime,
-    local_time,
     partner_of_user,
     partners_of,
     shown_when,
-    zone_of,
 )
 from flows.feature import Feature
 from flows.inputs import Said
-from flows.locking import hold
-from flows.models import Couple, Partner, utc_column
+from flows.models import Couple, Partner
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
     Effects,
-    Keyboard,
-    Length,
-    Moment,
     Notice,
     Send,
     SetTimer,
     Text,
     ToChat,
     ToGroup,
-    ToPartner,
     keyboard,
     text,
 )
+from flows.pause import wording
+from flows.pause.coming_back import (
+    back,
+    close_missed,
+    no_answer,
+    press_early,
+    press_more,
+    press_ready,
+    return_time,
+)
+from flows.pause.model import (
+    LENGTH_TAG,
+    NO_ANSWER_KIND,
+    PAUSE,
+    RETURN_KIND,
+    START,
+    Outcome,
+    Pause,
+    PauseState,
+    active_pause,
+    couple_is_pausing,
+    end,
+    ref,
+)
+from flows.pause.rules import (
+    CHOICES_MINUTES,
+    HISTORY_SIZE,
+    MAXIMUM,
+    MINIMUM,
+    PROPOSAL_MINUTES,
+    is_unclear,
+)
 from flows.timeparse import parse_length
-from flows.timers import Due, TimerKind
-
-MINIMUM = timedelta(minutes=20)
-MAXIMUM = timedelta(hours=24)
-# Anything longer than this is not a break someone means; it gets the usage line.
-ABSURD = timedelta(days=7)
-EXTENSION = timedelta(minutes=20)
-ANSWER_WINDOW = timedelta(hours=1)
-CHOICES_MINUTES = (20, 30, 60, 120)
-PROPOSAL_MINUTES = (30, 60, 120, 240)
-HISTORY_SIZE = 10
-MAX_ARGS = 20
-# The same fight keeps coming back: after this many breaks not returned from within
-# COUNSEL_WINDOW, each partner hears once, privately, that a counsellor can help.
-COUNSEL_AFTER = 3
-COUNSEL_WINDOW = timedelta(days=30)
-
-START = "pzs"  # the duration buttons of a bare /pause; target: the couple
-PAUSE = "pz"  # everything pressed about one pause; target: the pause
-SOFT_RESTART = "sr"  # "a soft restart" under "you're both back" (flows/restart.py)
-
-# Reply tag of the duration question, so a length typed in reply starts the break.
-LENGTH_TAG = "pause-length"
-RETURN_KIND = "pause.return"
-NO_ANSWER_KIND = "pause.no_answer"
-
-# Pause.state while it runs; `ended` once it is over (see Pause.outcome).
-WAITING = "waiting"  # asked, the other partner has not agreed yet
-PROPOSED = "proposed"  # the other partner proposed another return time
-AGREED = "agreed"
-ASKING = "asking"  # "ready to come back?" has been asked
-ENDED = "ended"
-RUNNING = (WAITING, PROPOSED, AGREED, ASKING)
-
-# Pause.outcome: how it ended, as /pauses tells it.
-ON_TIME = "on_time"
-LATER = "later"
-EARLY = "early"
-NOT_RETURNED = "not_returned"
-OFFLINE = "offline"  # the return fell due while Mend was down for too long
-CLOSED = "closed"  # a partner left Mend during the break
-
-
-class Pause(SQLModel, table=True):
-    """One break: who asked, when it started, and the return time the couple keeps."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    couple_id: int = Field(foreign_key="couple.id", index=True)
-    # Set to couple_id while the pause runs, NULL once it ended: the unique index makes
-    # "one active pause per couple" hold even when both partners send /pause at once.
-    active_couple_id: int | None = Field(default=None, unique=True)
-    asked_by: int
-    other_id: int
-    started_at: datetime = utc_column()
-    # The return time agreed (or asked, until someone agrees), before any extension.
-    agreed_return_at: datetime = utc_column()
-    # The return time in force now: the agreed one plus extensions.
-    return_at: datetime = utc_column()
-    proposed_return_at: datetime | None = utc_column(nullable=True)
-    agreed_at: datetime | None = utc_column(nullable=True)
-    state: str = WAITING
-    asker_ready: bool = False
-    other_ready: bool = False
-    extensions: int = 0
-    ended_at: datetime | None = utc_column(nullable=True)
-    ended_by: int | None = None
-    outcome: str | None = None
-    # The counselling pointer went out with this break's close (at most once a month).
-    counsel_offered: bool = False
-
-
-# ---- reading ------------------------------------------------------------------------
-
-
-def active_pause(session: Session, couple_id: int) -> Pause | None:
-    return session.exec(select(Pause).where(Pause.active_couple_id == couple_id)).first()
-
-
-def couple_is_pausing(session: Session, couple_id: int, now: datetime) -> bool:
-    """Promise nudges and other reminders stay quiet while the couple is in a break."""
-    return active_pause(session, couple_id) is not None
-
-
-def _clock(
-    moment: datetime, reader: Partner | None, couple: Couple, since: datetime | None
-) -> Moment:
-    """ "19:00" when on the same local day as `since`; with the date otherwise (or always)."""
-    zone = zone_of(couple, reader)
-    if since is not None and moment.astimezone(zone).date() == since.astimezone(zone).date():
-        return local_time(moment, zone)
-    return local_datetime(moment, zone)
-
-
-def shown_time(
-    session: Session,
-    couple: Couple,
-    moment: datetime,
-    since: datetime | None,
-    reader: Partner | None = None,
-) -> Text:
-    """A time as its reader sees it: a partner's own zone in private; in the group one time,
-    or each partner's when their zones differ."""
-    return shown_when(session, couple, moment, reader=reader, since=since)
-
-
-def _length(span: timedelta) -> Length:
-    return Length(round(span.total_seconds() / 60))
-
-
-def _name(session: Session, partner_id: int | None) -> str:
-    partner = session.get(Partner, partner_id) if partner_id is not None else None
-    return partner.first_name if partner is not None else "?"
-
-
-def _ref(pause: Pause) -> str:
-    return f"pause:{pause.id}"
-
+from flows.timers import TimerKind
 
 # ---- starting -----------------------------------------------------------------------
 
@@ -186,28 +85,16 @@ def pause(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     reply = ToChat(actor.chat_id)
     running = active_pause(session, found.couple_id)
     if running is not None:
-        return [Send(reply, _state_of(session, found.couple, running, now))]
+        return [Send(reply, wording.state_of(session, found.couple, running, now))]
     if not args.strip():
-        return [_choose(found.couple_id, reply)]
+        return [wording.choose(found.couple_id, reply)]
     length = parse_length(args, found.partner.language)
-    if length is None or length <= timedelta() or length > ABSURD:
+    if length is None or is_unclear(length):
         # The buttons, not a syntax lesson: someone asking for a break is upset already.
-        return [_choose(found.couple_id, reply, text("pause.choose_unclear"))]
+        return [wording.choose(found.couple_id, reply, text("pause.choose_unclear"))]
     if length > MAXIMUM:
-        return [Send(reply, text("pause.too_long", given=_length(length)))]
+        return [Send(reply, text("pause.too_long", given=wording.length(length)))]
     return [*_start(session, found, length, now), *_told_from_private(actor)]
-
-
-def duration_buttons(couple_id: int) -> Keyboard:
-    """20 / 30 / 60 / 120 minutes: whoever taps one asks for the break (group or private)."""
-    return keyboard(
-        [
-            buttons.button(
-                text("time.length", length=_length(timedelta(minutes=m))), START, couple_id, str(m)
-            )
-            for m in CHOICES_MINUTES
-        ]
-    )
 
 
 def _told_from_private(actor: Actor) -> Effects:
@@ -215,16 +102,6 @@ def _told_from_private(actor: Actor) -> Effects:
     if not actor.in_private:
         return []
     return [Send(ToChat(actor.chat_id), text("pause.started_from_private"))]
-
-
-def _choose(couple_id: int, reply: ToChat, body: Text | None = None) -> Send:
-    """How long? 20 / 30 / 60 / 120 min, or a length given in reply to this message."""
-    return Send(
-        reply,
-        body or text("pause.choose"),
-        buttons=duration_buttons(couple_id),
-        tag=f"{LENGTH_TAG}:{couple_id}",
-    )
 
 
 def length_answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects | None:
@@ -278,37 +155,16 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
     )
     session.add(row)
     session.flush()
-    when = shown_time(session, found.couple, return_at, now)
-    lines: list[Text] = []
-    if raised:
-        lines.append(text("pause.raised"))
-    lines.append(
-        text("pause.asked", name=found.partner.first_name, length=_length(length), when=when)
+    body, question = wording.started(
+        session, found.couple, row, found.partner, other, length, raised, now
     )
-    lines.append(text("pause.coming_back", name=found.partner.first_name))
-    lines.append(text("pause.use_the_time"))
-    lines.append(text("pause.ask_other", other=other.first_name))
-    agree = buttons.button(text("pause.button_agree"), PAUSE, row.id or 0, "ok")
-    alternatives = [
-        buttons.button(
-            text(
-                "pause.button_propose",
-                time=_clock(row.started_at + timedelta(minutes=m), other, found.couple, now),
-            ),
-            PAUSE,
-            row.id or 0,
-            f"p{m}",
-        )
-        for m in PROPOSAL_MINUTES
-        if timedelta(minutes=m) != length
-    ][:3]
     return [
         Send(
             ToGroup(found.couple_id),
-            text("pause.started", lines=tuple(lines)),
-            buttons=keyboard([agree], alternatives),
+            body,
+            buttons=question,
         ),
-        SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=_ref(row)),
+        SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=ref(row)),
     ]
 
 
@@ -347,21 +203,21 @@ def press_pause(session: Session, actor: Actor, press: Press, now: datetime) -> 
     if action == "acc":
         return _accept(session, row, couple, partner, now)
     if action == "ready":
-        return _ready(session, row, couple, partner, now)
+        return press_ready(session, row, couple, partner, now)
     if action == "more":
-        return _more(session, row, couple, partner, now)
+        return press_more(session, row, couple, partner, now)
     if action in ("early", "notyet"):
-        return _answer_early(session, row, couple, partner, action == "early", now)
+        return press_early(session, row, couple, partner, action == "early", now)
     return buttons.expired()
 
 
 def _agree(
     session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
-    if row.state != WAITING:
+    if row.state != PauseState.WAITING:
         return buttons.expired()
     if partner.id != row.other_id:
-        return [Notice(text("pause.agree_is_for_other", other=_name(session, row.other_id)))]
+        return [Notice(text("pause.agree_is_for_other", other=wording.name(session, row.other_id)))]
     return _settled(session, row, couple, partner, now)
 
 
@@ -369,7 +225,7 @@ def _settled(
     session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
     """The return time is agreed: the buttons go, and the group hears when."""
-    row.state = AGREED
+    row.state = PauseState.AGREED
     row.agreed_at = now
     session.add(row)
     return [
@@ -378,8 +234,8 @@ def _settled(
         EditOrigin(
             body=text(
                 "pause.settled_line",
-                name=_name(session, row.asked_by),
-                when=shown_time(session, couple, row.return_at, now),
+                name=wording.name(session, row.asked_by),
+                when=shown_when(session, couple, row.return_at, since=now),
             )
         ),
         Send(
@@ -387,7 +243,7 @@ def _settled(
             text(
                 "pause.agreed",
                 name=partner.first_name,
-                when=shown_time(session, couple, row.return_at, now),
+                when=shown_when(session, couple, row.return_at, since=now),
             ),
         ),
     ]
@@ -396,19 +252,22 @@ def _settled(
 def _propose(
     session: Session, row: Pause, couple: Couple, partner: Partner, minutes: int, now: datetime
 ) -> Effects:
-    if row.state != WAITING or minutes not in PROPOSAL_MINUTES:
+    if row.state != PauseState.WAITING or minutes not in PROPOSAL_MINUTES:
         return buttons.expired()
     if partner.id != row.other_id:
-        return [Notice(text("pause.agree_is_for_other", other=_name(session, row.other_id)))]
+        return [Notice(text("pause.agree_is_for_other", other=wording.name(session, row.other_id)))]
     proposed = row.started_at + timedelta(minutes=minutes)
     if proposed <= now:
         return [Notice(text("pause.proposal_passed"))]
-    row.state = PROPOSED
+    row.state = PauseState.PROPOSED
     row.proposed_return_at = proposed
     session.add(row)
     asker = session.get(Partner, row.asked_by)
     accept = buttons.button(
-        text("pause.button_accept", time=_clock(proposed, asker, couple, now)),
+        text(
+            "pause.button_accept",
+            time=shown_when(session, couple, proposed, reader=asker, since=now),
+        ),
         PAUSE,
         row.id or 0,
         "acc",
@@ -421,9 +280,9 @@ def _propose(
             text(
                 "pause.proposed",
                 name=partner.first_name,
-                asker=_name(session, row.asked_by),
-                when=shown_time(session, couple, proposed, now),
-                kept=shown_time(session, couple, row.return_at, now),
+                asker=wording.name(session, row.asked_by),
+                when=shown_when(session, couple, proposed, since=now),
+                kept=shown_when(session, couple, row.return_at, since=now),
             ),
             buttons=keyboard([accept]),
         ),
@@ -433,356 +292,24 @@ def _propose(
 def _accept(
     session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
-    if row.state != PROPOSED or row.proposed_return_at is None:
+    if row.state != PauseState.PROPOSED or row.proposed_return_at is None:
         return buttons.expired()
     if partner.id != row.asked_by:
-        return [Notice(text("pause.accept_is_for_asker", asker=_name(session, row.asked_by)))]
+        return [
+            Notice(text("pause.accept_is_for_asker", asker=wording.name(session, row.asked_by)))
+        ]
     if row.proposed_return_at <= now:
         return [Notice(text("pause.proposal_passed"))]
     row.return_at = row.agreed_return_at = row.proposed_return_at
     row.proposed_return_at = None
     return [
-        CancelTimers(couple.id or 0, ref=_ref(row)),
-        SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id}, ref=_ref(row)),
+        CancelTimers(couple.id or 0, ref=ref(row)),
+        SetTimer(RETURN_KIND, couple.id or 0, row.return_at, {"pause_id": row.id}, ref=ref(row)),
         *_settled(session, row, couple, partner, now),
     ]
 
 
-# ---- coming back --------------------------------------------------------------------
-
-
-def _is_ready(row: Pause, partner_id: int) -> bool:
-    return row.asker_ready if partner_id == row.asked_by else row.other_ready
-
-
-def _ready_buttons(row: Pause) -> Keyboard:
-    return keyboard(
-        [buttons.button(text("pause.button_ready"), PAUSE, row.id or 0, "ready")],
-        [buttons.button(text("pause.button_more"), PAUSE, row.id or 0, "more")],
-    )
-
-
-def _close_missed(session: Session, due: Due) -> Effects:
-    """The return fell due while Mend was down far too long: close it, say so, blame no one."""
-    row = session.get(Pause, due.payload.get("pause_id"))
-    if row is None or row.state not in RUNNING or row.return_at != due.due_at:
-        return []
-    _end(row, OFFLINE, None, due.now)
-    session.add(row)
-    return [Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
-
-
-def return_time(session: Session, due: Due) -> Effects:
-    """The return time: each partner who is not ready yet is asked, once."""
-    row = session.get(Pause, due.payload.get("pause_id"))
-    if row is None or row.state not in RUNNING or row.return_at != due.due_at:
-        return []
-    couple = session.get(Couple, row.couple_id)
-    if couple is None:
-        return []
-    row.state = ASKING
-    session.add(row)
-    effects: Effects = []
-    for partner_id in (row.asked_by, row.other_id):
-        if _is_ready(row, partner_id):
-            continue
-        partner = session.get(Partner, partner_id)
-        effects.append(
-            Send(
-                ToPartner(partner_id),
-                text("pause.ready_question", time=_clock(row.return_at, partner, couple, due.now)),
-                buttons=_ready_buttons(row),
-            )
-        )
-    effects.append(
-        SetTimer(
-            NO_ANSWER_KIND,
-            row.couple_id,
-            row.return_at + ANSWER_WINDOW,
-            {"pause_id": row.id, "return_at": row.return_at.isoformat()},
-            ref=_ref(row),
-        )
-    )
-    return effects
-
-
-def _ready(
-    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
-) -> Effects:
-    # Both may press at the same moment: decide on the row as the other press left it.
-    row = hold(session, row)
-    if row.state != ASKING:
-        return buttons.expired()
-    if _is_ready(row, partner.id or 0):
-        return [Notice(text("pause.ready_already"))]
-    if partner.id == row.asked_by:
-        row.asker_ready = True
-    else:
-        row.other_ready = True
-    session.add(row)
-    if not (row.asker_ready and row.other_ready):
-        return [
-            Notice(text("pause.ready_notice")),
-            EditOrigin(
-                body=text("pause.ready_waiting", other=_name(session, _other_of(row, partner))),
-                buttons=(),
-            ),
-        ]
-    _end(row, LATER if row.extensions else ON_TIME, partner.id, now)
-    return [
-        Notice(text("pause.ready_notice")),
-        EditOrigin(body=text("pause.ready_done"), buttons=()),
-        CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(ToGroup(couple.id or 0), text("pause.both_back"), buttons=_soft_restart(row)),
-        _tell_the_one_waiting(row, partner),
-    ]
-
-
-def _soft_restart(row: Pause) -> Keyboard:
-    """Optional: one feeling and one need each, shown together (flows/restart.py)."""
-    return keyboard(
-        [buttons.button(text("pause.button_soft_restart"), SOFT_RESTART, row.id or 0, "go")]
-    )
-
-
-def _other_of(row: Pause, partner: Partner) -> int:
-    return row.other_id if partner.id == row.asked_by else row.asked_by
-
-
-def _tell_the_one_waiting(row: Pause, partner: Partner) -> Send:
-    """The partner who was ready first hears privately that the other is back too."""
-    return Send(
-        ToPartner(_other_of(row, partner)), text("pause.both_back_private", name=partner.first_name)
-    )
-
-
-def _more(session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime) -> Effects:
-    if row.state != ASKING:
-        return buttons.expired()
-    new_return = max(now, row.return_at) + EXTENSION
-    if new_return - row.started_at > MAXIMUM:
-        return [
-            Notice(
-                text("pause.more_refused", other=_name(session, _other_of(row, partner))),
-                alert=True,
-            )
-        ]
-    if partner.id == row.asked_by:
-        row.asker_ready = False
-    else:
-        row.other_ready = False
-    row.return_at = new_return
-    row.extensions += 1
-    row.state = AGREED
-    session.add(row)
-    waiting: Effects = []
-    if _is_ready(row, _other_of(row, partner)):
-        other = session.get(Partner, _other_of(row, partner))
-        waiting.append(
-            Send(
-                ToPartner(_other_of(row, partner)),
-                text(
-                    "pause.more_told_ready",
-                    name=partner.first_name,
-                    time=_clock(new_return, other, couple, now),
-                ),
-            )
-        )
-    return [
-        *waiting,
-        Notice(text("pause.more_notice")),
-        EditOrigin(
-            body=text("pause.more_private", time=_clock(new_return, partner, couple, now)),
-            buttons=(),
-        ),
-        CancelTimers(couple.id or 0, ref=_ref(row)),
-        SetTimer(RETURN_KIND, couple.id or 0, new_return, {"pause_id": row.id}, ref=_ref(row)),
-        Send(
-            ToGroup(couple.id or 0),
-            text(
-                "pause.more_group",
-                name=partner.first_name,
-                when=shown_time(session, couple, new_return, now),
-            ),
-        ),
-    ]
-
-
-def no_answer(session: Session, due: Due) -> Effects:
-    """An hour after the return time with no way back yet: one gentle line, then closed."""
-    row = session.get(Pause, due.payload.get("pause_id"))
-    if row is None or row.state != ASKING:
-        return []
-    # An extension moved the return time after this close was set: it no longer applies.
-    if datetime.fromisoformat(str(due.payload.get("return_at"))) != row.return_at:
-        return []
-    _end(row, NOT_RETURNED, None, due.now)
-    session.add(row)
-    return [
-        Send(ToGroup(row.couple_id), text("pause.not_returned")),
-        *_counsel_once_a_month(session, row, due.now),
-    ]
-
-
-def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effects:
-    """The third break in a month nobody came back from: a private word about counselling.
-
-    The repeated pattern is the signal (the seeds), and a counsellor is the kind answer to
-    a fight that keeps coming back. Said privately to each, never in the group, at most
-    once in any 30 days.
-    """
-    recent = list(
-        session.exec(
-            select(Pause).where(
-                Pause.couple_id == row.couple_id, col(Pause.started_at) >= now - COUNSEL_WINDOW
-            )
-        )
-    )
-    not_returned = [item for item in recent if item.outcome == NOT_RETURNED]
-    offered = session.exec(
-        select(Pause).where(
-            Pause.couple_id == row.couple_id,
-            col(Pause.counsel_offered),
-            col(Pause.ended_at) >= now - COUNSEL_WINDOW,
-        )
-    ).first()
-    if len(not_returned) < COUNSEL_AFTER or offered is not None:
-        return []
-    row.counsel_offered = True
-    session.add(row)
-    return [
-        Send(ToPartner(partner_id), text("pause.counsel"))
-        for partner_id in (row.asked_by, row.other_id)
-    ]
-
-
-def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
-    row.state = ENDED
-    row.outcome = outcome
-    row.ended_at = now
-    row.ended_by = by
-    row.active_couple_id = None
-    row.proposed_return_at = None
-
-
-def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
-    """/back: one partner is ready early. The break ends only when the other is too, so
-    the one who needed it is never pulled back by the other's tap."""
-    found = guard(session, actor, now)
-    if not isinstance(found, Membership):
-        return found
-    reply = ToChat(actor.chat_id)
-    row = active_pause(session, found.couple_id)
-    if row is None:
-        return [Send(reply, text("pause.none_on"))]
-    partner = found.partner
-    other_id = _other_of(row, partner)
-    if _is_ready(row, other_id):
-        return _both_back_early(session, row, found.couple, partner, now)
-    if _is_ready(row, partner.id or 0):
-        return [Send(reply, text("pause.back_already_asked", other=_name(session, other_id)))]
-    _set_ready(row, partner.id or 0, True)
-    session.add(row)
-    question = keyboard(
-        [buttons.button(text("pause.button_ready"), PAUSE, row.id or 0, "early")],
-        [buttons.button(text("pause.button_not_yet"), PAUSE, row.id or 0, "notyet")],
-    )
-    effects: Effects = [
-        Send(
-            ToGroup(found.couple_id),
-            text("pause.back_asks_other", name=partner.first_name, other=_name(session, other_id)),
-            buttons=question,
-        )
-    ]
-    if actor.in_private:
-        effects.append(
-            Send(reply, text("pause.back_asked_private", other=_name(session, other_id)))
-        )
-    return effects
-
-
-def _set_ready(row: Pause, partner_id: int, ready: bool) -> None:
-    if partner_id == row.asked_by:
-        row.asker_ready = ready
-    else:
-        row.other_ready = ready
-
-
-def _answer_early(
-    session: Session, row: Pause, couple: Couple, partner: Partner, ready: bool, now: datetime
-) -> Effects:
-    """The other's answer to "{name} is ready early. Are you?"."""
-    if row.state == ENDED:
-        return buttons.expired()
-    other_id = _other_of(row, partner)
-    if not _is_ready(row, other_id) or _is_ready(row, partner.id or 0):
-        # Only the one who was asked answers; the one who asked waits.
-        return [Notice(text("pause.early_is_for_other", other=_name(session, other_id)))]
-    if ready:
-        return [EditOrigin(buttons=()), *_both_back_early(session, row, couple, partner, now)]
-    when = shown_time(session, couple, row.return_at, now)
-    waiting = session.get(Partner, other_id)
-    return [
-        Notice(text("pause.not_yet_notice")),
-        EditOrigin(buttons=()),
-        Send(ToGroup(couple.id or 0), text("pause.not_yet", name=partner.first_name, when=when)),
-        Send(
-            ToPartner(other_id),
-            text(
-                "pause.not_yet_private",
-                name=partner.first_name,
-                time=_clock(row.return_at, waiting, couple, now),
-            ),
-        ),
-    ]
-
-
-def _both_back_early(
-    session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
-) -> Effects:
-    before_return = now < row.return_at and row.state != ASKING
-    _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME), partner.id, now)
-    session.add(row)
-    return [
-        CancelTimers(couple.id or 0, ref=_ref(row)),
-        Send(
-            ToGroup(couple.id or 0),
-            text("pause.back", name=partner.first_name),
-            buttons=_soft_restart(row),
-        ),
-        _tell_the_one_waiting(row, partner),
-    ]
-
-
 # ---- showing ------------------------------------------------------------------------
-
-
-def _state_of(session: Session, couple: Couple, row: Pause, now: datetime) -> Text:
-    when = shown_time(session, couple, row.return_at, now)
-    asker = _name(session, row.asked_by)
-    if row.state == WAITING:
-        status = text("pause.status_waiting", other=_name(session, row.other_id))
-    elif row.state == PROPOSED and row.proposed_return_at is not None:
-        status = text(
-            "pause.status_proposed",
-            asker=asker,
-            when=shown_time(session, couple, row.proposed_return_at, now),
-        )
-    elif row.state == ASKING:
-        status = text("pause.status_asking")
-    else:
-        status = text("pause.status_agreed")
-    return text("pause.state", asker=asker, when=when, status=status)
-
-
-OUTCOME_KEYS = {
-    ON_TIME: "pause.outcome_on_time",
-    LATER: "pause.outcome_later",
-    EARLY: "pause.outcome_early",
-    NOT_RETURNED: "pause.outcome_not_returned",
-    OFFLINE: "pause.outcome_offline",
-    CLOSED: "pause.outcome_closed",
-}
 
 
 def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
@@ -802,24 +329,7 @@ def history(session: Session, actor: Actor, args: str, now: datetime) -> Effects
     if not rows:
         return [Send(reply, text("pause.history_empty"))]
     reader = found.partner if actor.in_private else None
-    lines: list[Text] = []
-    for row in rows:
-        started = shown_time(session, couple, row.started_at, None, reader)
-        when = shown_time(session, couple, row.agreed_return_at, row.started_at, reader)
-        ended = (
-            text(OUTCOME_KEYS.get(row.outcome or "", "pause.outcome_closed"))
-            if row.state == ENDED
-            else text("pause.outcome_running")
-        )
-        lines.append(
-            text(
-                "pause.history_line",
-                started=started,
-                asker=_name(session, row.asked_by),
-                when=when,
-                ended=ended,
-            )
-        )
+    lines = [wording.history_line(session, couple, row, reader) for row in rows]
     return [Send(reply, text("pause.history", lines=tuple(lines)))]
 
 
@@ -828,7 +338,10 @@ def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
     if row is None:
         return []
     return [
-        text("pause.settings_on", when=shown_time(session, couple, row.return_at, row.started_at))
+        text(
+            "pause.settings_on",
+            when=shown_when(session, couple, row.return_at, since=row.started_at),
+        )
     ]
 
 
@@ -836,9 +349,9 @@ def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime)
     row = active_pause(session, couple.id or 0)
     if row is None:
         return []
-    _end(row, CLOSED, partner.id, now)
+    end(row, Outcome.CLOSED, partner.id, now)
     session.add(row)
-    return [CancelTimers(couple.id or 0, ref=_ref(row))]
+    return [CancelTimers(couple.id or 0, ref=ref(row))]
 
 
 FEATURE = Feature(
@@ -846,9 +359,7 @@ FEATURE = Feature(
     commands={"pause": pause, "back": back, "pauses": history},
     buttons={START: press_start, PAUSE: press_pause},
     timers=(
-        TimerKind(
-            RETURN_KIND, return_time, useful_for=timedelta(hours=12), on_missed=_close_missed
-        ),
+        TimerKind(RETURN_KIND, return_time, useful_for=timedelta(hours=12), on_missed=close_missed),
         TimerKind(NO_ANSWER_KIND, no_answer, useful_for=timedelta(days=30)),
     ),
     on_text=(length_answer,),

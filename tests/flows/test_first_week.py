@@ -411,7 +411,7 @@ def test_a_stranger_pressing_a_live_button_is_told_whose_it_is(session: Session)
     row = session.exec(select(pause.Pause)).one()
     effects = press(session, STRANGER_ID, buttons.data(pause.PAUSE, row.id or 0, "ok"))
     assert all_text(effects).startswith("This is for Ana and Ben.")
-    assert row.state == pause.WAITING
+    assert row.state == pause.PauseState.WAITING
 
 
 def test_a_finished_checkins_buttons_turn_into_one_line(session: Session) -> None:

@@ -51,9 +51,9 @@ LIVE_BUTTONS: list[tuple[str, str, Target] | tuple[str, str, Target, Prepare]] =
     *[(onboarding.LEAVE, action, lambda e: e.ana.id) for action in ("yes", "no", "wipe")],
     (pause.START, "30", lambda e: e.couple.id),
     *[(pause.PAUSE, action, lambda e: e.pause.id) for action in ("ok", "p60")],
-    (pause.PAUSE, "acc", lambda e: e.pause.id, _pause_in(pause.PROPOSED)),
+    (pause.PAUSE, "acc", lambda e: e.pause.id, _pause_in(pause.PauseState.PROPOSED)),
     *[
-        (pause.PAUSE, action, lambda e: e.pause.id, _pause_in(pause.ASKING))
+        (pause.PAUSE, action, lambda e: e.pause.id, _pause_in(pause.PauseState.ASKING))
         for action in ("ready", "more")
     ],
     *[(checkin.KIND_CHECKIN, action, lambda e: e.open_checkin.id) for action in ("snooze", "skip")],

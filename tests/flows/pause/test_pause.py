@@ -90,7 +90,7 @@ def agreed_pause(session: Session, minutes: int = 60) -> Pause:
     start(session, ANA_ID, str(minutes))
     row = only_pause(session)
     press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
-    assert row.state == flow.AGREED
+    assert row.state == flow.PauseState.AGREED
     return row
 
 
@@ -244,7 +244,7 @@ def test_the_other_partner_agrees_to_the_return_time(session: Session) -> None:
     start(session, ANA_ID, "60")
     row = only_pause(session)
     effects = press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
-    assert row.state == flow.AGREED and row.agreed_at == T0 + MIN
+    assert row.state == flow.PauseState.AGREED and row.agreed_at == T0 + MIN
     assert "Ben agreed. See you both back at 19:00." in all_text(effects)
     assert row.return_at == T0 + timedelta(hours=1)
 
@@ -258,7 +258,7 @@ def test_agreement_by_the_one_who_asked_does_not_count(session: Session) -> None
     assert "Ben" in all_text(effects)
     proposing = press(session, ANA_ID, pz(row, "p120"), T0 + MIN)
     assert keys(proposing) == ["pause.agree_is_for_other"]
-    assert row.state == flow.WAITING and row.agreed_at is None
+    assert row.state == flow.PauseState.WAITING and row.agreed_at is None
     assert row.proposed_return_at is None
 
 
@@ -274,15 +274,15 @@ def test_a_proposal_goes_back_to_the_first_partner_and_once_accepted_is_kept(
     assert "Ben would rather come back at 20:00" in shown(to_ana.body)
     assert "Ana: tap below" in shown(to_ana.body) and "keep 19:00" in shown(to_ana.body)
     assert button_data(to_ana) == [pz(row, "acc")]
-    assert row.state == flow.PROPOSED and row.return_at == T0 + timedelta(hours=1)
+    assert row.state == flow.PauseState.PROPOSED and row.return_at == T0 + timedelta(hours=1)
     # Only Ana can accept; Ben's own press changes nothing.
     assert keys(press(session, BEN_ID, pz(row, "acc"), T0 + 2 * MIN)) == [
         "pause.accept_is_for_asker"
     ]
-    assert row.state == flow.PROPOSED
+    assert row.state == flow.PauseState.PROPOSED
     accepted = press(session, ANA_ID, pz(row, "acc"), T0 + 2 * MIN)
     assert "Ana agreed. See you both back at 20:00." in all_text(accepted)
-    assert row.state == flow.AGREED
+    assert row.state == flow.PauseState.AGREED
     assert row.return_at == row.agreed_return_at == T0 + timedelta(hours=2)
     assert [(t.kind, t.due_at) for t in pending(session)] == [
         (flow.RETURN_KIND, T0 + timedelta(hours=2))
@@ -298,7 +298,7 @@ def test_a_proposal_whose_time_has_passed_is_refused(session: Session) -> None:
     row = only_pause(session)
     effects = press(session, BEN_ID, pz(row, "p30"), T0 + timedelta(minutes=31))
     assert keys(effects) == ["pause.proposal_passed"]
-    assert row.state == flow.WAITING
+    assert row.state == flow.PauseState.WAITING
 
 
 def test_an_unagreed_pause_still_brings_its_return_message(session: Session) -> None:
@@ -340,7 +340,7 @@ def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(session:
         session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=3), private=True
     )
     assert keys(first) == ["pause.ready_notice", "pause.ready_waiting"]
-    assert row.state == flow.ASKING
+    assert row.state == flow.PauseState.ASKING
     assert keys(
         press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=4), private=True)
     ) == ["pause.ready_already"]
@@ -349,7 +349,7 @@ def test_when_both_are_ready_the_pause_ends_warmly_and_points_to_repair(session:
     )
     [back] = [s for s in sends(both) if s.body.key == "pause.both_back"]
     assert back.to == ToGroup(couple.id or 0) and "/repair" in shown(back.body)
-    assert (row.state, row.outcome) == (flow.ENDED, flow.ON_TIME)
+    assert (row.state, row.outcome) == (flow.PauseState.ENDED, flow.Outcome.ON_TIME)
     assert pending(session) == []
     assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=2))
 
@@ -369,7 +369,7 @@ def test_more_time_moves_the_return_and_asks_again_only_who_was_not_ready(sessio
     assert [s.to for s in questions] == [ToPartner(row.other_id)]
     assert ToPartner(ana.id or 0) not in [s.to for s in questions]
     press(session, BEN_ID, pz(row, "ready"), T0 + timedelta(hours=1, minutes=25), private=True)
-    assert (row.state, row.outcome) == (flow.ENDED, flow.LATER)
+    assert (row.state, row.outcome) == (flow.PauseState.ENDED, flow.Outcome.LATER)
 
 
 def test_more_time_is_allowed_up_to_24_hours_and_refused_past_that(session: Session) -> None:
@@ -389,7 +389,7 @@ def test_more_time_is_allowed_up_to_24_hours_and_refused_past_that(session: Sess
     assert keys(refused) == ["pause.more_refused"] and notices(refused)[0].alert
     assert "reached a day" in all_text(refused) and "tell Ana when" in all_text(refused)
     assert row.return_at - row.started_at == timedelta(hours=24)
-    assert row.extensions == 3 and row.state == flow.ASKING
+    assert row.extensions == 3 and row.state == flow.PauseState.ASKING
 
 
 def test_no_answer_within_an_hour_closes_gently_as_not_returned(session: Session) -> None:
@@ -400,7 +400,11 @@ def test_no_answer_within_an_hour_closes_gently_as_not_returned(session: Session
     [line] = sends(closing)
     assert line.to == ToGroup(couple.id or 0) and line.body.key == "pause.not_returned"
     assert "No one has to explain" in shown(line.body)
-    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.NOT_RETURNED, None)
+    assert (row.state, row.outcome, row.ended_by) == (
+        flow.PauseState.ENDED,
+        flow.Outcome.NOT_RETURNED,
+        None,
+    )
     assert fire(session, T0 + timedelta(hours=5)) == []
     assert keys(
         press(session, ANA_ID, pz(row, "ready"), T0 + timedelta(hours=5), private=True)
@@ -414,7 +418,7 @@ def test_an_extension_cancels_the_old_no_answer_close(session: Session) -> None:
     press(session, BEN_ID, pz(row, "more"), T0 + timedelta(hours=1, minutes=50), private=True)
     # The old hour would have ended at 20:00; the new return is 20:10.
     assert fire(session, T0 + timedelta(hours=2)) == []
-    assert row.state == flow.AGREED
+    assert row.state == flow.PauseState.AGREED
 
 
 def test_back_ends_the_pause_early_once_the_other_is_ready_too(session: Session) -> None:
@@ -425,10 +429,14 @@ def test_back_ends_the_pause_early_once_the_other_is_ready_too(session: Session)
         flow.back(session, in_group(BEN_ID), "", T0 + timedelta(minutes=10)),
         T0 + timedelta(minutes=10),
     )
-    assert keys(asked) == ["pause.back_asks_other"] and row.state == flow.AGREED
+    assert keys(asked) == ["pause.back_asks_other"] and row.state == flow.PauseState.AGREED
     effects = press(session, ANA_ID, pz(row, "early"), T0 + timedelta(minutes=10))
     assert "pause.back" in keys(effects) and "/repair" in all_text(effects)
-    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ana.id)
+    assert (row.state, row.outcome, row.ended_by) == (
+        flow.PauseState.ENDED,
+        flow.Outcome.EARLY,
+        ana.id,
+    )
     assert pending(session) == []
     assert fire(session, T0 + timedelta(hours=3)) == []
     assert keys(press(session, BEN_ID, pz(row, "ok"), T0 + timedelta(minutes=11))) == [
@@ -638,7 +646,7 @@ def test_a_return_missed_while_mend_was_down_long_is_closed_honestly(session: Se
     row = agreed_pause(session)
     effects = fire(session, T0 + timedelta(hours=20))
     assert keys(effects) == ["pause.closed_offline"]
-    assert (row.state, row.outcome) == (flow.ENDED, flow.OFFLINE)
+    assert (row.state, row.outcome) == (flow.PauseState.ENDED, flow.Outcome.OFFLINE)
     assert not is_quiet(session, couple.id or 0, T0 + timedelta(hours=20))
 
 
@@ -656,7 +664,7 @@ def test_leaving_mend_closes_the_pause_and_the_quiet(session: Session) -> None:
     couple, ana, _ben = make_couple(session)
     row = agreed_pause(session)
     press(session, ANA_ID, buttons.data(onboarding.LEAVE, ana.id or 0, "yes"), T0 + 2 * MIN)
-    assert (row.state, row.outcome) == (flow.ENDED, flow.CLOSED)
+    assert (row.state, row.outcome) == (flow.PauseState.ENDED, flow.Outcome.CLOSED)
     assert not is_quiet(session, couple.id or 0, T0 + 3 * MIN)
 
 
@@ -682,6 +690,6 @@ def test_a_return_timer_for_an_old_return_time_does_nothing(session: Session) ->
     for now in (stale_at, stale_at + timedelta(hours=13)):
         effects, _state, _late = handle_due(session, stale, now)
         assert effects == []
-        assert row.state == flow.AGREED and row.outcome is None
+        assert row.state == flow.PauseState.AGREED and row.outcome is None
     # The timer of the return time in force does ask.
     assert "pause.ready_question" in keys(fire(session, row.return_at))
