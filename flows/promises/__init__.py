@@ -1,26 +1,33 @@
-"""Small promises: made by one partner to the other, nudged, asked about, kept (`flow.py`)."""
+"""Small promises: made by one partner to the other, nudged, asked about, kept, noticed.
 
-from flows.promises.flow import (
+`model.py` the tables and states, `schedule.py` the calendar of a promise (pure),
+`wording.py` what it says, `flow.py` making one (and `FEATURE`), `daily.py` the nudge and
+"kept?", `changing.py` new words, a new "when", /drop.
+"""
+
+from flows.promises.changing import drop
+from flows.promises.flow import FEATURE, list_promises, make_promise, press_when
+from flows.promises.model import (
     ANSWER,
+    ASK_KIND,
     CHANGE,
     DEFAULT_CAP,
-    FEATURE,
     MAX_WHAT,
     NOTICED,
     NUDGE_KIND,
     WHEN,
     WORDS_WINDOW,
+    CheckOutcome,
+    FollowThrough,
     Promise,
     PromiseCheck,
-    drop,
+    PromiseState,
     follow_through,
-    list_promises,
-    make_promise,
-    press_when,
 )
 
 __all__ = [
     "ANSWER",
+    "ASK_KIND",
     "CHANGE",
     "DEFAULT_CAP",
     "FEATURE",
@@ -29,8 +36,11 @@ __all__ = [
     "NUDGE_KIND",
     "WHEN",
     "WORDS_WINDOW",
+    "CheckOutcome",
+    "FollowThrough",
     "Promise",
     "PromiseCheck",
+    "PromiseState",
     "drop",
     "follow_through",
     "list_promises",
