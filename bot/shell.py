@@ -32,7 +32,7 @@ from bot.texts import normalize, render
 from flows import buttons, choosing, inputs
 from flows.couples import Actor, language_of_user
 from flows.models import Outbox
-from flows.outcome import Effects, SendFile, Text
+from flows.outcome import Effects, SendFile, Text, takes_replies
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,9 @@ async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None
                 col(Outbox.message_id) == message_id,
                 col(Outbox.kind) == "send",
             )
-            return session.exec(query).first()
+            tag = session.exec(query).first()
+            # A step's name for tidying (`tidy_tag`) is not a question: as if untagged.
+            return tag if takes_replies(tag) else None
 
     return await asyncio.to_thread(lookup)
 

@@ -26,6 +26,7 @@ from flows.models import Couple, Partner
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
+    EditTagged,
     Effects,
     Notice,
     Send,
@@ -34,12 +35,17 @@ from flows.outcome import (
     ToGroup,
     ToPartner,
     text,
+    tidy_tag,
 )
 from flows.pause import wording
 from flows.pause.model import (
+    EARLY_STEP,
     NO_ANSWER_KIND,
+    PROPOSED_STEP,
+    READY_STEP,
     RETURN_KIND,
     RUNNING,
+    STARTED_STEP,
     Outcome,
     Pause,
     PauseState,
@@ -66,9 +72,11 @@ def close_missed(session: Session, due: Due) -> Effects:
     row = session.get(Pause, due.payload.get("pause_id"))
     if row is None or row.state not in RUNNING or row.return_at != due.due_at:
         return []
+    couple = session.get(Couple, row.couple_id)
+    tidy = _tidy_at_end(session, row, couple, due.now) if couple is not None else []
     end(row, Outcome.OFFLINE, None, due.now)
     session.add(row)
-    return [Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
+    return [*tidy, Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
 
 
 def return_time(session: Session, due: Due) -> Effects:
@@ -79,9 +87,10 @@ def return_time(session: Session, due: Due) -> Effects:
     couple = session.get(Couple, row.couple_id)
     if couple is None:
         return []
+    # "Is that return time OK?" no longer needs an answer once the time has come.
+    effects: Effects = _moot_questions(session, row, couple, due.now)
     row.state = PauseState.ASKING
     session.add(row)
-    effects: Effects = []
     for partner_id in (row.asked_by, row.other_id):
         if _is_ready(row, partner_id):
             continue
@@ -94,6 +103,7 @@ def return_time(session: Session, due: Due) -> Effects:
                     time=shown_when(session, couple, row.return_at, reader=partner, since=due.now),
                 ),
                 buttons=wording.ready_buttons(row),
+                tag=tidy_tag(READY_STEP, row.id or 0, partner_id),
             )
         )
     effects.append(
@@ -117,6 +127,8 @@ def press_ready(
         return buttons.expired()
     if _is_ready(row, partner.id or 0):
         return [Notice(text("pause.ready_already"))]
+    # Read before this tap changes the row: "ready early?" may still be open from /back.
+    tidy = _tidy_at_end(session, row, couple, now)
     if partner.id == row.asked_by:
         row.asker_ready = True
     else:
@@ -136,6 +148,7 @@ def press_ready(
     return [
         Notice(text("pause.ready_notice")),
         EditOrigin(body=text("pause.ready_done"), buttons=()),
+        *tidy,
         CancelTimers(couple.id or 0, ref=ref(row)),
         Send(ToGroup(couple.id or 0), text("pause.both_back"), buttons=wording.soft_restart(row)),
         _tell_the_one_waiting(row, partner),
@@ -166,6 +179,11 @@ def press_more(
                 alert=True,
             )
         ]
+    waiting: Effects = []
+    if not _is_ready(row, _other_of(row, partner)):
+        # Their "ready?" is asked again at the new time; this one no longer counts.
+        other_id = _other_of(row, partner)
+        waiting.append(EditTagged(ToPartner(other_id), tidy_tag(READY_STEP, row.id or 0, other_id)))
     if partner.id == row.asked_by:
         row.asker_ready = False
     else:
@@ -174,7 +192,6 @@ def press_more(
     row.extensions += 1
     row.state = PauseState.AGREED
     session.add(row)
-    waiting: Effects = []
     if _is_ready(row, _other_of(row, partner)):
         other = session.get(Partner, _other_of(row, partner))
         waiting.append(
@@ -218,9 +235,12 @@ def no_answer(session: Session, due: Due) -> Effects:
     # An extension moved the return time after this close was set: it no longer applies.
     if datetime.fromisoformat(str(due.payload.get("return_at"))) != row.return_at:
         return []
+    couple = session.get(Couple, row.couple_id)
+    tidy = _tidy_at_end(session, row, couple, due.now) if couple is not None else []
     end(row, Outcome.NOT_RETURNED, None, due.now)
     session.add(row)
     return [
+        *tidy,
         Send(ToGroup(row.couple_id), text("pause.not_returned")),
         *_counsel_once_a_month(session, row, due.now),
     ]
@@ -257,6 +277,40 @@ def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effect
     ]
 
 
+def _moot_questions(session: Session, row: Pause, couple: Couple, now: datetime) -> Effects:
+    """ "Is that return time OK?" (and a counter-proposal) still waiting for a tap when the
+    return time comes or the break ends: one line of the return time, without buttons."""
+    line = text(
+        "pause.asked_line",
+        name=wording.name(session, row.asked_by),
+        when=shown_when(session, couple, row.return_at, since=now),
+    )
+    effects: Effects = []
+    if row.agreed_at is None:
+        effects.append(
+            EditTagged(ToGroup(couple.id or 0), tidy_tag(STARTED_STEP, row.id or 0), line)
+        )
+    if row.proposed_return_at is not None:
+        effects.append(
+            EditTagged(ToGroup(couple.id or 0), tidy_tag(PROPOSED_STEP, row.id or 0), line)
+        )
+    return effects
+
+
+def _tidy_at_end(session: Session, row: Pause, couple: Couple, now: datetime) -> Effects:
+    """The break ends: every question of it still showing buttons loses them (called before
+    `end`, while the row still says which were open)."""
+    effects = _moot_questions(session, row, couple, now)
+    for partner_id in (row.asked_by, row.other_id):
+        if row.state == PauseState.ASKING and not _is_ready(row, partner_id):
+            effects.append(
+                EditTagged(ToPartner(partner_id), tidy_tag(READY_STEP, row.id or 0, partner_id))
+            )
+    if row.asker_ready != row.other_ready:  # "{name} is ready early. Are you?" may be open
+        effects.append(EditTagged(ToGroup(couple.id or 0), tidy_tag(EARLY_STEP, row.id or 0)))
+    return effects
+
+
 def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     """/back: one partner is ready early. The break ends only when the other is too, so
     the one who needed it is never pulled back by the other's tap."""
@@ -286,6 +340,7 @@ def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
                 other=wording.name(session, other_id),
             ),
             buttons=wording.early_buttons(row),
+            tag=tidy_tag(EARLY_STEP, row.id or 0),
         )
     ]
     if actor.in_private:
@@ -335,9 +390,11 @@ def _both_back_early(
     session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
     before_return = now < row.return_at and row.state != PauseState.ASKING
+    tidy = _tidy_at_end(session, row, couple, now)
     end(row, Outcome.EARLY if before_return else outcome_on_return(row.extensions), partner.id, now)
     session.add(row)
     return [
+        *tidy,
         CancelTimers(couple.id or 0, ref=ref(row)),
         Send(
             ToGroup(couple.id or 0),

@@ -38,6 +38,7 @@ from flows.outcome import (
     ToGroup,
     keyboard,
     text,
+    tidy_tag,
 )
 from flows.pause import wording
 from flows.pause.coming_back import (
@@ -53,8 +54,10 @@ from flows.pause.model import (
     LENGTH_TAG,
     NO_ANSWER_KIND,
     PAUSE,
+    PROPOSED_STEP,
     RETURN_KIND,
     START,
+    STARTED_STEP,
     Outcome,
     Pause,
     PauseState,
@@ -163,6 +166,7 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
             ToGroup(found.couple_id),
             body,
             buttons=question,
+            tag=tidy_tag(STARTED_STEP, row.id or 0),
         ),
         SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=ref(row)),
     ]
@@ -285,6 +289,7 @@ def _propose(
                 kept=shown_when(session, couple, row.return_at, since=now),
             ),
             buttons=keyboard([accept]),
+            tag=tidy_tag(PROPOSED_STEP, row.id or 0),
         ),
     ]
 

@@ -17,6 +17,14 @@ SOFT_RESTART = "sr"  # "a soft restart" under "you're both back" (flows/restart.
 LENGTH_TAG = "pause-length"
 RETURN_KIND = "pause.return"
 NO_ANSWER_KIND = "pause.no_answer"
+# A break's questions, named so they can be tidied once answered some other way (or moot):
+# "is that return time OK?", a counter-proposal, "ready to come back?", "ready early?".
+STARTED_STEP, PROPOSED_STEP, READY_STEP, EARLY_STEP = (
+    "pause.started",
+    "pause.proposed",
+    "pause.ready",
+    "pause.early",
+)
 
 
 class PauseState(StrEnum):

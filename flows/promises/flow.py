@@ -41,6 +41,7 @@ from flows.outcome import (
     Button,
     CancelTimers,
     EditOrigin,
+    EditTagged,
     Effects,
     Notice,
     Send,
@@ -49,6 +50,7 @@ from flows.outcome import (
     ToPartner,
     keyboard,
     text,
+    tidy_tag,
 )
 from flows.promises import schedule, wording
 from flows.promises.changing import drop, new_words, press_change
@@ -63,6 +65,7 @@ from flows.promises.model import (
     NOTICED,
     NUDGE_KIND,
     WHEN,
+    WHEN_STEP,
     WORDS_WINDOW,
     Promise,
     PromiseState,
@@ -80,6 +83,22 @@ from flows.timers import TimerKind
 
 def _cap_reached(session: Session, partner: Partner, cap: int) -> bool:
     return len(active_promises(session, partner.couple_id, partner.id)) >= cap
+
+
+def _left_behind(session: Session, partner: Partner) -> Effects:
+    """The "when?" of drafts a new question leaves behind (`_new_draft`): one line each, so
+    no set of buttons stays that can only say it has expired."""
+    drafts = session.exec(
+        select(Promise).where(Promise.partner_id == partner.id, Promise.state == PromiseState.DRAFT)
+    )
+    return [
+        EditTagged(
+            ToPartner(partner.id or 0),
+            tidy_tag(WHEN_STEP, old.id or 0),
+            text("promises.when_left", what=wording.quoted(old)),
+        )
+        for old in drafts
+    ]
 
 
 def _new_draft(
@@ -177,14 +196,17 @@ def make_promise(
         return [Send(reply, text("common.too_long", limit=MAX_WHAT))]
     if _cap_reached(session, found.partner, cap):
         return [Send(reply, text("promises.cap_reached", cap=cap))]
+    left = _left_behind(session, found.partner) if parsed.when is None else []
     draft = _new_draft(session, found.partner, parsed.what, now, asking=parsed.when is None)
     if parsed.when is None:
         return [
+            *left,
             Send(
                 reply,
                 text("promises.ask_when", what=wording.quoted(draft)),
                 buttons=wording.when_keyboard(draft.id or 0),
-            )
+                tag=tidy_tag(WHEN_STEP, draft.id or 0),
+            ),
         ]
     timers, body = _activate(
         session, found.couple, found.partner, draft, parsed.when, parsed.at, now
@@ -232,13 +254,16 @@ def offer_promise(session: Session, partner: Partner, what: str, now: datetime) 
     if len(cleaned) > MAX_WHAT:
         return [Send(ToPartner(partner.id or 0), text("promises.offer_too_long", limit=MAX_WHAT))]
     # The cap is checked when a time is chosen: the button handler knows the configured cap.
+    left = _left_behind(session, partner)
     draft = _new_draft(session, partner, cleaned, now, asking=True)
     return [
+        *left,
         Send(
             ToPartner(partner.id or 0),
             text("promises.ask_when", what=wording.quoted(draft)),
             buttons=wording.when_keyboard(draft.id or 0),
-        )
+            tag=tidy_tag(WHEN_STEP, draft.id or 0),
+        ),
     ]
 
 

@@ -30,6 +30,8 @@ CHANGE = "pc"  # change menu: target promise, action words | when | keep | drop
 
 # Reply tag of "What will you promise?" (a bare /promise): promise-new:<partner>:<cap>.
 NEW_TAG = "promise-new"
+# A draft's "when?" buttons, named so a newer question can tidy them (`flow._left_behind`).
+WHEN_STEP = "promises.when"
 NUDGE_KIND = "promise.nudge"
 ASK_KIND = "promise.ask"
 

@@ -46,6 +46,7 @@ from flows.onboarding import deep_link
 from flows.outcome import (
     Button,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Notice,
@@ -70,6 +71,7 @@ from flows.repair.model import (
     active_repair,
     cancel_draft,
     private_draft_of_user,
+    question_tag,
 )
 from flows.repair.receiving import press_answer
 from flows.timeparse import is_word
@@ -88,11 +90,13 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
     if is_word(args, "stop", found.partner.language):
         if current is None and note is None:
             return [Send(here, text("repair.nothing_to_cancel"))]
+        tidy = _cancelled_by_typing(current) if current is not None else []
         if current is not None:
             cancel_draft(session, current, now)
         if note is not None:
+            tidy.extend(hurt.cancelled_by_typing(note))
             hurt.cancel(session, note, now)
-        return [Send(here, text("repair.cancelled"))]
+        return [*tidy, Send(here, text("repair.cancelled"))]
     if note is not None:
         return [
             *_pointer_to_private(found.partner, actor),
@@ -257,8 +261,9 @@ def _take_answer(
     now: datetime,
 ) -> Effects:
     if is_word(answer_text, "stop", partner.language):
+        tidy = _cancelled_by_typing(repair)
         cancel_draft(session, repair, now)
-        return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
+        return [*tidy, Send(ToChat(actor.chat_id), text("repair.cancelled"))]
     if not answer_text:
         return [wording.question(session, repair, partner)]
     if len(answer_text) > MAX_ANSWER:
@@ -293,6 +298,15 @@ def _next_question_or_review(
     repair.step = STEPS[index + 1]
     session.add(repair)
     return [wording.question(session, repair, partner)]
+
+
+def _cancelled_by_typing(repair: Repair) -> Effects:
+    """Stopped by typing (not by its Cancel button): the question or review it waited on
+    becomes one line without buttons. Read before `cancel_draft` changes the row."""
+    waiting_on = (
+        f"{TAG}:{repair.id}:review" if repair.state == RepairState.REVIEW else question_tag(repair)
+    )
+    return [EditTagged(wording.to_author(repair), waiting_on, text("repair.cancelled"))]
 
 
 # ---- buttons -----------------------------------------------------------------------------
