@@ -63,14 +63,14 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         couple_id=cid,
         planned_at=T0 - timedelta(days=7),
         started_at=T0 - timedelta(days=7),
-        state=checkin_flow.DONE,
+        state=checkin_flow.CheckinState.DONE,
         closed_at=T0 - timedelta(days=6),
     )
     held_checkin = Checkin(
         couple_id=cid,
         planned_at=T0 - timedelta(days=14),
         started_at=T0 - timedelta(days=14),
-        state=checkin_flow.HELD,
+        state=checkin_flow.CheckinState.HELD,
         closed_at=T0 - timedelta(days=12),
     )
     draft_promise = Promise(

@@ -187,6 +187,6 @@ def test_two_last_checkin_answers_at_once_reveal_both(engine: Engine) -> None:
     assert "checkin.reveal" in keys(ben)
     with Session(engine) as session:
         row = session.exec(select(Checkin).where(Checkin.couple_id == couple_id)).one()
-        assert row.state == checkin.DONE
+        assert row.state == checkin.CheckinState.DONE
         turns = session.exec(select(CheckinTurn).where(CheckinTurn.checkin_id == row.id))
         assert all(turn.finished_at is not None for turn in turns)
