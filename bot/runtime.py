@@ -949,7 +949,8 @@ class Runtime:
             session.add(row)
 
     def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
-        """The same rule as the migration update (flows/onboarding.py), whichever comes first."""
+        """The same rule as the migration update (flows/onboarding/flow.py), whichever comes
+        first."""
         with session_scope(self.db) as session:
             migrate_chat(session, old_chat_id, new_chat_id)
 

@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from flows.couples import Actor
     from flows.hooks import CheckinsLine, PromiseOffer, QuietCheck
     from flows.inputs import InputHandler
-    from flows.onboarding import FormedHooks, LeaveHooks, SettingsLines, ZoneHooks, ZoneOwner
+    from flows.onboarding.hooks import (
+        FormedHooks,
+        LeaveHooks,
+        SettingsLines,
+        ZoneHooks,
+        ZoneOwner,
+    )
     from flows.outcome import Effects, Text
     from flows.timers import TimerKind
 

@@ -42,3 +42,10 @@ def next_weekly(after: datetime, weekday: int, at: time, zone: ZoneInfo) -> date
 
 def next_daily(after: datetime, at: time, zone: ZoneInfo) -> datetime:
     return next_on_days(after, at, zone, range(7))
+
+
+def same_wall_time(moment: datetime, old: ZoneInfo, new: ZoneInfo) -> datetime:
+    """The moment that shows the same local date and time in `new` as `moment` does in
+    `old` (a Sunday 19:00 in Berlin becomes Sunday 19:00 in New York)."""
+    wall = moment.astimezone(old).replace(tzinfo=None)
+    return local_to_utc(wall.date(), wall.time(), new)

@@ -19,7 +19,7 @@ from flows.feature import Feature
 from flows.inputs import Said, step_tag
 from flows.models import Couple, Partner, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, Text, ToChat, ToGroup, ToPartner, text
-from flows.pause import ENDED, SOFT_RESTART, Pause
+from flows.pause import SOFT_RESTART, Pause, PauseState
 
 KIND = SOFT_RESTART
 TAG = "restart"
@@ -62,7 +62,7 @@ def press(session: Session, actor: Actor, pressed: Press, now: datetime) -> Effe
     if (
         pause is None
         or couple is None
-        or pause.state != ENDED
+        or pause.state != PauseState.ENDED
         or pressed.action != "go"
         or actor.chat_id != couple.group_chat_id
     ):

@@ -71,14 +71,14 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         couple_id=cid,
         planned_at=T0 - timedelta(days=7),
         started_at=T0 - timedelta(days=7),
-        state=checkin_flow.DONE,
+        state=checkin_flow.CheckinState.DONE,
         closed_at=T0 - timedelta(days=6),
     )
     held_checkin = Checkin(
         couple_id=cid,
         planned_at=T0 - timedelta(days=14),
         started_at=T0 - timedelta(days=14),
-        state=checkin_flow.HELD,
+        state=checkin_flow.CheckinState.HELD,
         closed_at=T0 - timedelta(days=12),
     )
     draft_promise = Promise(
@@ -109,11 +109,11 @@ def fill_everything(session: Session, couple: Couple, ana: Partner, ben: Partner
         agreed_return_at=T0 - timedelta(days=2) + timedelta(hours=1),
         return_at=T0 - timedelta(days=2) + timedelta(hours=1),
         agreed_at=T0 - timedelta(days=2),
-        state=pause_flow.ENDED,
+        state=pause_flow.PauseState.ENDED,
         asker_ready=True,
         other_ready=True,
         ended_at=T0 - timedelta(days=2) + timedelta(hours=1),
-        outcome=pause_flow.ON_TIME,
+        outcome=pause_flow.Outcome.ON_TIME,
     )
     session.add_all(
         [

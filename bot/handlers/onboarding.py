@@ -1,7 +1,7 @@
 """Onboarding in Telegram: the bot added or removed, a group migrated, /start.
 
 Onboarding's other commands (time zones, settings, help, leave) are plain ones, listed
-in `flows/onboarding.py` FEATURE."""
+in `flows/onboarding/flow.py` FEATURE."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Promises in Telegram: /promise and the "when?" buttons (/promises and /drop are plain
-commands, listed in `flows/promises.py` FEATURE).
+commands, listed in `flows/promises/flow.py` FEATURE).
 
 The promise cap comes from the PROMISE_CAP setting (bot_data["promise_cap"]); the two
 places that can create a promise, /promise and the "when?" buttons, pass it to the flow.

@@ -412,7 +412,7 @@ def test_a_stranger_pressing_a_live_button_is_told_whose_it_is(session: Session)
     row = session.exec(select(pause.Pause)).one()
     effects = press(session, STRANGER_ID, buttons.data(pause.PAUSE, row.id or 0, "ok"))
     assert all_text(effects).startswith("This is for Ana and Ben.")
-    assert row.state == pause.WAITING
+    assert row.state == pause.PauseState.WAITING
 
 
 def test_a_finished_checkins_buttons_turn_into_one_line(session: Session) -> None:
@@ -425,7 +425,7 @@ def test_a_finished_checkins_buttons_turn_into_one_line(session: Session) -> Non
     (summary,) = edits(later)
     assert summary.buttons == ()
     assert render(summary.body or Text("")) == "This week's check-in: skipped."
-    assert row.state == checkin.SKIPPED
+    assert row.state == checkin.CheckinState.SKIPPED
 
 
 def test_change_buttons_after_the_reveal_turn_into_one_line(session: Session) -> None:
@@ -435,7 +435,7 @@ def test_change_buttons_after_the_reveal_turn_into_one_line(session: Session) ->
         for said in ("a", "b", "c", "d"):
             typed_in_private(session, user_id, said)
     row = session.exec(select(checkin.Checkin)).one()
-    assert row.state == checkin.DONE
+    assert row.state == checkin.CheckinState.DONE
     effects = press(
         session, ANA_ID, buttons.data(checkin.KIND_QUESTION, row.id or 0, "edit2"), private=True
     )

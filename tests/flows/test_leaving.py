@@ -59,7 +59,11 @@ def test_a_break_ended_by_leaving_records_who_left(session: Session) -> None:
     pause.pause(session, in_group(ANA_ID), "30", T0)
     _leave(session, BEN_ID, ben.id or 0)
     ended = session.exec(select(Pause)).one()
-    assert (ended.state, ended.outcome, ended.ended_by) == (pause.ENDED, pause.CLOSED, ben.id)
+    assert (ended.state, ended.outcome, ended.ended_by) == (
+        pause.PauseState.ENDED,
+        pause.Outcome.CLOSED,
+        ben.id,
+    )
 
 
 def test_one_persons_which_couple_question_does_not_clear_anothers(session: Session) -> None:

@@ -13,7 +13,7 @@ from flows.inputs import Said, handle_text
 from flows.models import Couple, Outbox, Partner
 from flows.outcome import Effects, ToGroup, ToPartner
 from flows.repair import Repair, start_repair
-from tests.flows.test_checkin import fire
+from tests.flows.checkin.test_checkin import fire
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
@@ -98,7 +98,7 @@ def test_with_others_present_the_reveal_goes_to_both_private_chats_not_the_group
     group = group_texts(session)
     assert not any(said in group for said in ANA_SAYS + BEN_SAYS)
     assert "sent them to your private chats" in group
-    assert session.exec(select(Checkin)).one().state == checkin.DONE
+    assert session.exec(select(Checkin)).one().state == checkin.CheckinState.DONE
 
 
 def test_without_others_the_reveal_is_posted_in_the_group_as_before(session: Session) -> None:

@@ -137,7 +137,7 @@ def test_both_pressing_im_ready_at_once_ends_the_pause(engine: Engine) -> None:
         persist(session, started, T0, claim=False)
         _fire_due(session, back_at)
         row = session.exec(select(Pause)).one()
-        assert row.state == pause_flow.ASKING
+        assert row.state == pause_flow.PauseState.ASKING
         session.commit()
     ready = buttons.data(pause_flow.PAUSE, row.id or 0, "ready")
     moment = back_at + timedelta(minutes=2)
@@ -156,10 +156,10 @@ def test_both_pressing_im_ready_at_once_ends_the_pause(engine: Engine) -> None:
     ]
     with Session(engine) as session:
         row = session.exec(select(Pause)).one()
-        assert (row.state, row.outcome) == (pause_flow.ENDED, pause_flow.ON_TIME)
+        assert (row.state, row.outcome) == (pause_flow.PauseState.ENDED, pause_flow.Outcome.ON_TIME)
         # An hour later nothing records it as "not returned".
         assert "pause.not_returned" not in keys(_fire_due(session, back_at + timedelta(hours=2)))
-        assert session.exec(select(Pause)).one().outcome == pause_flow.ON_TIME
+        assert session.exec(select(Pause)).one().outcome == pause_flow.Outcome.ON_TIME
 
 
 def test_two_last_checkin_answers_at_once_reveal_both(engine: Engine) -> None:
@@ -187,6 +187,6 @@ def test_two_last_checkin_answers_at_once_reveal_both(engine: Engine) -> None:
     assert "checkin.reveal" in keys(ben)
     with Session(engine) as session:
         row = session.exec(select(Checkin).where(Checkin.couple_id == couple_id)).one()
-        assert row.state == checkin.DONE
+        assert row.state == checkin.CheckinState.DONE
         turns = session.exec(select(CheckinTurn).where(CheckinTurn.checkin_id == row.id))
         assert all(turn.finished_at is not None for turn in turns)

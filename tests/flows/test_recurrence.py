@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flows.recurrence import local_to_utc, next_on_days, next_weekly
+from flows.recurrence import local_to_utc, next_on_days, next_weekly, same_wall_time
 
 SUNDAY = 6
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -64,3 +64,16 @@ def test_weekdays_skip_the_weekend() -> None:
     friday_evening = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
     monday = next_on_days(friday_evening, time(8, 0), ZoneInfo("UTC"), range(5))
     assert monday == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def test_a_zone_change_keeps_the_wall_clock_time_whatever_the_offsets_do() -> None:
+    # Sunday 29 March 2026, 19:00 in Berlin (summer time began that morning); New York has
+    # been on summer time since 8 March.
+    berlin_evening = datetime(2026, 3, 29, 17, 0, tzinfo=UTC)
+    assert same_wall_time(berlin_evening, BERLIN, NEW_YORK) == datetime(
+        2026, 3, 29, 23, 0, tzinfo=UTC
+    )
+    # The week before, Berlin was still on winter time: the same 19:00, another offset.
+    week_before = datetime(2026, 3, 22, 18, 0, tzinfo=UTC)
+    assert same_wall_time(week_before, BERLIN, NEW_YORK) == datetime(2026, 3, 22, 23, 0, tzinfo=UTC)
+    assert same_wall_time(berlin_evening, BERLIN, BERLIN) == berlin_evening

@@ -112,9 +112,9 @@ LIVE_BUTTONS: list[Live] = [
     Live(choosing.CHOOSE, lambda e: str(e.couple.id), lambda e: e.couple_choice.id),
     Live(pause.START, "30", lambda e: e.couple.id),
     *[Live(pause.PAUSE, action, lambda e: e.pause.id) for action in ("ok", "p60")],
-    Live(pause.PAUSE, "acc", lambda e: e.pause.id, _pause_in(pause.PROPOSED)),
+    Live(pause.PAUSE, "acc", lambda e: e.pause.id, _pause_in(pause.PauseState.PROPOSED)),
     *[
-        Live(pause.PAUSE, action, lambda e: e.pause.id, _pause_in(pause.ASKING))
+        Live(pause.PAUSE, action, lambda e: e.pause.id, _pause_in(pause.PauseState.ASKING))
         for action in ("ready", "more")
     ],
     Live(restart.KIND, "go", lambda e: e.ended_pause.id),

@@ -110,11 +110,11 @@ def test_accepting_a_proposed_return_time_that_has_passed_changes_nothing(
     buttons.handle_press(
         session, in_group(BEN_ID), buttons.data(pause.PAUSE, row.id or 0, "p60"), T0
     )
-    assert row.state == pause.PROPOSED
+    assert row.state == pause.PauseState.PROPOSED
     accept = buttons.data(pause.PAUSE, row.id or 0, "acc")
     late = buttons.handle_press(session, in_group(ANA_ID), accept, T0 + 60 * MIN)
     assert keys(late) == ["pause.proposal_passed"]
-    assert (row.state, row.return_at) == (pause.PROPOSED, T0 + 30 * MIN)
+    assert (row.state, row.return_at) == (pause.PauseState.PROPOSED, T0 + 30 * MIN)
 
 
 def test_a_reply_to_a_repair_question_after_it_was_posted_is_told_so(session: Session) -> None:

@@ -10,8 +10,9 @@ from sqlmodel import Session, select
 from bot.texts import render
 from flows import buttons, checkin, onboarding
 from flows.checkin import Checkin
+from flows.checkin.schedule import CLOSE_AFTER
 from flows.outcome import ToPartner
-from tests.flows.test_checkin import (
+from tests.flows.checkin.test_checkin import (
     ANA_SAYS,
     BEN_SAYS,
     _finished_week,
@@ -32,7 +33,7 @@ def test_skipping_a_checkin_closes_it_at_that_moment(session: Session) -> None:
     skip = buttons.data(checkin.KIND_CHECKIN, the_checkin(session).id or 0, "skip")
     buttons.handle_press(session, in_group(ANA_ID), skip, later)
     closed = the_checkin(session)
-    assert (closed.state, closed.closed_at) == (checkin.SKIPPED, later)
+    assert (closed.state, closed.closed_at) == (checkin.CheckinState.SKIPPED, later)
 
 
 def test_a_finished_checkin_closes_when_the_last_answer_comes(session: Session) -> None:
@@ -40,7 +41,7 @@ def test_a_finished_checkin_closes_when_the_last_answer_comes(session: Session) 
     ben.private_open = False
     _finished_week(session, T0)
     [done] = session.exec(select(Checkin)).all()
-    assert (done.state, done.closed_at) == (checkin.DONE, T0)
+    assert (done.state, done.closed_at) == (checkin.CheckinState.DONE, T0)
 
 
 def test_only_last_weeks_still_needs_care_comes_back_not_an_older_one(session: Session) -> None:
@@ -74,6 +75,6 @@ def test_a_question_left_unanswered_reads_no_answer_when_it_closes(session: Sess
     ben_first = question_to(start_now(session), ben)
     ana_answers_all(session)
     ben_replies_all(session, ben_first, T0, says=BEN_SAYS[:2])
-    shown = all_text(fire(session, checkin.CLOSE_KIND, T0 + checkin.CLOSE_AFTER))
+    shown = all_text(fire(session, checkin.CLOSE_KIND, T0 + CLOSE_AFTER))
     assert f"Ben: {BEN_SAYS[1]}" in shown
     assert "Ben: (no answer)" in shown and "(skipped)" not in shown

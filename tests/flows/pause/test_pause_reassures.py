@@ -142,10 +142,10 @@ def test_back_from_one_partner_asks_the_other_and_does_not_end_the_break(session
         buttons.data(flow.PAUSE, row.id or 0, "early"),
         buttons.data(flow.PAUSE, row.id or 0, "notyet"),
     ]
-    assert row.state == flow.AGREED and flow.active_pause(session, couple.id or 0) is row
+    assert row.state == flow.PauseState.AGREED and flow.active_pause(session, couple.id or 0) is row
     # Ana cannot answer her own question; Ben can.
     assert keys(press(session, ANA_ID, row, "early", T0 + 11 * MIN)) == ["pause.early_is_for_other"]
-    assert row.state == flow.AGREED
+    assert row.state == flow.PauseState.AGREED
 
 
 def test_not_yet_keeps_the_break_and_tells_the_one_who_is_ready(session: Session) -> None:
@@ -153,7 +153,7 @@ def test_not_yet_keeps_the_break_and_tells_the_one_who_is_ready(session: Session
     row = agreed(session)
     run(session, flow.back(session, in_group(ANA_ID), "", T0 + 10 * MIN), T0 + 10 * MIN)
     effects = press(session, BEN_ID, row, "notyet", T0 + 11 * MIN)
-    assert row.state == flow.AGREED
+    assert row.state == flow.PauseState.AGREED
     assert "pause.not_yet" in keys(effects)
     told = [s for s in sends(effects) if s.to == ToPartner(ana.id or 0)]
     assert [s.body.key for s in told] == ["pause.not_yet_private"]
@@ -161,7 +161,7 @@ def test_not_yet_keeps_the_break_and_tells_the_one_who_is_ready(session: Session
     asked = fire(session, T0 + HOUR)
     assert [s.to for s in sends(asked)] == [ToPartner(row.other_id)]
     done = press(session, BEN_ID, row, "ready", T0 + HOUR, private=True)
-    assert row.state == flow.ENDED and "pause.both_back_private" in keys(done)
+    assert row.state == flow.PauseState.ENDED and "pause.both_back_private" in keys(done)
 
 
 def test_ready_early_from_the_other_ends_the_break_and_tells_the_first(session: Session) -> None:
@@ -169,7 +169,11 @@ def test_ready_early_from_the_other_ends_the_break_and_tells_the_first(session: 
     row = agreed(session)
     run(session, flow.back(session, in_private(ANA_ID), "", T0 + 10 * MIN), T0 + 10 * MIN)
     effects = press(session, BEN_ID, row, "early", T0 + 12 * MIN)
-    assert (row.state, row.outcome, row.ended_by) == (flow.ENDED, flow.EARLY, ben.id)
+    assert (row.state, row.outcome, row.ended_by) == (
+        flow.PauseState.ENDED,
+        flow.Outcome.EARLY,
+        ben.id,
+    )
     assert "pause.back" in keys(effects)
     assert [s.body.key for s in sends(effects) if s.to == ToPartner(ana.id or 0)] == [
         "pause.both_back_private"

@@ -348,7 +348,7 @@ def test_private_and_group_answers_stay_hidden_until_both_are_in_then_shown_side
     # Nothing of Ana's has reached the group, and nothing of Ben's reached Ana's chat.
     assert not any(said in group_texts(session, couple) for said in ANA_SAYS)
     assert not any(said in chat_texts(session, ANA_ID) for said in BEN_SAYS)
-    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).state == checkin.CheckinState.OPEN
     shown = reply_in_group(session, BEN_ID, BEN_SAYS[3], question_to(three, ben).tag)
     (revealed,) = [s for s in sends(shown) if s.body.key == "checkin.reveal"]
     assert revealed.to == ToGroup(couple.id or 0)
@@ -356,7 +356,7 @@ def test_private_and_group_answers_stay_hidden_until_both_are_in_then_shown_side
     for index, (hers, his) in enumerate(zip(ANA_SAYS, BEN_SAYS, strict=True)):
         block = text.split(f"{index + 1}. ")[1]
         assert f"Ana: {hers}" in block and f"Ben: {his}" in block
-    assert the_checkin(session).state == checkin.DONE
+    assert the_checkin(session).state == checkin.CheckinState.DONE
     assert pending(session, checkin.REMIND) == [] and pending(session, checkin.CLOSE_KIND) == []
     assert ana.id is not None
 
@@ -531,7 +531,7 @@ def test_after_48_hours_it_closes_without_blame_and_keeps_one_sided_answers_priv
     assert not any(said in text for said in ANA_SAYS)  # never shown without Ben's
     (offer,) = [send for send in sends(effects) if send.to == ToPartner(ana.id or 0)]
     assert offer.body.key == "checkin.share_offer"
-    assert the_checkin(session).state == checkin.HELD
+    assert the_checkin(session).state == checkin.CheckinState.HELD
 
 
 def test_after_a_one_sided_close_only_the_author_can_share_their_answers(
@@ -551,7 +551,7 @@ def test_after_a_one_sided_close_only_the_author_can_share_their_answers(
     text = render(shown.body)
     assert "Ben didn't get to it this week" in text
     assert all(f"Ana: {said}" in text for said in ANA_SAYS)
-    assert the_checkin(session).state == checkin.PARTLY
+    assert the_checkin(session).state == checkin.CheckinState.PARTLY
     again = press(session, ANA_ID, share, later, private=True)
     assert keys(again) == ["common.button_expired"]
 
@@ -561,7 +561,7 @@ def test_a_checkin_nobody_answered_closes_quietly(session: Session) -> None:
     start_now(session)
     effects = fire(session, checkin.CLOSE_KIND, T0 + timedelta(hours=48))
     assert keys(effects) == ["checkin.closed_empty"]
-    assert the_checkin(session).state == checkin.MISSED
+    assert the_checkin(session).state == checkin.CheckinState.MISSED
 
 
 def test_not_tonight_moves_it_to_tomorrow_at_the_same_local_time(session: Session) -> None:
@@ -572,7 +572,7 @@ def test_not_tonight_moves_it_to_tomorrow_at_the_same_local_time(session: Sessio
     checkin_id = the_checkin(session).id or 0
     moved = press(session, BEN_ID, buttons.data("ci", checkin_id, "snooze"), saturday)
     assert "checkin.snoozed" in keys(moved)
-    assert the_checkin(session).state == checkin.SNOOZED
+    assert the_checkin(session).state == checkin.CheckinState.SNOOZED
     assert pending(session, checkin.REMIND) == [] and pending(session, checkin.CLOSE_KIND) == []
     (resume,) = pending(session, checkin.RESUME)
     assert resume.due_at == datetime(2026, 10, 25, 18, 0, tzinfo=UTC)  # 19:00 CET on Sunday
@@ -582,7 +582,7 @@ def test_not_tonight_moves_it_to_tomorrow_at_the_same_local_time(session: Sessio
     back = fire(session, checkin.RESUME, resume.due_at)
     assert "checkin.opening_again" in keys(back)
     assert "Question 2 of 4" in render(question_to(back, ana).body)
-    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).state == checkin.CheckinState.OPEN
     assert [t.due_at for t in pending(session, checkin.CLOSE_KIND)] == [
         resume.due_at + timedelta(hours=48)
     ]
@@ -596,7 +596,7 @@ def test_skip_this_week_ends_it_and_later_answers_are_not_kept(session: Session)
     skipped = press(session, ANA_ID, buttons.data("ci", checkin_id, "skip"))
     assert "checkin.skipped" in keys(skipped)
     assert "The next one is Sun 29 Nov, 19:00" in all_text(skipped)
-    assert the_checkin(session).state == checkin.SKIPPED
+    assert the_checkin(session).state == checkin.CheckinState.SKIPPED
     assert pending(session, checkin.REMIND) == [] and pending(session, checkin.CLOSE_KIND) == []
     assert keys(answer_privately(session, ANA_ID, "late answer")) == ["common.private_only_me"]
     assert session.exec(select(CheckinAnswer)).first() is None
@@ -627,7 +627,7 @@ def test_strangers_and_forged_buttons_change_nothing(
             else "common.button_expired"
         )
         assert keys(press(session, user_id, data, private=private)) == [expected]
-    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).state == checkin.CheckinState.OPEN
     # Cleo, in another group, forges a button of this couple from her own group.
     forged = buttons.handle_press(
         session,
@@ -644,7 +644,7 @@ def test_strangers_and_forged_buttons_change_nothing(
         "checkin.not_your_question"
     ]
     assert session.exec(select(CheckinAnswer)).first() is None
-    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).state == checkin.CheckinState.OPEN
 
 
 # ---- promises, carry-forward, history ----------------------------------------------
@@ -795,7 +795,7 @@ def test_leaving_stops_an_open_checkin(session: Session) -> None:
         session, in_private(ANA_ID), buttons.Press("leave", ana.id or 0, "yes"), T0
     )
     run(session, effects, T0)
-    assert the_checkin(session).state == checkin.STOPPED
+    assert the_checkin(session).state == checkin.CheckinState.STOPPED
 
 
 def test_settings_show_the_weekly_checkin(session: Session) -> None:
@@ -835,7 +835,7 @@ def test_a_scheduled_checkin_waits_while_a_break_is_on_and_starts_after_it(
     )
     opened = fire(session, checkin.START, waiting.due_at)
     assert any(send.to == ToGroup(couple.id or 0) for send in sends(opened))
-    assert the_checkin(session).state == checkin.OPEN
+    assert the_checkin(session).state == checkin.CheckinState.OPEN
     assert the_checkin(session).planned_at == sunday  # still this week's check-in
     (next_week,) = pending(session, checkin.START)
     assert next_week.due_at == sunday + timedelta(days=7)
@@ -932,7 +932,7 @@ def test_a_partner_who_only_skipped_does_not_unlock_the_others_answers_at_the_cl
     assert "Ben didn't get to it this week" in all_text(effects)
     offers = [send.to for send in sends(effects) if send.body.key == "checkin.share_offer"]
     assert offers == [ToPartner(ana.id or 0)]
-    assert the_checkin(session).state == checkin.HELD
+    assert the_checkin(session).state == checkin.CheckinState.HELD
     share = buttons.data(checkin.KIND_SHARE, the_checkin(session).id or 0, "share")
     assert keys(press(session, BEN_ID, share, T0 + timedelta(hours=49), private=True)) == [
         "common.button_expired"
@@ -947,7 +947,7 @@ def test_skipping_every_question_does_not_unlock_the_others_answers(session: Ses
     effects = _ben_skips(session, QUESTIONS_ALL)
     assert "checkin.reveal" not in keys(effects)
     assert not any(said in group_texts(session, couple) for said in ANA_SAYS)
-    assert the_checkin(session).state == checkin.HELD
+    assert the_checkin(session).state == checkin.CheckinState.HELD
     offers = [send.to for send in sends(effects) if send.body.key == "checkin.share_offer"]
     assert offers == [ToPartner(ana.id or 0)]
 
@@ -960,7 +960,7 @@ def test_when_both_only_skipped_the_checkin_ends_quietly(session: Session) -> No
         press(session, ANA_ID, buttons.data("ciq", checkin_id, f"pass{number}"), private=True)
     effects = _ben_skips(session, QUESTIONS_ALL)
     assert keys(effects)[-1] == "checkin.closed_empty"
-    assert the_checkin(session).state == checkin.MISSED
+    assert the_checkin(session).state == checkin.CheckinState.MISSED
     assert pending(session, checkin.CLOSE_KIND) == []
     assert couple.id is not None
 

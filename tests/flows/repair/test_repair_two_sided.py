@@ -353,7 +353,7 @@ def test_i_need_some_time_offers_the_receiver_a_pause_with_a_return_time(session
     started = _press(session, BEN, pause.START, couple.id or 0, "60")
     assert [s.body.key for s in sends(started) if isinstance(s.to, ToGroup)] == ["pause.started"]
     row = pause.active_pause(session, couple.id or 0)
-    assert row is not None and row.asked_by == ben.id and row.state == pause.WAITING
+    assert row is not None and row.asked_by == ben.id and row.state == pause.PauseState.WAITING
 
 
 def test_no_answer_is_ever_chased(session: Session) -> None:

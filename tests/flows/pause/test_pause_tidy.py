@@ -108,7 +108,7 @@ def test_a_counter_proposal_nobody_accepted_loses_its_button_when_the_break_ends
     assert row_of(session, proposed).markup is not None
     back = run(session, flow.back(session, in_group(ANA_ID), "", T0 + 2 * MIN), T0 + 2 * MIN)
     back = run(session, flow.back(session, in_group(BEN_ID), "", T0 + 3 * MIN), T0 + 3 * MIN)
-    assert only_pause(session).state == flow.ENDED
+    assert only_pause(session).state == flow.PauseState.ENDED
     assert (ToGroup(couple.id or 0), proposed) in tidied(back)
     assert row_of(session, proposed).markup is None
 
@@ -134,7 +134,7 @@ def test_ready_early_left_open_until_the_return_time_is_tidied_when_both_are_bac
     run(session, flow.back(session, in_group(ANA_ID), "", T0 + 5 * MIN), T0 + 5 * MIN)
     fire(session, T0 + 60 * MIN)  # only Ben is asked "ready to come back?"
     ready = press(session, BEN_ID, pz(row, "ready"), T0 + 61 * MIN, private=True)
-    assert only_pause(session).state == flow.ENDED
+    assert only_pause(session).state == flow.PauseState.ENDED
     assert (ToGroup(couple.id or 0), tidy_tag("pause.early", row.id or 0)) in tidied(ready)
     assert ben.id is not None
 
@@ -144,7 +144,7 @@ def test_nobody_coming_back_tidies_both_ready_questions(session: Session) -> Non
     row = agreed_pause(session)
     fire(session, T0 + 60 * MIN)
     closed = fire(session, T0 + 121 * MIN)
-    assert only_pause(session).outcome == flow.NOT_RETURNED
+    assert only_pause(session).outcome == flow.Outcome.NOT_RETURNED
     for partner in (ana, ben):
         tag = tidy_tag("pause.ready", row.id or 0, partner.id or 0)
         assert (ToPartner(partner.id or 0), tag) in tidied(closed)

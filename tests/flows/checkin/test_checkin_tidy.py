@@ -11,7 +11,7 @@ from bot.texts import render
 from flows import buttons, checkin
 from flows.models import Outbox, Partner
 from flows.outcome import EditTagged, Effects, Send, ToGroup, ToPartner, tidy_tag
-from tests.flows.test_checkin import (
+from tests.flows.checkin.test_checkin import (
     ANA_SAYS,
     BEN_SAYS,
     ana_answers_all,
@@ -51,7 +51,7 @@ def test_the_reveal_takes_the_change_buttons_off_both_partners_messages(
     revealed: Effects = []
     for said in BEN_SAYS:
         revealed = answer_privately(session, BEN_ID, said)
-    assert the_checkin(session).state == checkin.DONE
+    assert the_checkin(session).state == checkin.CheckinState.DONE
     by_tag = {(edit.to, edit.tag): edit for edit in tidied(revealed)}
     for partner in (ana, ben):
         edit = by_tag[(ToPartner(partner.id or 0), waiting_tag(checkin_id, partner))]
@@ -73,7 +73,7 @@ def test_the_48_hour_close_tidies_the_change_buttons_and_the_question_left_open(
     ana_answers_all(session)
     checkin_id = the_checkin(session).id or 0
     closed = fire(session, checkin.CLOSE_KIND, T0 + timedelta(hours=48))
-    assert the_checkin(session).state == checkin.HELD
+    assert the_checkin(session).state == checkin.CheckinState.HELD
     edits = {(edit.to, edit.tag): edit for edit in tidied(closed)}
     ana_line = edits[(ToPartner(ana.id or 0), waiting_tag(checkin_id, ana))]
     assert ana_line.body is not None

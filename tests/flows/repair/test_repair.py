@@ -13,7 +13,7 @@ from flows import buttons, feature, hooks, inputs, onboarding
 from flows.couples import Actor
 from flows.models import Partner
 from flows.outcome import EditOrigin, Effect, Send, Text, ToChat, ToGroup, ToPartner
-from flows.repair import MAX_ANSWER, Repair, explains_before_owning, start_repair
+from flows.repair import MAX_ANSWER, Repair, start_repair
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
@@ -252,53 +252,7 @@ def test_private_text_without_a_repair_in_progress_is_not_taken(session: Session
     assert keys(_say(session, ANA, "hello")) == ["common.private_only_me"]
 
 
-# ---- the ownership hint ---------------------------------------------------------------------
-
-EXPLAINING_FIRST = [
-    "Sorry, but you know how tired I was.",
-    "I'm sorry but I had a long day",
-    "i'm really sorry, but you kept pushing",
-    "I didn't mean it like that.",
-    "I did not mean to hurt you",
-    "You know I get quiet when I'm overwhelmed.",
-    "Look, I was just stressed about work.",
-    "I\u2019m sorry if you felt attacked.",
-    "Because you didn't answer, I got angry.",
-]
-OWNING_FIRST = [
-    "I snapped at you and made you carry the whole conversation.",
-    "I'm sorry I raised my voice.",
-    "I got defensive when you told me how you felt.",
-    "I shut down instead of asking for a pause, but I want to do better.",
-]
-
-
-@pytest.mark.parametrize("answer", EXPLAINING_FIRST)
-def test_an_apology_that_explains_first_is_recognised(answer: str) -> None:
-    assert explains_before_owning(answer)
-
-
-@pytest.mark.parametrize("answer", OWNING_FIRST)
-def test_an_apology_that_owns_first_is_left_alone(answer: str) -> None:
-    assert not explains_before_owning(answer)
-
-
-@pytest.mark.parametrize(
-    ("answer", "explains"),
-    [
-        ("Tut mir leid, aber du hast auch angefangen.", True),
-        ("Sorry, aber ich war müde.", True),
-        ("Ich wollte dich nicht verletzen.", True),
-        ("Du weißt doch, dass ich das nicht so meine.", True),
-        ("Ich war einfach gestresst.", True),
-        ("Ich habe dich angeschrien, als du von deinem Tag erzählt hast.", False),
-        ("Ich habe dir nicht zugehört und bin laut geworden.", False),
-        # English openings are recognised for a German speaker too.
-        ("I didn't mean to hurt you.", True),
-    ],
-)
-def test_german_apologies_that_explain_first_are_recognised(answer: str, explains: bool) -> None:
-    assert explains_before_owning(answer, "de") is explains
+# ---- the ownership hint (its rule: test_hint.py) ----------------------------------------
 
 
 def test_an_explaining_first_answer_gets_one_gentle_hint_and_is_kept(session: Session) -> None:
