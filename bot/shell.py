@@ -19,7 +19,6 @@ from telegram import InputFile, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -28,6 +27,7 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.runtime import Committed, Runtime
+from bot.shared import Context
 from bot.texts import normalize, render
 from flows import buttons, choosing, inputs
 from flows.couples import Actor, language_of_user
@@ -36,13 +36,11 @@ from flows.outcome import Effects, SendFile, Text
 
 log = logging.getLogger(__name__)
 
-Context = CallbackContext[Any, Any, Any, Any]
 CommandFlow = Callable[[Session, Actor, str, datetime], Effects]
 
 
 def runtime_of(context: Context) -> Runtime:
-    runtime: Runtime = context.application.bot_data["runtime"]
-    return runtime
+    return context.bot_data.runtime
 
 
 def actor_of(update: Update) -> Actor | None:

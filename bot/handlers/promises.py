@@ -1,7 +1,7 @@
 """Promises in Telegram: /promise and the "when?" buttons (/promises and /drop are plain
 commands, listed in `flows/promises.py` FEATURE).
 
-The promise cap comes from the PROMISE_CAP setting (bot_data["promise_cap"]); the two
+The promise cap comes from the PROMISE_CAP setting (`Policy.promise_cap`); the two
 places that can create a promise, /promise and the "when?" buttons, pass it to the flow.
 Every other promise button goes through the shared button handler.
 """
@@ -18,7 +18,7 @@ from flows import buttons, choosing, promises
 
 
 def _cap(context: Context) -> int:
-    return int(context.application.bot_data.get("promise_cap", promises.DEFAULT_CAP))
+    return context.bot_data.policy.promise_cap
 
 
 async def on_promise(update: Update, context: Context) -> None:

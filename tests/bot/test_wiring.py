@@ -17,13 +17,14 @@ from sqlalchemy import Engine
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application
 
-from bot.app import Wakeups, build_application
+from bot.app import build_application
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.db import session_scope
-from bot.runtime import Runtime
+from bot.shared import shared
 from flows import onboarding, promises
 from flows.outcome import SetTimer
+from flows.policy import Policy
 from sandbox.testing import TEST_TOKEN
 from tests.helpers import GROUP_ID, T0, make_couple
 
@@ -67,9 +68,9 @@ def test_settings_defaults_are_the_ones_the_readme_documents(production: Setting
 def test_the_built_bot_uses_the_configured_promise_cap(
     app: Application[Any, Any, Any, Any, Any, Any],
 ) -> None:
-    assert app.bot_data["promise_cap"] == 3
-    assert app.bot_data["default_timezone"] == "UTC"
-    assert app.bot_data["sweep_seconds"] == 30
+    data = shared(app)
+    assert data.policy == Policy(default_timezone="UTC", promise_cap=3)
+    assert data.sweep_seconds == 30
 
 
 def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
@@ -85,8 +86,7 @@ def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
 async def test_a_new_timer_moves_the_wake_up_alarm(
     app: Application[Any, Any, Any, Any, Any, Any], engine: Engine
 ) -> None:
-    runtime: Runtime = app.bot_data["runtime"]
-    wakeups: Wakeups = app.bot_data["wakeups"]
+    runtime, wakeups = shared(app).runtime, shared(app).wakeups
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
         couple_id = couple.id or 0
