@@ -48,6 +48,8 @@ from telegram.error import (
 
 from bot.clock import Clock
 from bot.db import session_scope
+from bot.delivery.chats import move_chat, release_held
+from bot.delivery.forget import forget_messages, forget_partner_messages
 from bot.health import HeartbeatWriter
 from bot.inbox import CURRENT_CLAIM, InboxStore
 from bot.texts import render, render_keyboard
@@ -59,7 +61,11 @@ from flows.outcome import (
     CancelTimers,
     EditOrigin,
     Effects,
+    ForgetMessages,
+    ForgetPartnerMessages,
+    MoveChat,
     Notice,
+    ReleaseHeld,
     Send,
     SendFile,
     SetTimer,
@@ -169,6 +175,14 @@ def persist(
             cancel_timers(session, effect, now)
         elif isinstance(effect, Send):
             rows.extend(_outbox_rows(session, effect, now, claim=claim, late=late))
+        elif isinstance(effect, ReleaseHeld):
+            release_held(session, effect.chat_id)
+        elif isinstance(effect, MoveChat):
+            move_chat(session, effect.old_chat_id, effect.new_chat_id)
+        elif isinstance(effect, ForgetMessages):
+            forget_messages(session, effect)
+        elif isinstance(effect, ForgetPartnerMessages):
+            forget_partner_messages(session, effect)
     session.flush()
     committed.rows = [row for row in rows if row.state not in {"held", "waiting"}]
     committed.released = bool(session.info.pop(RELEASED, False))
@@ -721,7 +735,7 @@ class Runtime:
     def _finish(self, rows: Sequence[tuple[int, int | None]], state: str) -> None:
         now = self.clock.now()
         # `sent_at` is when Telegram accepted it: what a partner has actually seen is
-        # ordered by it (latest_delivered_tag).
+        # ordered by it (bot/delivery/chats.py, latest_question).
         sent_at = now if state == "sent" else None
         if not rows:
             return
@@ -773,7 +787,8 @@ class Runtime:
     def _migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
         """The same rule as the migration update (flows/onboarding.py), whichever comes first."""
         with session_scope(self.db) as session:
-            migrate_chat(session, old_chat_id, new_chat_id)
+            now = self.clock.now()
+            persist(session, migrate_chat(session, old_chat_id, new_chat_id), now, claim=False)
 
     def _unreachable(self, row: Outbox) -> None:
         """A private chat refused: fall back to the group. A group refused: hold its mail."""
@@ -830,24 +845,6 @@ class Runtime:
             )
             session.add(fallback)
             log.info("partner %s blocked the bot in private; writing to the group", partner.id)
-
-    def latest_delivered_tag(self, chat_id: int) -> str | None:
-        """The tag of the newest question Telegram accepted in this chat (in private, what a
-        partner types answers it). Only what was delivered counts, in the order it was
-        delivered: a question still waiting in the outbox was never seen, so a sentence
-        meant for the question on screen is never filed under it."""
-        with session_scope(self.db) as session:
-            query = (
-                select(Outbox.tag)
-                .where(
-                    col(Outbox.chat_id) == chat_id,
-                    col(Outbox.tag).is_not(None),
-                    col(Outbox.state) == "sent",
-                )
-                .order_by(col(Outbox.sent_at).desc(), col(Outbox.id).desc())
-                .limit(1)
-            )
-            return session.exec(query).first()
 
     # ---- timers --------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ from flows.couples import (
 from flows.feature import Feature
 from flows.inputs import Said
 from flows.locking import hold
-from flows.models import Couple, Outbox, Partner, secret_text, utc_column
+from flows.models import Couple, Partner, secret_text, utc_column
 from flows.onboarding import couple_zone
 from flows.outcome import (
     Button,
@@ -880,15 +880,9 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
 def _waiting_in_private(
     session: Session, actor: Actor
 ) -> tuple[Checkin, CheckinTurn, Partner] | None:
-    """The check-in question this person's private text answers, if the bot's last
-    question in this chat was one (so another feature's question keeps its answers)."""
-    last_tag = session.exec(
-        select(Outbox.tag)
-        .where(Outbox.chat_id == actor.chat_id, col(Outbox.tag).is_not(None))
-        .order_by(col(Outbox.id).desc())
-    ).first()
-    if last_tag is not None and _parse_tag(last_tag) is None:
-        return None
+    """The check-in question this person's private text answers, when no question is on
+    screen in this chat (the shell passes the latest delivered one as `Said.reply_to_tag`,
+    so another feature's question keeps its answers)."""
     query = (
         select(Checkin, CheckinTurn, Partner)
         .join(CheckinTurn, col(CheckinTurn.checkin_id) == col(Checkin.id))

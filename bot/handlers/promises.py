@@ -13,7 +13,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, origin_of, runtime_of, show_immediate
+from bot.shell import Context, actor_of, knowing_reply, origin_of, runtime_of, show_immediate
 from flows import buttons, choosing, promises
 
 
@@ -30,7 +30,9 @@ async def on_promise(update: Update, context: Context) -> None:
     flow = choosing.for_couple(
         "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap)
     )
-    committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
+    committed = await runtime_of(context).run(
+        lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
+    )
     await show_immediate(update, context, committed)
 
 

@@ -17,16 +17,18 @@ from sqlalchemy import Engine
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application
 
+from bot import shell
 from bot.app import build_application
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.db import session_scope
 from bot.shared import shared
 from flows import onboarding, promises
+from flows.models import Outbox
 from flows.outcome import SetTimer
 from flows.policy import Policy
 from sandbox.testing import TEST_TOKEN
-from tests.helpers import GROUP_ID, T0, make_couple
+from tests.helpers import ANA_ID, GROUP_ID, T0, make_couple
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BOT_ID = 999
@@ -142,3 +144,38 @@ def test_plain_group_chat_reaches_no_handler(
     # And anything written to it in private.
     private = {"id": 101, "type": "private", "first_name": "Ana"}
     assert _handled(app, _update(app, private, text="the dishes")) == ["MessageHandler"]
+
+
+def test_a_reply_to_the_bots_message_about_a_couple_names_that_couple(
+    app: Application[Any, Any, Any, Any, Any, Any], engine: Engine
+) -> None:
+    """In a private chat that serves two couples, replying to one couple's message settles
+    which couple a command means: the shell looks the couple up before the flow runs."""
+    private = {"id": ANA_ID, "type": "private", "first_name": "Ana"}
+    about = {**BOT_MESSAGE, "chat": private, "message_id": 77}
+    about_nobody = {**BOT_MESSAGE, "chat": private, "message_id": 78}
+    with session_scope(engine) as session:
+        couple, _ana, _ben = make_couple(session)
+        session.add(
+            Outbox(
+                couple_id=couple.id,
+                chat_id=ANA_ID,
+                body="",
+                state="sent",
+                message_id=77,
+                created_at=T0,
+            )
+        )
+        session.add(
+            Outbox(
+                couple_id=None, chat_id=ANA_ID, body="", state="sent", message_id=78, created_at=T0
+            )
+        )
+        session.flush()
+        named = {}
+        for name, replied in (("about", about), ("nobody", about_nobody), ("none", None)):
+            update = _update(app, private, text="/settings", reply_to_message=replied)
+            actor = shell.actor_of(update)
+            assert actor is not None and actor.replied_to_couple is None
+            named[name] = shell.knowing_reply(session, actor, update).replied_to_couple
+    assert named == {"about": couple.id, "nobody": None, "none": None}
