@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -66,20 +68,45 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         drop_postgres_database(url)
 
 
-@pytest.fixture
-def engine(sqlite_url: str) -> Iterator[Engine]:
-    """A migrated SQLite database for flow tests."""
-    database = make_engine(sqlite_url)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to the newest schema, copied for each test that needs
+    one: running every migration per test cost more than most of the tests themselves."""
+    path = tmp_path_factory.mktemp("template") / "mend.db"
+    database = make_engine(f"sqlite:///{path}")
     migrate(database)
+    database.dispose()
+    return path
+
+
+def copy_sqlite(source: Path, url: str) -> None:
+    """Copy a database with SQLite's own backup, so the copy is exactly what was stored."""
+    target_path = url.removeprefix("sqlite:///")
+    with (
+        closing(sqlite3.connect(source)) as original,
+        closing(sqlite3.connect(target_path)) as copy,
+    ):
+        original.backup(copy)
+
+
+@pytest.fixture
+def engine(sqlite_url: str, migrated_sqlite: Path) -> Iterator[Engine]:
+    """A migrated SQLite database for flow tests."""
+    copy_sqlite(migrated_sqlite, sqlite_url)
+    database = make_engine(sqlite_url)
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def any_engine(database_url: str) -> Iterator[Engine]:
+def any_engine(database_url: str, migrated_sqlite: Path) -> Iterator[Engine]:
     """A migrated database on each backend."""
-    database = make_engine(database_url)
-    migrate(database)
+    if database_url.startswith("sqlite"):
+        copy_sqlite(migrated_sqlite, database_url)
+        database = make_engine(database_url)
+    else:
+        database = make_engine(database_url)
+        migrate(database)
     yield database
     database.dispose()
 
