@@ -50,11 +50,13 @@ from bot.clock import Clock
 from bot.db import session_scope
 from bot.delivery.chats import move_chat, release_held
 from bot.delivery.forget import forget_messages, forget_partner_messages
+from bot.delivery.models import Outbox, OutboxKind, OutboxState, Timer, TimerState
+from bot.delivery.timers import cancel_timers, handle_due, store_timer
 from bot.health import HeartbeatWriter
 from bot.inbox import CURRENT_CLAIM, InboxStore
 from bot.texts import render, render_keyboard
 from flows.couples import couples_of_user, language_of_chat
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.onboarding import deep_link, migrate_chat
 from flows.outcome import (
     Button,
@@ -77,7 +79,6 @@ from flows.outcome import (
     private_only,
 )
 from flows.secret import DataKeyError, unseal
-from flows.timers import cancel_timers, handle_due, store_timer
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +204,10 @@ def _edit_row(
     row = Outbox(
         chat_id=origin[0],
         message_id=origin[1],
-        kind="edit_text" if edit.body is not None else "edit_markup",
+        kind=OutboxKind.EDIT_TEXT if edit.body is not None else OutboxKind.EDIT_MARKUP,
         body=render(edit.body, language) if edit.body is not None else "",
         markup=markup,
-        state="sending" if claim else "pending",
+        state=OutboxState.SENDING if claim else OutboxState.PENDING,
         claimed_at=now if claim else None,
         created_at=now,
     )
@@ -264,7 +265,15 @@ def _outbox_rows(
     if waiting and couple is not None and partner is not None:
         rows.extend(_tell_group_something_waits(session, couple, partner, now, claim=claim))
     fallback = fallback_for(send)
-    state = "waiting" if waiting else "held" if held else "sending" if claim else "pending"
+    state = (
+        OutboxState.WAITING
+        if waiting
+        else OutboxState.HELD
+        if held
+        else OutboxState.SENDING
+        if claim
+        else OutboxState.PENDING
+    )
     parts = split_long(body)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
@@ -302,7 +311,13 @@ def _tell_group_something_waits(
         return []
     language = couple.language
     link = Button(label=Text("delivery.button_open_private"), url=deep_link(couple.id or 0))
-    state = "held" if not couple.group_reachable else "sending" if claim else "pending"
+    state = (
+        OutboxState.HELD
+        if not couple.group_reachable
+        else OutboxState.SENDING
+        if claim
+        else OutboxState.PENDING
+    )
     row = Outbox(
         couple_id=couple.id,
         partner_id=partner.id,
@@ -768,7 +783,7 @@ class Runtime:
                     body=row.fallback,
                     key=f"{row.key}#fallback",
                     private_only=row.private_only,
-                    state="pending",
+                    state=OutboxState.PENDING,
                     created_at=self.clock.now(),
                 )
             )
@@ -780,7 +795,9 @@ class Runtime:
             if row is None:
                 return
             # The claim already counted this attempt.
-            row.state = "pending" if row.attempts < MAX_SEND_ATTEMPTS else "failed"
+            row.state = (
+                OutboxState.PENDING if row.attempts < MAX_SEND_ATTEMPTS else OutboxState.FAILED
+            )
             row.claimed_at = self.clock.now() + retry_backoff(max(row.attempts, 1))
             session.add(row)
 
@@ -811,7 +828,7 @@ class Runtime:
                 log.warning("group of couple %s is unreachable; holding its messages", couple.id)
                 return
             partner = session.get(Partner, row.partner_id) if row.partner_id else None
-            stored.state = "failed"
+            stored.state = OutboxState.FAILED
             session.add(stored)
             if partner is None or couple is None:
                 return
@@ -821,7 +838,7 @@ class Runtime:
                 # Meant for them alone: it waits for the private chat, the group only
                 # hears that something waits.
                 _tell_group_something_waits(session, couple, partner, self.clock.now(), claim=False)
-                stored.state = "waiting"
+                stored.state = OutboxState.WAITING
                 stored.claimed_at = None
                 log.info(
                     "partner %s blocked the bot in private; a private message waits", partner.id
@@ -840,7 +857,7 @@ class Runtime:
                 tag=row.tag,
                 key=row.key,
                 fallback=row.fallback,
-                state="held" if not couple.group_reachable else "pending",
+                state=OutboxState.HELD if not couple.group_reachable else OutboxState.PENDING,
                 created_at=self.clock.now(),
             )
             session.add(fallback)
@@ -989,7 +1006,7 @@ class Runtime:
         with session_scope(self.db) as session:
             timer = session.get(Timer, timer_id)
             if timer is not None and timer.attempts >= MAX_TIMER_ATTEMPTS:
-                timer.state = "failed"
+                timer.state = TimerState.FAILED
                 timer.finished_at = self.clock.now()
                 session.add(timer)
 

@@ -5,7 +5,6 @@ Also the couple's settings (time zones), `/help`, `/settings` and `/leave`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from flows.couples import (
 from flows.erasure import erase_couple
 from flows.feature import Feature, installed
 from flows.inputs import Said
-from flows.models import Couple, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import (
     Button,
     CancelTimers,
@@ -54,7 +53,7 @@ from flows.outcome import (
     text,
 )
 from flows.recurrence import local_to_utc
-from flows.timers import Due, TimerKind, pending_timers
+from flows.timers import Due, PendingTimer, TimerKind, pending_timers
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +387,7 @@ def move_local_timers(
     Effects, not row edits: the timers of a group are cancelled by ref and set again."""
     if old.key == new.key:
         return []
-    by_ref: dict[str, list[Timer]] = {}
+    by_ref: dict[str, list[PendingTimer]] = {}
     for timer in pending_timers(session, couple.id or 0):
         if timer.ref is not None:
             by_ref.setdefault(timer.ref, []).append(timer)
@@ -396,31 +395,27 @@ def move_local_timers(
     effects: Effects = []
     for ref, rows in by_ref.items():
         moving: set[int] = set()
-        for timer in rows:
+        for index, timer in enumerate(rows):
             owner_of = installed().local_time_timers.get(timer.kind)
             if owner_of is None:
                 continue
-            owner = owner_of(session, json.loads(timer.payload or "{}"))
+            owner = owner_of(session, timer.payload)
             follows = (
                 (owner == partner.id)
                 if partner is not None
                 else (owner is None or owner not in own_zone)
             )
             if follows:
-                moving.add(timer.id or 0)
+                moving.add(index)
         if not moving:
             continue
         effects.append(CancelTimers(couple.id or 0, ref=ref))
-        for timer in rows:
+        for index, timer in enumerate(rows):
             due = timer.due_at
-            if timer.id in moving:
+            if index in moving:
                 wall = due.astimezone(old).replace(tzinfo=None)
                 due = local_to_utc(wall.date(), wall.time(), new)
-            effects.append(
-                SetTimer(
-                    timer.kind, couple.id or 0, due, json.loads(timer.payload or "{}"), ref=ref
-                )
-            )
+            effects.append(SetTimer(timer.kind, couple.id or 0, due, dict(timer.payload), ref=ref))
     return effects
 
 

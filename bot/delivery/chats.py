@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from flows.models import Outbox
+from bot.delivery.models import Outbox
 
 
 def latest_question(session: Session, chat_id: int) -> str | None:

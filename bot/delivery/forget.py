@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_, delete, or_, update
 from sqlmodel import Session, col
 
-from flows.models import Outbox
+from bot.delivery.models import Outbox
 from flows.outcome import ForgetMessages, ForgetPartnerMessages
 
 

@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 
 from bot.clock import FixedClock
 from bot.db import session_scope
+from bot.delivery.models import Timer
 from bot.runtime import Runtime, persist
 from flows import onboarding
-from flows.models import Timer
 from flows.outcome import SetTimer
 from tests.helpers import T0, make_couple
 

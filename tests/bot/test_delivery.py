@@ -16,6 +16,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden
 from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.delivery.chats import latest_question
+from bot.delivery.models import Outbox, Timer
 from bot.runtime import (
     MAX_SEND_ATTEMPTS,
     SEND_CLAIM_TIMEOUT,
@@ -24,7 +25,7 @@ from bot.runtime import (
 )
 from bot.texts import catalogue, render
 from flows import onboarding
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import (
     FALLBACK_KEYS,
     PRIVATE_ONLY_PREFIXES,

@@ -22,9 +22,9 @@ from bot.app import build_application
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.db import session_scope
+from bot.delivery.models import Outbox
 from bot.shared import shared
 from flows import onboarding, promises
-from flows.models import Outbox
 from flows.outcome import SetTimer
 from flows.policy import Policy
 from sandbox.testing import TEST_TOKEN

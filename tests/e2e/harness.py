@@ -140,7 +140,7 @@ class BotProcess:
         from sqlmodel import Session, col, func, select
 
         from bot.db import make_engine
-        from flows.models import Outbox, Timer
+        from bot.delivery.models import Outbox, Timer
 
         engine = make_engine(self.database_url)
         loop = asyncio.get_running_loop()

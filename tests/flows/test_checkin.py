@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.timers import handle_due
 from bot.runtime import persist
 from bot.texts import render
 from flows import buttons, checkin, feature, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule
 from flows.inputs import Said, handle_text
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import Effects, Send, SetTimer, Text, ToGroup, ToPartner
 from flows.timeparse import parse_weekly
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,

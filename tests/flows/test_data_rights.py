@@ -18,11 +18,12 @@ from sqlalchemy import Text as SAText
 from sqlmodel import Session, SQLModel, select
 
 from bot.db import make_engine, migrate, session_scope
+from bot.delivery.models import Outbox, Timer
 from bot.runtime import persist
 from flows import buttons, data_rights, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule, CheckinTurn
 from flows.data_rights import couple_rows, export, forget
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import (
     Effect,
     ForgetMessages,

@@ -8,14 +8,15 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Timer
+from bot.delivery.timers import handle_due
 from bot.runtime import persist
 from bot.texts import BOT, WORD_JOINER, render, render_keyboard
 from flows import buttons, checkin, onboarding, pause, promises
 from flows.checkin import CheckinSchedule
 from flows.inputs import Said, handle_text
-from flows.models import Couple, Timer
+from flows.models import Couple
 from flows.outcome import EditOrigin, Effects, Text, ToChat, ToGroup, text
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,

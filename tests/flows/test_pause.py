@@ -9,14 +9,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Timer
+from bot.delivery.timers import handle_due
 from bot.runtime import persist
 from flows import buttons, onboarding
 from flows import pause as flow
 from flows.hooks import is_quiet
-from flows.models import Timer
 from flows.outcome import Effects, SetTimer, ToGroup, ToPartner
 from flows.pause import Pause
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
@@ -646,7 +646,7 @@ def test_a_return_a_little_late_still_asks_with_an_honest_note(session: Session)
     make_couple(session)
     agreed_pause(session)
     fire(session, T0 + timedelta(hours=3))
-    from flows.models import Outbox
+    from bot.delivery.models import Outbox
 
     bodies = [row.body for row in session.exec(select(Outbox))]
     assert any("comes late" in body and "Ready to come back" in body for body in bodies)

@@ -10,13 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.timers import handle_due
 from bot.runtime import persist
 from flows import buttons, feature, hooks, promises
 from flows.inputs import Said, handle_text
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import Effects, Send, SetTimer, ToChat, ToPartner
 from flows.promises import Promise, PromiseCheck
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
