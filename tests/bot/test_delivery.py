@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy import Text as SAText
+from sqlalchemy.exc import StatementError
 from sqlmodel import Session, select, type_coerce
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.delivery.chats import latest_question
-from bot.delivery.models import Outbox, Timer
+from bot.delivery.models import Outbox, OutboxKind, OutboxState, Timer
 from bot.runtime import (
     MAX_SEND_ATTEMPTS,
     SEND_CLAIM_TIMEOUT,
@@ -401,3 +402,14 @@ async def test_with_a_data_key_old_text_is_erased_once_not_rewritten_every_hour(
         assert row.body == ""
     finally:
         configure_data_key(None)
+
+
+def test_a_misspelt_state_is_refused_not_stored(engine: Engine) -> None:
+    with pytest.raises(StatementError), session_scope(engine) as session:
+        session.add(Outbox(chat_id=GROUP_ID, body="hi", state="sendng", created_at=T0))  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        assert session.exec(select(Outbox)).all() == []
+        session.add(Outbox(chat_id=GROUP_ID, body="hi", state=OutboxState.SENT, created_at=T0))
+    with session_scope(engine) as session:
+        [row] = session.exec(select(Outbox)).all()
+        assert row.state is OutboxState.SENT and row.kind is OutboxKind.SEND
