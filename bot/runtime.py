@@ -62,6 +62,7 @@ from flows.outcome import (
     Button,
     CancelTimers,
     EditOrigin,
+    EditTagged,
     Effects,
     ForgetMessages,
     ForgetPartnerMessages,
@@ -71,12 +72,14 @@ from flows.outcome import (
     Send,
     SendFile,
     SetTimer,
+    Target,
     Text,
     ToGroup,
     ToPartner,
     fallback_for,
     keyboard,
     private_only,
+    takes_replies,
 )
 from flows.secret import DataKeyError, unseal
 
@@ -104,6 +107,9 @@ MARK_SENT_WITHIN = 0.5
 MAX_CHATS_IN_FLIGHT = 50
 PER_CHAT_CLAIM = 10
 BUSY_POLL = 0.2
+# How Telegram says that the message to edit is not there any more (deleted by a partner,
+# or too old): the edit is dropped quietly, it is not a bug on our side.
+MESSAGE_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 # What was sent is kept only as long as a reply to it may still arrive (a check-in stays
 # open 48 hours); then its text is erased, and the row itself goes after a month.
 ERASE_SENT_TEXT_AFTER = timedelta(days=3)
@@ -184,6 +190,8 @@ def persist(
             forget_messages(session, effect)
         elif isinstance(effect, ForgetPartnerMessages):
             forget_partner_messages(session, effect)
+        elif isinstance(effect, EditTagged):
+            rows.extend(_tidy_rows(session, effect, now, claim=claim, written=rows))
     session.flush()
     committed.rows = [row for row in rows if row.state not in {"held", "waiting"}]
     committed.released = bool(session.info.pop(RELEASED, False))
@@ -213,6 +221,138 @@ def _edit_row(
     )
     session.add(row)
     return row
+
+
+# States of a message not handed to Telegram yet: it can still be changed where it waits.
+NOT_YET_SENT = ("pending", "held", "waiting")
+
+
+def _tidy_rows(
+    session: Session, edit: EditTagged, now: datetime, *, claim: bool, written: list[Outbox]
+) -> list[Outbox]:
+    """The newest message with `edit.tag` sent to `edit.to`, made tidy: changed where it
+    still waits, or edited by a new outbox row once Telegram has it. Returns new rows."""
+    couple, partner, chats = _chats_of(session, edit.to)
+    if not chats:
+        return []
+    to_partner_id = partner.id if partner is not None else None
+    # Tidying is about live buttons: a reply prompt that shares the question's tag (the
+    # zone question's "Which city?") is not the message meant. A message older than three
+    # days has had its text and buttons erased (`purge_delivered`) and is left alone.
+    found = session.exec(
+        select(Outbox)
+        .where(
+            col(Outbox.chat_id).in_(chats),
+            col(Outbox.tag) == edit.tag,
+            col(Outbox.kind) == "send",
+            col(Outbox.markup).contains("inline_keyboard"),
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(1)
+    ).first()
+    if found is None or found.state == "failed":
+        return []  # never sent (or refused): nothing on screen to tidy
+    language = partner.language if partner is not None else None
+    if language is None:
+        language = couple.language if couple is not None else None
+    language = language or language_of_chat(session, found.chat_id) or "en"
+    body = None
+    if edit.body is not None:
+        prefix: list[str] = []
+        # Written to the partner in the group because their private chat was not open: it
+        # said "For Ana:", and its one line does too (an answer to someone's command there
+        # was not addressed, and is not).
+        addressed = found.partner_id is not None and found.partner_id == to_partner_id
+        if (
+            partner is not None
+            and couple is not None
+            and found.chat_id == couple.group_chat_id
+            and addressed
+        ):
+            prefix.append(
+                render(Text("common.for_partner", {"name": partner.first_name}), language)
+            )
+        body = "\n".join([*prefix, render(edit.body, language)])
+    markup = (
+        json.dumps({"inline_keyboard": render_keyboard(edit.buttons, language)})
+        if edit.buttons
+        else None
+    )
+    if any(row is found for row in written) or found.state in NOT_YET_SENT:
+        # Not on anyone's screen yet: it goes out already tidy.
+        changes: dict[str, Any] = {"markup": markup}
+        if body is not None:
+            changes["body"] = body
+        if any(row is found for row in written):
+            for name, value in changes.items():
+                setattr(found, name, value)
+            return []
+        # Another process may claim it this very moment: change it only while it still waits.
+        changed = session.execute(
+            update(Outbox)
+            .where(col(Outbox.id) == found.id, col(Outbox.state).in_(NOT_YET_SENT))
+            .values(**changes)
+        )
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            session.expire(found)
+            return []
+    if found.state == "sent" and _already(session, found, body, markup):
+        return []
+    held = (
+        couple is not None and not couple.group_reachable and found.chat_id == couple.group_chat_id
+    )
+    state = OutboxState.HELD if held else OutboxState.SENDING if claim else OutboxState.PENDING
+    row = Outbox(
+        chat_id=found.chat_id,
+        # Known once Telegram accepted the message; one still on its way is looked up by its
+        # tag when this edit goes out, after it in the chat's order (`_edit_one`).
+        message_id=found.message_id if found.state == "sent" else None,
+        tag=None if found.state == "sent" else edit.tag,
+        kind=OutboxKind.EDIT_TEXT if body is not None else OutboxKind.EDIT_MARKUP,
+        body=body or "",
+        markup=markup,
+        key=edit.body.key if edit.body is not None else found.key,
+        state=state,
+        claimed_at=now if state == "sending" else None,
+        attempts=1 if state == "sending" else 0,
+        created_at=now,
+    )
+    session.add(row)
+    return [row]
+
+
+def _already(session: Session, found: Outbox, body: str | None, markup: str | None) -> bool:
+    """The message's latest edit (a pressed button's, an earlier tidying) already left it
+    as wanted: no second edit, which would only cost the chat's rate limit."""
+    latest = session.exec(
+        select(Outbox)
+        .where(
+            col(Outbox.chat_id) == found.chat_id,
+            col(Outbox.message_id) == found.message_id,
+            col(Outbox.kind) != "send",
+            col(Outbox.state) != "failed",
+        )
+        .order_by(col(Outbox.id).desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.markup != markup:
+        return False
+    return body is None or (latest.kind == "edit_text" and latest.body == body)
+
+
+def _chats_of(session: Session, to: Target) -> tuple[Couple | None, Partner | None, list[int]]:
+    """Where a message to `to` may have gone: a partner's private chat, or the group
+    ("For Ana: …") while it was not open."""
+    if isinstance(to, ToGroup):
+        couple = session.get(Couple, to.couple_id)
+        return couple, None, [couple.group_chat_id] if couple is not None else []
+    if isinstance(to, ToPartner):
+        partner = session.get(Partner, to.partner_id)
+        couple = session.get(Couple, partner.couple_id) if partner is not None else None
+        if partner is None or couple is None:
+            return None, None, []
+        return couple, partner, [partner.user_id, couple.group_chat_id]
+    return None, None, [to.chat_id]
 
 
 def _outbox_rows(
@@ -657,6 +797,13 @@ class Runtime:
                 self._unsent.pop(row_id, None)
             try:
                 message_id = await self._send_one(row)
+            except _NothingToEdit:
+                # The message to edit was deleted in Telegram (or never arrived): nothing is
+                # on anyone's screen to change, and nothing else waits on it.
+                await self._mark_sent(accepted)
+                log.info("outbox row %s: the message to edit is gone; left alone", row.id)
+                await asyncio.to_thread(self._finish, [(row_id, row.message_id)], "failed")
+                continue
             except TelegramError as exc:
                 await self._mark_sent(accepted)
                 await self._failed(row, exc)
@@ -674,7 +821,11 @@ class Runtime:
             if not accepted:
                 first_accepted = loop.time()
             accepted.append((row.id or 0, message_id))
-            if loop.time() - first_accepted >= MARK_SENT_WITHIN:
+            # A question is marked at once: in private, what is typed next answers the
+            # latest question marked sent, and the partner may already be typing while an
+            # edit behind it waits on the chat's limit.
+            asks = row.kind == "send" and takes_replies(row.tag)
+            if asks or loop.time() - first_accepted >= MARK_SENT_WITHIN:
                 await self._mark_sent(accepted)
         await self._mark_sent(accepted)
 
@@ -701,8 +852,14 @@ class Runtime:
         return int(message.message_id)
 
     async def _edit_one(self, row: Outbox) -> int:
-        """Edit the bot's message `row.message_id` (the one whose button was pressed)."""
-        assert self.bot is not None and row.message_id is not None
+        """Edit the bot's message `row.message_id` (a pressed button's, or a tidied step's)."""
+        assert self.bot is not None
+        if row.message_id is None:
+            # A step tidied while its message was on its way: by now (this row comes after
+            # it in the chat's order) Telegram has it, or it never arrived.
+            row.message_id = await asyncio.to_thread(self._sent_message_id, row.chat_id, row.tag)
+            if row.message_id is None:
+                raise _NothingToEdit
         markup = (
             InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) if row.markup else None
         )
@@ -716,9 +873,29 @@ class Runtime:
                     chat_id=row.chat_id, message_id=row.message_id, reply_markup=markup
                 )
         except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
+            reason = str(exc).lower()
+            if any(gone in reason for gone in MESSAGE_GONE):
+                raise _NothingToEdit from exc
+            if "not modified" not in reason:
                 raise
         return row.message_id
+
+    def _sent_message_id(self, chat_id: int, tag: str | None) -> int | None:
+        if tag is None:
+            return None
+        with session_scope(self.db) as session:
+            query = (
+                select(Outbox.message_id)
+                .where(
+                    col(Outbox.chat_id) == chat_id,
+                    col(Outbox.tag) == tag,
+                    col(Outbox.kind) == "send",
+                    col(Outbox.state) == "sent",
+                )
+                .order_by(col(Outbox.id).desc())
+                .limit(1)
+            )
+            return session.exec(query).first()
 
     async def _failed(self, row: Outbox, exc: TelegramError) -> None:
         refused = isinstance(exc, BadRequest)  # PTB makes BadRequest a NetworkError
@@ -1053,3 +1230,7 @@ def _by_chat(rows: Sequence[Outbox]) -> dict[int, list[Outbox]]:
 
 class _LostClaim(Exception):
     pass
+
+
+class _NothingToEdit(Exception):
+    """The message an edit row names is not there (deleted in Telegram, or never sent)."""

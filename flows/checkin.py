@@ -45,6 +45,7 @@ from flows.outcome import (
     ClockTime,
     Day,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Notice,
@@ -56,6 +57,7 @@ from flows.outcome import (
     ToPartner,
     keyboard,
     text,
+    tidy_tag,
 )
 from flows.recurrence import local_to_utc, next_weekly
 from flows.timeparse import is_word, parse_weekly
@@ -237,9 +239,10 @@ def _on_zone_change(session: Session, couple: Couple, now: datetime) -> Effects:
 
 def _on_leave(session: Session, couple: Couple, partner: Partner, now: datetime) -> Effects:
     # Onboarding cancels every timer of the couple; what is left open ends here.
+    effects: Effects = []
     for checkin in _unfinished(session, couple.id or 0):
-        _finish(session, checkin, STOPPED, now)
-    return []
+        effects.extend(_finish(session, checkin, STOPPED, now))
+    return effects
 
 
 def _settings(session: Session, couple: Couple, reader: Partner) -> list[Text]:
@@ -621,7 +624,26 @@ def _opening(checkin_row: Checkin, *, can_snooze: bool) -> Send:
             ),
         )
     key = "checkin.opening" if can_snooze else "checkin.opening_again"
-    return Send(ToGroup(checkin_row.couple_id), text(key), buttons=keyboard(row))
+    return Send(
+        ToGroup(checkin_row.couple_id),
+        text(key),
+        buttons=keyboard(row),
+        tag=_opening_tag(checkin_row),
+    )
+
+
+def _opening_tag(checkin_row: Checkin) -> str:
+    return tidy_tag("checkin.opening", checkin_row.id or 0)
+
+
+def _waiting_tag(checkin_row: Checkin, partner_id: int) -> str:
+    return tidy_tag("checkin.waiting", checkin_row.id or 0, partner_id)
+
+
+def _retire_question(checkin_row: Checkin, partner_id: int, question: int) -> EditTagged:
+    """A question answered some other way than its "Skip" button (typed, or asked again
+    below): the button goes from the message."""
+    return EditTagged(ToPartner(partner_id), _tag(checkin_row, partner_id, question))
 
 
 def _timers_from(session: Session, couple: Couple, checkin_row: Checkin, now: datetime) -> Effects:
@@ -734,13 +756,39 @@ def _ask(
     )
 
 
-def _finish(session: Session, checkin_row: Checkin, state: str, now: datetime) -> None:
+def _finish(
+    session: Session, checkin_row: Checkin, state: str, now: datetime, *, opening: bool = True
+) -> Effects:
+    """End the check-in. Returns what tidies its messages, each now one line without
+    buttons: the opening in the group (unless its own button ended it), each partner's open
+    question, and the "that's all four" with its "Change answer" buttons."""
     checkin_row.state = state
     checkin_row.closed_at = now
     session.add(checkin_row)
+    outcome = text(f"checkin.outcome_{state}")
+    tidy: Effects = []
+    if opening:
+        tidy.append(
+            EditTagged(
+                ToGroup(checkin_row.couple_id),
+                _opening_tag(checkin_row),
+                text("checkin.opening_line", outcome=outcome),
+            )
+        )
     for turn in session.exec(select(CheckinTurn).where(CheckinTurn.checkin_id == checkin_row.id)):
+        if turn.asking:
+            tidy.append(_retire_question(checkin_row, turn.partner_id, turn.asking))
+        if turn.finished_at is not None:
+            tidy.append(
+                EditTagged(
+                    ToPartner(turn.partner_id),
+                    _waiting_tag(checkin_row, turn.partner_id),
+                    text("checkin.waiting_line", outcome=outcome),
+                )
+            )
         turn.asking = 0
         session.add(turn)
+    return tidy
 
 
 def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
@@ -763,7 +811,7 @@ def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -
             ),
         ]
     if press.action == "skip":
-        _finish(session, checkin_row, SKIPPED, now)
+        tidy = _finish(session, checkin_row, SKIPPED, now, opening=False)
         schedule = schedule_of(session, couple.id or 0)
         after = (
             text(
@@ -777,6 +825,7 @@ def press_checkin(session: Session, actor: Actor, press: Press, now: datetime) -
             CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
             Notice(text("checkin.skipped_notice")),
             EditOrigin(body=text("checkin.skipped", name=partner.first_name, after=after)),
+            *tidy,
         ]
     if press.action == "snooze" and checkin_row.state == OPEN and not checkin_row.snoozed:
         resume_at = _same_time_tomorrow(checkin_row, couple, now)
@@ -872,9 +921,13 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
     if len(said_text) > MAX_ANSWER:
         return [Send(ToChat(actor.chat_id), text("common.too_long", limit=MAX_ANSWER))]
     given = None if is_word(said_text, "skip", partner.language) else said_text
-    return record_answer(
-        session, checkin_row, turn, partner, question, given, now, reply=ToChat(actor.chat_id)
-    )
+    # The next question goes out first: the edit of this one waits behind it in the chat.
+    return [
+        *record_answer(
+            session, checkin_row, turn, partner, question, given, now, reply=ToChat(actor.chat_id)
+        ),
+        _retire_question(checkin_row, partner.id or 0, question),
+    ]
 
 
 def _waiting_in_private(
@@ -938,13 +991,20 @@ def record_answer(
         existing.answer, existing.answered_at = given, now
         session.add(existing)
     session.flush()
-    answered = {
-        row.question
-        for row in _answers(session, checkin_row.id or 0)
-        if row.partner_id == partner.id
-    }
+    all_answers = _answers(session, checkin_row.id or 0)
+    answered = {row.question for row in all_answers if row.partner_id == partner.id}
     remaining = [number for number in QUESTIONS if number not in answered]
     effects: Effects = []
+    since_opening = [row for row in all_answers if row.answered_at >= checkin_row.started_at]
+    if len(since_opening) == 1:
+        # The first answer since the opening: "Not tonight" is past, and its buttons go.
+        effects.append(
+            EditTagged(
+                ToGroup(checkin_row.couple_id),
+                _opening_tag(checkin_row),
+                text("checkin.opening_started"),
+            )
+        )
     if existing is not None:
         effects.append(Send(ToPartner(partner.id or 0), text("checkin.changed", number=question)))
     if remaining:
@@ -969,6 +1029,7 @@ def record_answer(
                     other=other.first_name if other else "",
                 ),
                 buttons=_edit_buttons(checkin_row),
+                tag=_waiting_tag(checkin_row, partner.id or 0),
             )
         )
     return effects
@@ -1032,12 +1093,17 @@ def reveal(session: Session, couple: Couple, checkin_row: Checkin, now: datetime
     private chats instead (see `_reveal_privately`).
     """
     body, promise_buttons, both = _reveal_body(session, couple, checkin_row)
-    _finish(session, checkin_row, DONE if both else PARTLY, now)
+    tidy = _finish(session, checkin_row, DONE if both else PARTLY, now)
     cancel = CancelTimers(couple.id or 0, ref=_ref(checkin_row))
     if couple.others_present:
-        return [cancel, *_reveal_privately(session, couple, checkin_row, body, promise_buttons)]
+        return [
+            cancel,
+            *tidy,
+            *_reveal_privately(session, couple, checkin_row, body, promise_buttons),
+        ]
     return [
         cancel,
+        *tidy,
         Send(
             ToGroup(couple.id or 0),
             body,
@@ -1278,10 +1344,19 @@ def _resume_due(session: Session, due: Due) -> Effects:
     checkin_row.state = OPEN
     checkin_row.started_at = due.now
     session.add(checkin_row)
-    effects: Effects = [_opening(checkin_row, can_snooze=False)]
+    effects: Effects = [
+        # Yesterday's "moved to tomorrow" with its [Skip this week] gives way to the new one.
+        EditTagged(
+            ToGroup(couple.id or 0),
+            _opening_tag(checkin_row),
+            text("checkin.opening_line", outcome=text(f"checkin.outcome_{SNOOZED}")),
+        ),
+        _opening(checkin_row, can_snooze=False),
+    ]
     for partner in partners_of(session, couple.id or 0):
         turn = _turn(session, checkin_row.id or 0, partner.id or 0)
         if turn is not None and turn.finished_at is None and turn.asking:
+            effects.append(_retire_question(checkin_row, partner.id or 0, turn.asking))
             effects.append(_ask(checkin_row, turn, partner, turn.asking, due.now))
     return effects + _timers_from(session, couple, checkin_row, due.now)
 
@@ -1317,7 +1392,10 @@ def _remind_due(session: Session, due: Due) -> Effects:
         return [SetTimer(REMIND, couple.id or 0, later, dict(due.payload), ref=_ref(checkin_row))]
     turn.reminded = True
     session.add(turn)
-    return [_ask(checkin_row, turn, partner, turn.asking, due.now, intro=text("checkin.reminder"))]
+    return [
+        _retire_question(checkin_row, partner.id or 0, turn.asking),
+        _ask(checkin_row, turn, partner, turn.asking, due.now, intro=text("checkin.reminder")),
+    ]
 
 
 def _close_due(session: Session, due: Due) -> Effects:
@@ -1334,9 +1412,10 @@ def _both_through(session: Session, couple: Couple, checkin_row: Checkin, now: d
     answered; with one partner's answers only, those stay private; with none, a quiet end."""
     answered = _really_answered(_answers(session, checkin_row.id or 0))
     if not answered:
-        _finish(session, checkin_row, MISSED, now)
+        tidy = _finish(session, checkin_row, MISSED, now)
         return [
             CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+            *tidy,
             Send(ToGroup(couple.id or 0), text("checkin.closed_empty")),
         ]
     partners = partners_of(session, couple.id or 0)
@@ -1358,7 +1437,7 @@ def _close_one_sided(
     The group hears that the check-in closed, without blame; whoever answered may still
     choose to share their own answers.
     """
-    _finish(session, checkin_row, HELD, now)
+    tidy = _finish(session, checkin_row, HELD, now)
     missing = tuple(
         text("checkin.did_not_get_to_it", name=partner.first_name)
         for partner in partners
@@ -1369,6 +1448,7 @@ def _close_one_sided(
     )
     return [
         CancelTimers(couple.id or 0, ref=_ref(checkin_row)),
+        *tidy,
         Send(ToGroup(couple.id or 0), text("checkin.closed_one_sided", missing=missing)),
         *(
             Send(ToPartner(partner.id or 0), text("checkin.share_offer"), buttons=share)

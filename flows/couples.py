@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -166,9 +167,69 @@ def _zones_by_city() -> dict[str, str]:
             "beijing": "Asia/Shanghai",
             "utc": "UTC",
             "gmt": "UTC",
+            "cologne": "Europe/Berlin",
+            "geneva": "Europe/Zurich",
+            "bern": "Europe/Zurich",
+            "basel": "Europe/Zurich",
         }
     )
+    # German names, for German-speaking couples answering "Which city are you in?" (the
+    # zone database knows "Vienna", "Zurich", not "Wien", "Zürich").
+    by_city.update(
+        {
+            **dict.fromkeys(
+                (
+                    "münchen",
+                    "köln",
+                    "düsseldorf",
+                    "stuttgart",
+                    "leipzig",
+                    "dresden",
+                    "hannover",
+                    "nürnberg",
+                    "bremen",
+                    "dortmund",
+                    "essen",
+                    "bonn",
+                    "mannheim",
+                    "karlsruhe",
+                    "freiburg",
+                    "münster",
+                    "frankfurt am main",
+                ),
+                "Europe/Berlin",
+            ),
+            **dict.fromkeys(("wien", "graz", "linz", "salzburg", "innsbruck"), "Europe/Vienna"),
+            **dict.fromkeys(("zürich", "genf", "lausanne", "luzern"), "Europe/Zurich"),
+            "rom": "Europe/Rome",
+            "mailand": "Europe/Rome",
+            "prag": "Europe/Prague",
+            "warschau": "Europe/Warsaw",
+            "brüssel": "Europe/Brussels",
+            "kopenhagen": "Europe/Copenhagen",
+            "lissabon": "Europe/Lisbon",
+            "athen": "Europe/Athens",
+            "moskau": "Europe/Moscow",
+            "luxemburg": "Europe/Luxembourg",
+            "den haag": "Europe/Amsterdam",
+            "peking": "Asia/Shanghai",
+            "tokio": "Asia/Tokyo",
+        }
+    )
+    # Typed without umlauts too: "Muenchen", "Munchen", "Zuerich", "Koln".
+    for city, zone in list(by_city.items()):
+        for spelled in (_transliterated(city), _without_marks(city)):
+            by_city.setdefault(spelled, zone)
     return by_city
+
+
+def _transliterated(city: str) -> str:
+    return city.replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
+
+
+def _without_marks(city: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", city)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 def parse_zone(raw: str) -> str | None:
@@ -183,7 +244,8 @@ def parse_zone(raw: str) -> str | None:
             lowered = {name.lower(): name for name in available_timezones()}
             return lowered.get(cleaned.lower())
         return "UTC" if cleaned.upper() == "UTC" else cleaned
-    return _zones_by_city().get(" ".join(cleaned.replace("_", " ").lower().split()))
+    city = " ".join(cleaned.replace("_", " ").lower().split())
+    return _zones_by_city().get(city) or _zones_by_city().get(_without_marks(city))
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> Moment:

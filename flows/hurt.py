@@ -26,6 +26,7 @@ from flows.models import Couple, Partner, secret_text, utc_column
 from flows.outcome import (
     Button,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Send,
@@ -164,6 +165,13 @@ def resume(session: Session, note: HurtNote, partner: Partner) -> Effects:
     return [Send(ToPartner(note.partner_id), text("repair.hurt_continuing")), waiting]
 
 
+def cancelled_by_typing(note: HurtNote) -> Effects:
+    """Stopped by typing (not by its Cancel button): the question or the choice it waited
+    on becomes one line without buttons. Read before `cancel` changes the row."""
+    waiting_on = f"{TAG}:{note.id}:{note.step if note.state == WRITING else REVIEW}"
+    return [EditTagged(ToPartner(note.partner_id), waiting_on, text("repair.hurt_cancelled"))]
+
+
 def cancel(session: Session, note: HurtNote, now: datetime) -> None:
     # A dropped note is not kept: nobody was meant to read it.
     note.state = CANCELLED
@@ -188,8 +196,9 @@ def answer(session: Session, actor: Actor, said: Said, now: datetime) -> Effects
         return [Send(here, text("repair.hurt_not_waiting"))]
     written = said.text.strip()
     if is_word(written, "stop", partner.language):
+        tidy = cancelled_by_typing(note)
         cancel(session, note, now)
-        return [Send(here, text("repair.hurt_cancelled"))]
+        return [*tidy, Send(here, text("repair.hurt_cancelled"))]
     if not written:
         return [_question(note)]
     if len(written) > MAX_ANSWER:

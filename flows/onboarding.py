@@ -40,6 +40,7 @@ from flows.outcome import (
     Button,
     CancelTimers,
     EditOrigin,
+    EditTagged,
     Effects,
     MoveChat,
     Notice,
@@ -450,7 +451,13 @@ def set_timezone(session: Session, actor: Actor, args: str, now: datetime) -> Ef
 
 
 def _zone_set(session: Session, couple: Couple, zone: str, now: datetime) -> Effects:
+    # Typed (or a city given) while "Is that where you are?" still waits: its buttons go.
+    settled: Effects = []
+    if couple.zone_pending:
+        line = text("onboarding.zone_settled", zone=zone_label(ZoneInfo(zone)))
+        settled.append(EditTagged(ToGroup(couple.id or 0), f"{ZONE_TAG}:{couple.id}", line))
     return [
+        *settled,
         *change_couple_zone(session, couple, zone, now),
         Send(
             ToGroup(couple.id or 0),

@@ -116,7 +116,8 @@ Target = ToGroup | ToPartner | ToChat
 
 @dataclass(frozen=True)
 class Send:
-    """A new message. `tag` names it so a later reply to it can be recognised."""
+    """A new message. `tag` names it so a later reply to it can be recognised, or (a
+    `tidy_tag`) only so that `EditTagged` can find it once its step is done."""
 
     to: Target
     body: Text
@@ -131,6 +132,39 @@ class EditOrigin:
 
     body: Text | None = None
     buttons: Keyboard = ()
+
+
+@dataclass(frozen=True)
+class EditTagged:
+    """Tidy a step's message once the step was done some other way than by its own button
+    (product: a finished step's message becomes one line without buttons).
+
+    The newest message Mend sent to `to` with `tag` gets `body` (when given) and `buttons`
+    (none: its buttons go). A message not sent yet goes out already tidy; one that was
+    never sent, or was deleted in Telegram since, is left alone.
+    """
+
+    to: Target
+    tag: str
+    body: Text | None = None
+    buttons: Keyboard = ()
+
+
+# A tag that starts with this only names a step's message, for `EditTagged`: it never takes
+# a reply. In private, what someone types answers the latest tagged question there
+# (`takes_replies`), so a step message (a check-in's "thanks, that's all four") must not
+# stand in front of the question it follows, nor in front of a repair being written.
+TIDY_MARK = "~"
+
+
+def tidy_tag(step: str, *ids: int) -> str:
+    """`~step:id:…`: names a message to tidy later, and is never answered."""
+    return ":".join([TIDY_MARK + step, *(str(number) for number in ids)])
+
+
+def takes_replies(tag: str | None) -> bool:
+    """Whether a reply to (or private text after) a message with this tag answers it."""
+    return tag is not None and not tag.startswith(TIDY_MARK)
 
 
 @dataclass(frozen=True)
@@ -221,6 +255,7 @@ class ForgetPartnerMessages:
 Effect = (
     Send
     | EditOrigin
+    | EditTagged
     | Notice
     | SendFile
     | SetTimer

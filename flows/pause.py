@@ -42,6 +42,7 @@ from flows.models import Couple, Partner, utc_column
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Length,
@@ -55,6 +56,7 @@ from flows.outcome import (
     ToPartner,
     keyboard,
     text,
+    tidy_tag,
 )
 from flows.timeparse import parse_length
 from flows.timers import Due, TimerKind
@@ -65,6 +67,14 @@ MAXIMUM = timedelta(hours=24)
 ABSURD = timedelta(days=7)
 EXTENSION = timedelta(minutes=20)
 ANSWER_WINDOW = timedelta(hours=1)
+# A break's questions, named so they can be tidied once answered some other way (or moot):
+# "is that return time OK?", a counter-proposal, "ready to come back?", "ready early?".
+STARTED_STEP, PROPOSED_STEP, READY_STEP, EARLY_STEP = (
+    "pause.started",
+    "pause.proposed",
+    "pause.ready",
+    "pause.early",
+)
 CHOICES_MINUTES = (20, 30, 60, 120)
 PROPOSAL_MINUTES = (30, 60, 120, 240)
 HISTORY_SIZE = 10
@@ -307,6 +317,7 @@ def _start(session: Session, found: Membership, length: timedelta, now: datetime
             ToGroup(found.couple_id),
             text("pause.started", lines=tuple(lines)),
             buttons=keyboard([agree], alternatives),
+            tag=tidy_tag(STARTED_STEP, row.id or 0),
         ),
         SetTimer(RETURN_KIND, found.couple_id, return_at, {"pause_id": row.id}, ref=_ref(row)),
     ]
@@ -426,6 +437,7 @@ def _propose(
                 kept=shown_time(session, couple, row.return_at, now),
             ),
             buttons=keyboard([accept]),
+            tag=tidy_tag(PROPOSED_STEP, row.id or 0),
         ),
     ]
 
@@ -467,9 +479,11 @@ def _close_missed(session: Session, due: Due) -> Effects:
     row = session.get(Pause, due.payload.get("pause_id"))
     if row is None or row.state not in RUNNING or row.return_at != due.due_at:
         return []
+    couple = session.get(Couple, row.couple_id)
+    tidy = _tidy_at_end(session, row, couple, due.now) if couple is not None else []
     _end(row, OFFLINE, None, due.now)
     session.add(row)
-    return [Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
+    return [*tidy, Send(ToGroup(row.couple_id), text("pause.closed_offline"))]
 
 
 def return_time(session: Session, due: Due) -> Effects:
@@ -480,9 +494,10 @@ def return_time(session: Session, due: Due) -> Effects:
     couple = session.get(Couple, row.couple_id)
     if couple is None:
         return []
+    # "Is that return time OK?" no longer needs an answer once the time has come.
+    effects: Effects = _moot_questions(session, row, couple, due.now)
     row.state = ASKING
     session.add(row)
-    effects: Effects = []
     for partner_id in (row.asked_by, row.other_id):
         if _is_ready(row, partner_id):
             continue
@@ -492,6 +507,7 @@ def return_time(session: Session, due: Due) -> Effects:
                 ToPartner(partner_id),
                 text("pause.ready_question", time=_clock(row.return_at, partner, couple, due.now)),
                 buttons=_ready_buttons(row),
+                tag=tidy_tag(READY_STEP, row.id or 0, partner_id),
             )
         )
     effects.append(
@@ -515,6 +531,8 @@ def _ready(
         return buttons.expired()
     if _is_ready(row, partner.id or 0):
         return [Notice(text("pause.ready_already"))]
+    # Read before this tap changes the row: "ready early?" may still be open from /back.
+    tidy = _tidy_at_end(session, row, couple, now)
     if partner.id == row.asked_by:
         row.asker_ready = True
     else:
@@ -532,6 +550,7 @@ def _ready(
     return [
         Notice(text("pause.ready_notice")),
         EditOrigin(body=text("pause.ready_done"), buttons=()),
+        *tidy,
         CancelTimers(couple.id or 0, ref=_ref(row)),
         Send(ToGroup(couple.id or 0), text("pause.both_back"), buttons=_soft_restart(row)),
         _tell_the_one_waiting(row, partner),
@@ -567,6 +586,11 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner, now: d
                 alert=True,
             )
         ]
+    waiting: Effects = []
+    if not _is_ready(row, _other_of(row, partner)):
+        # Their "ready?" is asked again at the new time; this one no longer counts.
+        other_id = _other_of(row, partner)
+        waiting.append(EditTagged(ToPartner(other_id), tidy_tag(READY_STEP, row.id or 0, other_id)))
     if partner.id == row.asked_by:
         row.asker_ready = False
     else:
@@ -575,7 +599,6 @@ def _more(session: Session, row: Pause, couple: Couple, partner: Partner, now: d
     row.extensions += 1
     row.state = AGREED
     session.add(row)
-    waiting: Effects = []
     if _is_ready(row, _other_of(row, partner)):
         other = session.get(Partner, _other_of(row, partner))
         waiting.append(
@@ -616,9 +639,12 @@ def no_answer(session: Session, due: Due) -> Effects:
     # An extension moved the return time after this close was set: it no longer applies.
     if datetime.fromisoformat(str(due.payload.get("return_at"))) != row.return_at:
         return []
+    couple = session.get(Couple, row.couple_id)
+    tidy = _tidy_at_end(session, row, couple, due.now) if couple is not None else []
     _end(row, NOT_RETURNED, None, due.now)
     session.add(row)
     return [
+        *tidy,
         Send(ToGroup(row.couple_id), text("pause.not_returned")),
         *_counsel_once_a_month(session, row, due.now),
     ]
@@ -654,6 +680,40 @@ def _counsel_once_a_month(session: Session, row: Pause, now: datetime) -> Effect
         Send(ToPartner(partner_id), text("pause.counsel"))
         for partner_id in (row.asked_by, row.other_id)
     ]
+
+
+def _moot_questions(session: Session, row: Pause, couple: Couple, now: datetime) -> Effects:
+    """ "Is that return time OK?" (and a counter-proposal) still waiting for a tap when the
+    return time comes or the break ends: one line of the return time, without buttons."""
+    line = text(
+        "pause.asked_line",
+        name=_name(session, row.asked_by),
+        when=shown_time(session, couple, row.return_at, now),
+    )
+    effects: Effects = []
+    if row.agreed_at is None:
+        effects.append(
+            EditTagged(ToGroup(couple.id or 0), tidy_tag(STARTED_STEP, row.id or 0), line)
+        )
+    if row.proposed_return_at is not None:
+        effects.append(
+            EditTagged(ToGroup(couple.id or 0), tidy_tag(PROPOSED_STEP, row.id or 0), line)
+        )
+    return effects
+
+
+def _tidy_at_end(session: Session, row: Pause, couple: Couple, now: datetime) -> Effects:
+    """The break ends: every question of it still showing buttons loses them (called before
+    `_end`, while the row still says which were open)."""
+    effects = _moot_questions(session, row, couple, now)
+    for partner_id in (row.asked_by, row.other_id):
+        if row.state == ASKING and not _is_ready(row, partner_id):
+            effects.append(
+                EditTagged(ToPartner(partner_id), tidy_tag(READY_STEP, row.id or 0, partner_id))
+            )
+    if row.asker_ready != row.other_ready:  # "{name} is ready early. Are you?" may be open
+        effects.append(EditTagged(ToGroup(couple.id or 0), tidy_tag(EARLY_STEP, row.id or 0)))
+    return effects
 
 
 def _end(row: Pause, outcome: str, by: int | None, now: datetime) -> None:
@@ -692,6 +752,7 @@ def back(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
             ToGroup(found.couple_id),
             text("pause.back_asks_other", name=partner.first_name, other=_name(session, other_id)),
             buttons=question,
+            tag=tidy_tag(EARLY_STEP, row.id or 0),
         )
     ]
     if actor.in_private:
@@ -741,9 +802,11 @@ def _both_back_early(
     session: Session, row: Pause, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
     before_return = now < row.return_at and row.state != ASKING
+    tidy = _tidy_at_end(session, row, couple, now)
     _end(row, EARLY if before_return else (LATER if row.extensions else ON_TIME), partner.id, now)
     session.add(row)
     return [
+        *tidy,
         CancelTimers(couple.id or 0, ref=_ref(row)),
         Send(
             ToGroup(couple.id or 0),

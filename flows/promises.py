@@ -44,6 +44,7 @@ from flows.outcome import (
     ClockTime,
     Day,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Notice,
@@ -55,6 +56,7 @@ from flows.outcome import (
     Weekday,
     keyboard,
     text,
+    tidy_tag,
 )
 from flows.recurrence import local_to_utc
 from flows.timeparse import DAILY, ONCE, WEEKDAYS, WEEKLY, When, parse_promise
@@ -90,6 +92,8 @@ CHANGE = "pc"  # change menu: target promise, action words | when | keep | drop
 
 # Reply tag of "What will you promise?" (a bare /promise): promise-new:<partner>:<cap>.
 NEW_TAG = "promise-new"
+# A draft's "when?" buttons, named so a newer question can tidy them (`_left_behind`).
+WHEN_STEP = "promises.when"
 NUDGE_KIND = "promise.nudge"
 ASK_KIND = "promise.ask"
 
@@ -431,6 +435,22 @@ def _cap_reached(session: Session, partner: Partner, cap: int) -> bool:
     return len(_active(session, partner.couple_id, partner.id)) >= cap
 
 
+def _left_behind(session: Session, partner: Partner) -> Effects:
+    """The "when?" of drafts a new question leaves behind (`_new_draft`): one line each, so
+    no set of buttons stays that can only say it has expired."""
+    drafts = session.exec(
+        select(Promise).where(Promise.partner_id == partner.id, Promise.state == "draft")
+    )
+    return [
+        EditTagged(
+            ToPartner(partner.id or 0),
+            tidy_tag(WHEN_STEP, old.id or 0),
+            text("promises.when_left", what=_quoted(old)),
+        )
+        for old in drafts
+    ]
+
+
 def _new_draft(
     session: Session, partner: Partner, what: str, now: datetime, *, asking: bool
 ) -> Promise:
@@ -542,14 +562,17 @@ def make_promise(
         return [Send(reply, text("common.too_long", limit=MAX_WHAT))]
     if _cap_reached(session, found.partner, cap):
         return [Send(reply, text("promises.cap_reached", cap=cap))]
+    left = _left_behind(session, found.partner) if parsed.when is None else []
     draft = _new_draft(session, found.partner, parsed.what, now, asking=parsed.when is None)
     if parsed.when is None:
         return [
+            *left,
             Send(
                 reply,
                 text("promises.ask_when", what=_quoted(draft)),
                 buttons=_when_keyboard(draft.id or 0),
-            )
+                tag=tidy_tag(WHEN_STEP, draft.id or 0),
+            ),
         ]
     timers, body = _activate(
         session, found.couple, found.partner, draft, parsed.when, parsed.at, now
@@ -597,13 +620,16 @@ def offer_promise(session: Session, partner: Partner, what: str, now: datetime) 
     if len(cleaned) > MAX_WHAT:
         return [Send(ToPartner(partner.id or 0), text("promises.offer_too_long", limit=MAX_WHAT))]
     # The cap is checked when a time is chosen: the button handler knows the configured cap.
+    left = _left_behind(session, partner)
     draft = _new_draft(session, partner, cleaned, now, asking=True)
     return [
+        *left,
         Send(
             ToPartner(partner.id or 0),
             text("promises.ask_when", what=_quoted(draft)),
             buttons=_when_keyboard(draft.id or 0),
-        )
+            tag=tidy_tag(WHEN_STEP, draft.id or 0),
+        ),
     ]
 
 

@@ -45,6 +45,7 @@ from flows.onboarding import deep_link
 from flows.outcome import (
     Button,
     EditOrigin,
+    EditTagged,
     Effects,
     Keyboard,
     Notice,
@@ -286,6 +287,13 @@ def _next_question_or_review(
     return [_question(session, repair, partner)]
 
 
+def _cancelled_by_typing(repair: Repair) -> Effects:
+    """Stopped by typing (not by its Cancel button): the question or review it waited on
+    becomes one line without buttons. Read before `_cancel` changes the row."""
+    waiting_on = f"{TAG}:{repair.id}:review" if repair.state == "review" else _tag(repair)
+    return [EditTagged(_to_author(repair), waiting_on, text("repair.cancelled"))]
+
+
 def _cancel(session: Session, repair: Repair, now: datetime) -> None:
     # A dropped draft is not kept: nothing of it was meant to be read.
     repair.state = "cancelled"
@@ -309,11 +317,13 @@ def start_repair(session: Session, actor: Actor, args: str, now: datetime) -> Ef
     if is_word(args, "stop", found.partner.language):
         if current is None and note is None:
             return [Send(here, text("repair.nothing_to_cancel"))]
+        tidy = _cancelled_by_typing(current) if current is not None else []
         if current is not None:
             _cancel(session, current, now)
         if note is not None:
+            tidy.extend(hurt.cancelled_by_typing(note))
             hurt.cancel(session, note, now)
-        return [Send(here, text("repair.cancelled"))]
+        return [*tidy, Send(here, text("repair.cancelled"))]
     if note is not None:
         return [
             *_pointer_to_private(found.partner, actor),
@@ -475,8 +485,9 @@ def _take_answer(
     now: datetime,
 ) -> Effects:
     if is_word(answer_text, "stop", partner.language):
+        tidy = _cancelled_by_typing(repair)
         _cancel(session, repair, now)
-        return [Send(ToChat(actor.chat_id), text("repair.cancelled"))]
+        return [*tidy, Send(ToChat(actor.chat_id), text("repair.cancelled"))]
     if not answer_text:
         return [_question(session, repair, partner)]
     if len(answer_text) > MAX_ANSWER:

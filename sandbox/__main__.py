@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 
-from sandbox.server import BotApiSandbox
+from sandbox.transport import BotApiSandbox
 
 
 def _print_event(event: dict[str, object]) -> None:

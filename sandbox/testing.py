@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sandbox.server import BotApiSandbox
+from sandbox.transport import BotApiSandbox
 
 TEST_TOKEN = "123456789:TEST-sandbox_token"
 

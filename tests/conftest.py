@@ -18,6 +18,13 @@ from flows.features import load_all
 
 load_all()
 
+# Every `python -m bot` a test starts imports this checkout, whichever checkout the virtual
+# environment was installed from (a second worktree shares one venv).
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part
+)
+
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 NO_POSTGRES = "TEST_DATABASE_URL is not set: PostgreSQL tests need a server (see README, Tests)"
 
@@ -115,3 +122,9 @@ def any_engine(database_url: str, migrated_sqlite: Path) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as db_session:
         yield db_session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests first: they mostly wait (on Telegram's group limit, on timers), so
+    started early they overlap with the CPU-bound rest instead of trailing after it."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)

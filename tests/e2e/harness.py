@@ -79,8 +79,11 @@ class BotProcess:
         env.update(self.extra_env)
         return env
 
-    async def start(self, timeout: float = 30.0) -> None:
-        """Start the bot and wait until it polls for updates (or has set its webhook)."""
+    async def start(self, timeout: float = 60.0) -> None:
+        """Start the bot and wait until it polls for updates (or has set its webhook).
+
+        60 s: the start-up sweep fires what fell due first, and the suite runs six workers
+        on two cores; a healthy start takes one or two seconds."""
         ready_call = "setWebhook" if "WEBHOOK_URL" in self.extra_env else "getUpdates"
         polls_before = self.sandbox.calls[ready_call]
         ready_marker = f"Mend is ready (start {self.starts + 1})"

@@ -4,6 +4,7 @@ Ana's "still needs care" comes back."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,17 @@ async def _to_next_sunday_evening(world: Scene) -> None:
     world.advance(due - now + timedelta(seconds=1))
 
 
+async def _tidied(world: Scene, message: SimMessage, says: str) -> SimMessage:
+    """`message` as it reads once Mend has edited it to one line without buttons (edits go
+    through the outbox, behind the chat's rate limit)."""
+    for _ in range(450):
+        current = world.sandbox.message(message.chat, message.message_id)
+        if current is not None and says in _text(current) and not current.buttons:
+            return current
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not tidied: {_text(message)!r}")
+
+
 async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     group, ana_chat = world.group, world.private(world.ana)
     await form_couple(world, open_private=False)
@@ -71,7 +83,8 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
         mark = world.last_id(ana_chat)
         await world.say(world.ana, ana_chat, said)
         expected = f"Question {number + 1} of 4" if number < 4 else "That's all four"
-        await world.expect(ana_chat, expected, after=mark)
+        all_four = await world.expect(ana_chat, expected, after=mark)
+    assert any("Change" in b.get("text", "") for b in all_four.buttons)
 
     # Ben replies in the group to each of his questions.
     for number, said in enumerate(BEN_SAYS, start=1):
@@ -93,6 +106,11 @@ async def test_weekly_checkin_end_to_end(world: Scene) -> None:
     for hers, his in zip(ANA_SAYS, BEN_SAYS, strict=True):
         assert f"Ana: {hers}" in shown and f"Ben: {his}" in shown
     assert any("make it a promise" in b.get("text", "") for b in revealed.buttons)
+    # The finished steps tidied up: Ana's "Change 1-4" and the group's "Not tonight?" are
+    # one line each, without buttons.
+    tidied = await _tidied(world, all_four, "This week's check-in: done")
+    assert tidied.text == "Your answers are in. This week's check-in: done."
+    assert (await _tidied(world, opening, "done")).text == "This week's check-in: done."
 
     mark = world.last_id(group)
     await world.say(world.ben, group, "/checkins")

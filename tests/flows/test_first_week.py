@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.delivery.models import Timer
+from bot.delivery.models import Outbox, Timer
 from bot.delivery.timers import handle_due
 from bot.runtime import persist
 from bot.texts import BOT, WORD_JOINER, render, render_keyboard
 from flows import buttons, checkin, onboarding, pause, promises
 from flows.checkin import CheckinSchedule
+from flows.couples import parse_zone
 from flows.inputs import Said, handle_text
 from flows.models import Couple
-from flows.outcome import EditOrigin, Effects, Text, ToChat, ToGroup, text
+from flows.outcome import EditOrigin, EditTagged, Effects, Text, ToChat, ToGroup, text
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
@@ -441,3 +442,40 @@ def test_change_buttons_after_the_reveal_turn_into_one_line(session: Session) ->
     )
     assert keys(effects) == ["checkin.too_late_to_edit", "checkin.shared_line"]
     assert edits(effects)[0].buttons == ()
+
+
+def test_a_city_given_for_the_zone_turns_the_zone_question_into_one_line(
+    session: Session,
+) -> None:
+    couple, _ = formed(session, zone="UTC")
+    (asked,) = sends(press(session, ANA_ID, zone_data(couple, "change")))
+    answered = reply(session, BEN_ID, "Lisbon", asked.tag)
+    (tidy,) = [effect for effect in answered if isinstance(effect, EditTagged)]
+    assert tidy.to == ToGroup(couple.id or 0) and tidy.buttons == ()
+    question, prompt = session.exec(
+        select(Outbox).where(Outbox.tag == f"zone:{couple.id}").order_by(col(Outbox.id))
+    ).all()
+    assert question.key == "onboarding.zone_question" and question.markup is None
+    assert question.body == "Times are in Lisbon time. /timezone changes it."
+    assert prompt.markup is not None and "force_reply" in prompt.markup  # the prompt stays
+    # Once settled, a later change has no question left to tidy.
+    later = run(session, onboarding.set_timezone(session, in_group(ANA_ID), "Berlin", T0), T0)
+    assert not [effect for effect in later if isinstance(effect, EditTagged)]
+
+
+def test_german_city_names_find_their_zone_with_or_without_umlauts() -> None:
+    assert parse_zone("München") == parse_zone("Muenchen") == parse_zone("munchen")
+    assert parse_zone("München") == "Europe/Berlin" and parse_zone("Köln") == "Europe/Berlin"
+    assert parse_zone("Wien") == "Europe/Vienna" and parse_zone("Graz") == "Europe/Vienna"
+    assert parse_zone("Zürich") == parse_zone("zuerich") == "Europe/Zurich"
+    assert parse_zone("Genf") == "Europe/Zurich" and parse_zone("Lissabon") == "Europe/Lisbon"
+    assert parse_zone("São Paulo") == parse_zone("Sao Paulo") == "America/Sao_Paulo"
+    assert parse_zone("Port-au-Prince") == "America/Port-au-Prince"
+    assert parse_zone("Wienerwald") is None
+
+
+def test_a_german_couple_answers_which_city_with_wien(session: Session) -> None:
+    couple, _ = formed(session, zone="UTC")
+    (asked,) = sends(press(session, ANA_ID, zone_data(couple, "change")))
+    reply(session, BEN_ID, "Wien", asked.tag)
+    assert couple.timezone == "Europe/Vienna" and not couple.zone_pending

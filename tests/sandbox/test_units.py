@@ -15,6 +15,7 @@ from sandbox.entities import (
     user_entities,
     utf16_len,
 )
+from sandbox.methods import METHODS
 from sandbox.spec import ENV_VAR, find_spec_path, load_spec
 from sandbox.testing import running_sandbox
 
@@ -90,6 +91,17 @@ def test_real_spec_if_present() -> None:
     for method in ["getMe", "sendMessage", "editMessageText", "sendDocument", "getUpdates"]:
         assert spec.canonical(method.lower()) == method
     assert spec.missing_required("sendMessage", []) == ["chat_id", "text"]
+
+
+def test_every_sandbox_method_is_spelt_as_in_the_official_list() -> None:
+    """Without api.json, these spellings are the only method names the sandbox knows."""
+    path = find_spec_path()
+    if path is None:
+        pytest.skip("api.json not found (set TELEGRAM_API_SPEC)")
+    spec = load_spec(path)
+    assert spec is not None
+    for method in [*METHODS, "getUpdates", "setWebhook", "deleteWebhook", "getWebhookInfo"]:
+        assert spec.canonical(method.lower()) == method
 
 
 async def test_running_sandbox_asserts_no_violations() -> None:
