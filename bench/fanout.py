@@ -52,8 +52,8 @@ from bench.common import (
     workdir,
 )
 from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from flows.features import load_all
 from flows.onboarding import INVITE_REMINDER
 from sandbox import BotApiSandbox

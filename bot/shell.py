@@ -28,7 +28,8 @@ from telegram.ext import (
 
 from bot.db import session_scope
 from bot.delivery.chats import couple_of_message, latest_question, tag_of_message
-from bot.runtime import Committed, Runtime
+from bot.delivery.outbox import Committed
+from bot.runtime import Runtime
 from bot.shared import Context
 from bot.texts import normalize, render
 from flows import buttons, choosing, inputs

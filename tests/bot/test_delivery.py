@@ -18,12 +18,8 @@ from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.delivery.chats import latest_question
 from bot.delivery.models import Outbox, OutboxKind, OutboxState, Timer
-from bot.runtime import (
-    MAX_SEND_ATTEMPTS,
-    SEND_CLAIM_TIMEOUT,
-    WAIT_FOR_PRIVATE_CHAT,
-    persist,
-)
+from bot.delivery.outbox import persist
+from bot.runtime import MAX_SEND_ATTEMPTS, SEND_CLAIM_TIMEOUT, WAIT_FOR_PRIVATE_CHAT
 from bot.texts import catalogue, render
 from flows import onboarding
 from flows.models import Couple, Partner

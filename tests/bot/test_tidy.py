@@ -17,7 +17,8 @@ from bot.clock import FixedClock
 from bot.db import session_scope
 from bot.delivery.chats import latest_question
 from bot.delivery.models import Outbox
-from bot.runtime import Runtime, persist
+from bot.delivery.outbox import persist
+from bot.runtime import Runtime
 from flows import buttons
 from flows.outcome import (
     EditTagged,

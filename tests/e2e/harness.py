@@ -305,7 +305,7 @@ def seed_couples(
     opened it, so each reminder sends one message to its group.
     """
     from bot.db import make_engine, session_scope
-    from bot.runtime import persist
+    from bot.delivery.outbox import persist
     from flows.models import Couple, Partner
     from flows.onboarding import INVITE_REMINDER
     from flows.outcome import SetTimer

@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from bot.texts import render
 from flows import buttons, checkin, feature, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule

@@ -19,7 +19,7 @@ from sqlmodel import Session, SQLModel, select
 
 from bot.db import make_engine, migrate, session_scope
 from bot.delivery.models import Outbox, Timer
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from flows import buttons, data_rights, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule, CheckinTurn
 from flows.data_rights import couple_rows, export, forget

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from bot.texts import BOT, WORD_JOINER, render, render_keyboard
 from flows import buttons, checkin, onboarding, pause, promises
 from flows.checkin import CheckinSchedule

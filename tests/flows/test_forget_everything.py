@@ -7,7 +7,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
 from bot.db import session_scope
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from flows import buttons
 from flows.data_rights import forget
 from flows.outcome import ForgetMessages

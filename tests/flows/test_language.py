@@ -8,7 +8,7 @@ from datetime import time, timedelta
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from bot.texts import render
 from flows import buttons, language, onboarding
 from flows.couples import shown_clock, shown_when

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from bot.delivery.models import Outbox
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from flows import buttons, checkin, members
 from flows.checkin import Checkin
 from flows.inputs import Said, handle_text

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from flows import buttons, onboarding
 from flows import pause as flow
 from flows.hooks import is_quiet

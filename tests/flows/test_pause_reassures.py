@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from flows import buttons
 from flows import pause as flow
 from flows.outcome import Effects, ToGroup, ToPartner

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from bot.texts import render
 from flows import buttons
 from flows import pause as flow

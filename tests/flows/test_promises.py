@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from flows import buttons, feature, hooks, promises
 from flows.inputs import Said, handle_text
 from flows.models import Couple, Partner

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, event, text
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
 from bot.delivery.timers import handle_due
-from bot.runtime import persist
 from flows import buttons, checkin
 from flows import pause as pause_flow
 from flows.checkin import Checkin, CheckinTurn

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from bot.delivery.models import Outbox
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from flows import buttons, inputs
 from flows.couples import Actor
 from flows.hurt import HurtNote

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.delivery.models import Outbox
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from bot.texts import catalogue, languages, render_keyboard
 from flows import onboarding, safety
 from flows.couples import Actor
