@@ -51,11 +51,11 @@ from bench.common import (
     timer_row,
     workdir,
 )
-from bot.runtime import persist
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from flows.features import load_all
-from flows.models import Outbox, Timer
 from flows.onboarding import INVITE_REMINDER
-from flows.timers import handle_due
 from sandbox import BotApiSandbox
 
 TIMER_KINDS = load_all().timers

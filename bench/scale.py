@@ -46,9 +46,9 @@ from bench.common import (
     workdir,
 )
 from bot.clock import SystemClock
+from bot.delivery.models import Timer
 from bot.runtime import Runtime
 from flows.features import load_all
-from flows.models import Timer
 from flows.onboarding import INVITE_REMINDER
 from sandbox import BotApiSandbox
 

@@ -32,10 +32,12 @@ from bot.config import Settings
 from bot.handlers import members, onboarding, promises
 from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
 from bot.runtime import REQUEST_GOES_OUT, Runtime
+from bot.shared import CONTEXT_TYPES, shared
 from bot.texts import FALLBACK, languages, menu, render, set_bot_username
 from flows.feature import Registry
 from flows.features import load_all
 from flows.outcome import Text
+from flows.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,7 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .defaults(Defaults(tzinfo=UTC))
+        .context_types(CONTEXT_TYPES)
         # Polling and the webhook write to the inbox; the drainer hands updates to the
         # handlers, chats side by side, one chat's in order.
         .update_queue(queue)
@@ -214,13 +217,13 @@ def build_application(
     drainer = InboxDrainer(application, store, settings.CONCURRENT_UPDATES)
     queue.store = store
     queue.on_stored = drainer.wake
-    application.bot_data["inbox"] = drainer
-    application.bot_data["runtime"] = runtime
-    application.bot_data["default_timezone"] = settings.DEFAULT_TIMEZONE
-    application.bot_data["sweep_seconds"] = settings.MEND_SWEEP_SECONDS
-    application.bot_data["promise_cap"] = settings.PROMISE_CAP
     wakeups = Wakeups(application, runtime, clock)
-    application.bot_data["wakeups"] = wakeups
+    data = shared(application)
+    data.policy = Policy(
+        default_timezone=settings.DEFAULT_TIMEZONE, promise_cap=settings.PROMISE_CAP
+    )
+    data.sweep_seconds = settings.MEND_SWEEP_SECONDS
+    data.runtime, data.inbox, data.wakeups = runtime, drainer, wakeups
     runtime.on_new_timer = wakeups.schedule
     for handler in telegram_handlers(load_all()):
         application.add_handler(handler)
@@ -253,8 +256,8 @@ def telegram_handlers(registry: Registry) -> list[BaseHandler[Update, Any, Any]]
 async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """After `initialize` and `start`, before updates are fetched: the command menus, a
     sweep for timers that fell due while the bot was down, then what waits in the inbox."""
-    runtime: Runtime = application.bot_data["runtime"]
-    runtime.bot = application.bot
+    data = shared(application)
+    data.runtime.bot = application.bot
     set_bot_username(application.bot.username)
     # English is every chat's default menu; each other catalogue adds its own by language code.
     for language in languages():
@@ -276,10 +279,9 @@ async def start_up(application: Application[Any, Any, Any, Any, Any, Any]) -> No
         await application.bot.set_my_short_description(
             render(Text("about.short_description"), language), language_code=code
         )
-    wakeups: Wakeups = application.bot_data["wakeups"]
-    await wakeups.sweep_now()
-    wakeups.start(application.bot_data["sweep_seconds"])
-    await application.bot_data["inbox"].start()
+    await data.wakeups.sweep_now()
+    data.wakeups.start(data.sweep_seconds)
+    await data.inbox.start()
     log.info("Mend is ready as @%s", application.bot.username)
 
 
@@ -291,10 +293,9 @@ async def shut_down(
 ) -> None:
     """After fetching stopped: running handlers get `handlers_grace` seconds, sends under
     way `sending_grace`; whatever is left waits in the inbox and the outbox."""
-    drainer: InboxDrainer = application.bot_data["inbox"]
-    runtime: Runtime = application.bot_data["runtime"]
-    await drainer.stop(handlers_grace)
-    await runtime.stop(sending_grace)
+    data = shared(application)
+    await data.inbox.stop(handlers_grace)
+    await data.runtime.stop(sending_grace)
 
 
 async def _on_error(update: object, context: Ctx) -> None:

@@ -15,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
+# The delivery layer's tables (outbox, timers) join the metadata wherever a database is.
+import bot.delivery.models  # noqa: F401
 from flows.secret import DataKeyError, unreadable_rows
 
 log = logging.getLogger(__name__)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from telegram import InputFile, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     BaseHandler,
-    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -27,31 +27,28 @@ from telegram.ext import (
 )
 
 from bot.db import session_scope
-from bot.runtime import Committed, Runtime
+from bot.delivery.chats import couple_of_message, latest_question, tag_of_message
+from bot.delivery.outbox import Committed
+from bot.runtime import Runtime
+from bot.shared import Context
 from bot.texts import normalize, render
 from flows import buttons, choosing, inputs
 from flows.couples import Actor, language_of_user
-from flows.models import Outbox
-from flows.outcome import Effects, SendFile, Text, takes_replies
+from flows.outcome import Effects, SendFile, Text
 
 log = logging.getLogger(__name__)
 
-Context = CallbackContext[Any, Any, Any, Any]
 CommandFlow = Callable[[Session, Actor, str, datetime], Effects]
 
 
 def runtime_of(context: Context) -> Runtime:
-    runtime: Runtime = context.application.bot_data["runtime"]
-    return runtime
+    return context.bot_data.runtime
 
 
 def actor_of(update: Update) -> Actor | None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None or user.is_bot:
         return None
-    message = update.effective_message
-    replied = message.reply_to_message if message is not None else None
-    from_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
     return Actor(
         user_id=user.id,
         first_name=(user.first_name or user.username or "")[:64],
@@ -59,8 +56,26 @@ def actor_of(update: Update) -> Actor | None:
         chat_type=chat.type,
         chat_title=(chat.title or "")[:128],
         language=normalize(user.language_code),
-        replied_to=replied.message_id if replied is not None and from_bot else None,
     )
+
+
+def replied_to_bot(update: Update) -> Message | None:
+    """The bot's own message this update replies to, if it replies to one."""
+    message = update.effective_message
+    replied = message.reply_to_message if message is not None else None
+    if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+        return None
+    return replied
+
+
+def knowing_reply(session: Session, actor: Actor, update: Update) -> Actor:
+    """The actor, with the couple of the bot's message they replied to (in a private chat
+    that serves two couples, a reply settles which one a command means)."""
+    replied = replied_to_bot(update)
+    if replied is None:
+        return actor
+    couple_id = couple_of_message(session, replied.chat_id, replied.message_id)
+    return replace(actor, replied_to_couple=couple_id)
 
 
 def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
@@ -72,7 +87,9 @@ def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
         if actor is None:
             return
         args = " ".join(context.args or [])
-        committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
+        committed = await runtime_of(context).run(
+            lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
+        )
         await show_immediate(update, context, committed)
 
     return CommandHandler(name, callback)
@@ -106,38 +123,22 @@ async def on_text(update: Update, context: Context) -> None:
     message = update.effective_message
     if actor is None or message is None or message.text is None:
         return
-    runtime = runtime_of(context)
-    reply_tag: str | None = None
-    replied = message.reply_to_message
-    to_bot = replied is not None and replied.from_user is not None and replied.from_user.is_bot
-    if replied is not None and to_bot:
-        reply_tag = await _tag_of(runtime, replied.chat_id, replied.message_id)
-    elif replied is None and actor.in_private:
-        # In private, people just type: what they write answers the latest question the
-        # bot asked there, whichever feature asked it.
-        reply_tag = await _latest_tag(runtime, actor.chat_id)
-    said = inputs.Said(text=message.text, reply_to_tag=reply_tag, is_reply=to_bot)
-    committed = await runtime.run(lambda s, now: inputs.handle_text(s, actor, said, now))
+    words = message.text
+    replied, anything_replied = replied_to_bot(update), message.reply_to_message is not None
+
+    def answer(session: Session, now: datetime) -> Effects:
+        reply_tag: str | None = None
+        if replied is not None:
+            reply_tag = tag_of_message(session, replied.chat_id, replied.message_id)
+        elif not anything_replied and actor.in_private:
+            # In private, people just type: what they write answers the latest question
+            # the bot asked there, whichever feature asked it.
+            reply_tag = latest_question(session, actor.chat_id)
+        said = inputs.Said(text=words, reply_to_tag=reply_tag, is_reply=replied is not None)
+        return inputs.handle_text(session, actor, said, now)
+
+    committed = await runtime_of(context).run(answer)
     await show_immediate(update, context, committed)
-
-
-async def _tag_of(runtime: Runtime, chat_id: int, message_id: int) -> str | None:
-    def lookup() -> str | None:
-        with session_scope(runtime.db) as session:
-            query = select(Outbox.tag).where(
-                col(Outbox.chat_id) == chat_id,
-                col(Outbox.message_id) == message_id,
-                col(Outbox.kind) == "send",
-            )
-            tag = session.exec(query).first()
-            # A step's name for tidying (`tidy_tag`) is not a question: as if untagged.
-            return tag if takes_replies(tag) else None
-
-    return await asyncio.to_thread(lookup)
-
-
-async def _latest_tag(runtime: Runtime, chat_id: int) -> str | None:
-    return await asyncio.to_thread(runtime.latest_delivered_tag, chat_id)
 
 
 async def show_immediate(update: Update, context: Context, committed: Committed) -> None:

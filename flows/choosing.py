@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col
 
 from flows import buttons
 from flows.buttons import Press
 from flows.couples import CHOSEN_COUPLE, Actor, couples_of_user, other_partner, partner_of_user
 from flows.feature import Feature
-from flows.models import Couple, Outbox, big_id, secret_text, utc_column
+from flows.models import Couple, big_id, secret_text, utc_column
 from flows.outcome import EditOrigin, Effects, Send, ToChat, keyboard, text
 
 CommandFlow = Callable[[Session, Actor, str, datetime], Effects]
@@ -96,7 +96,7 @@ def for_couple(name: str, flow: CommandFlow) -> CommandFlow:
         ]
         if len(mine) < 2:
             return flow(session, actor, args, now)
-        settled = _couple_replied_to(session, actor)
+        settled = actor.replied_to_couple
         if settled in {couple.id for couple, _partner in mine}:
             with about(settled or 0):
                 return _named(flow(session, actor, args, now), actor, session.get(Couple, settled))
@@ -130,16 +130,6 @@ def for_couple(name: str, flow: CommandFlow) -> CommandFlow:
         ]
 
     return ask_or_run
-
-
-def _couple_replied_to(session: Session, actor: Actor) -> int | None:
-    """The couple of the bot's message this command replies to (a reply settles it)."""
-    if actor.replied_to is None:
-        return None
-    query = select(Outbox.couple_id).where(
-        Outbox.chat_id == actor.chat_id, Outbox.message_id == actor.replied_to
-    )
-    return session.exec(query).first()
 
 
 def _named(effects: Effects, actor: Actor, couple: Couple | None) -> Effects:

@@ -32,8 +32,9 @@ class Actor:
     chat_type: str  # "private", "group" or "supergroup"
     chat_title: str = ""
     language: str = "en"
-    # The bot's message this one replies to, if any: it can say which couple is meant.
-    replied_to: int | None = None
+    # The couple of the bot's message this one replies to, if any (the shell looks it up):
+    # it can say which couple is meant.
+    replied_to_couple: int | None = None
 
     @property
     def in_private(self) -> bool:

@@ -1,8 +1,8 @@
 """The couple's data: /export (a JSON copy in private) and /forget (delete all of it).
 
-Both work on every table generically, so tables added by features this module has
-never seen are covered: a row belongs to a couple when its table has a `couple_id`
-column, or when it points (by foreign key) at a row that belongs to the couple.
+Both work on every table generically (flows/erasure.py), so tables added by features
+this module has never seen are covered: a row belongs to a couple when its table has a
+`couple_id` column, or when it points (by foreign key) at a row that belongs to the couple.
 
 Export: each partner gets what both have already seen, and their own private text,
 decrypted. The other partner's rows follow `SEEN_BY_BOTH` where a feature's rule is
@@ -14,8 +14,9 @@ of messages, including ones addressed privately to the other partner) is not exp
 timers are, as "scheduled".
 
 Forget: after the asking partner confirms, every row of the couple goes, in every
-table (outbox and timers included), then the partners and the couple; the group is
-told, and the bot then treats the group as new.
+table (timers included), then the partners and the couple; the stored messages go by
+the `ForgetMessages` effect (the outbox is the delivery layer's); the group is told,
+and the bot then treats the group as new.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, false, or_, select, update
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy import ColumnElement, Table, select
+from sqlmodel import Session, SQLModel
 
 from flows import buttons
 from flows.buttons import Press
@@ -39,13 +40,26 @@ from flows.couples import (
     membership,
     partners_of,
 )
+from flows.erasure import (
+    COUPLE,
+    OUTBOX,
+    PARTNER,
+    TIMER,
+    couple_rows,
+    delete_selected,
+    erase_couple,
+    every_table,
+    private_rows_of,
+)
 from flows.feature import Feature
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.onboarding import deep_link
 from flows.outcome import (
     Button,
     EditOrigin,
     Effects,
+    ForgetMessages,
+    ForgetPartnerMessages,
     Notice,
     Send,
     SendFile,
@@ -57,84 +71,7 @@ from flows.secret import SecretText
 
 FORGET = "fg"
 # The core tables by name (the generic code below works on SQLAlchemy tables).
-COUPLE, PARTNER, TIMER, OUTBOX = "couple", "partner", "timer", "outbox"
 EXPORT_FORMAT = "mend-export/1"
-
-Selector = Callable[[Table], "ColumnElement[bool] | None"]
-
-
-# ---- which rows belong to whom --------------------------------------------------------------
-
-
-def _selected(
-    table: Table, direct: Selector, seen: frozenset[str] = frozenset()
-) -> ColumnElement[bool] | None:
-    """Rows `direct` picks in this table, plus rows pointing (by foreign key) at picked rows."""
-    parts: list[ColumnElement[bool]] = []
-    own = direct(table)
-    if own is not None:
-        parts.append(own)
-    for foreign_key in table.foreign_keys:
-        parent = foreign_key.column.table
-        if parent is table or parent.name in seen or not isinstance(parent, Table):
-            continue
-        upstream = _selected(parent, direct, seen | {table.name})
-        if upstream is not None:
-            parts.append(foreign_key.parent.in_(select(foreign_key.column).where(upstream)))
-    return or_(*parts) if parts else None
-
-
-def couple_rows(couple_id: int) -> Selector:
-    """Selects everything of one couple, in any table."""
-
-    def direct(table: Table) -> ColumnElement[bool] | None:
-        if table.name == COUPLE:
-            return table.c.id == couple_id
-        if "couple_id" in table.c:
-            return table.c.couple_id == couple_id
-        return None
-
-    return lambda table: _selected(table, direct)
-
-
-def _has_secret(table: Table) -> bool:
-    return any(isinstance(column.type, SecretText) for column in table.columns)
-
-
-def private_rows_of(partner: Partner) -> Selector:
-    """A partner's own intimate rows (a partner_id and secret text), and rows hanging off them.
-
-    By partner id alone (unique across couples): a table need not carry its own couple_id
-    (a check-in answer reaches its couple only through its check-in).
-    """
-
-    def direct(table: Table) -> ColumnElement[bool] | None:
-        if "partner_id" in table.c and _has_secret(table):
-            return table.c.partner_id == partner.id
-        return None
-
-    return lambda table: _selected(table, direct)
-
-
-def _tables() -> list[Table]:
-    """Every table, parents before children."""
-    return list(SQLModel.metadata.sorted_tables)
-
-
-def _delete_selected(
-    session: Session, select_rows: Selector, extra: dict[str, ColumnElement[bool]] | None = None
-) -> int:
-    """Delete the selected rows in every table, children first so foreign keys hold."""
-    deleted = 0
-    for table in reversed(_tables()):
-        condition = select_rows(table)
-        if extra and table.name in extra:
-            condition = or_(condition if condition is not None else false(), extra[table.name])
-        if condition is None:
-            continue
-        result = session.execute(delete(table).where(condition))
-        deleted += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return deleted
 
 
 def _partner_here(session: Session, actor: Actor, now: datetime) -> Membership | Effects:
@@ -234,7 +171,7 @@ def export_document(
         },
     }
     tables: dict[str, list[dict[str, Any]]] = {}
-    for table in _tables():
+    for table in every_table():
         if table.name == OUTBOX:
             continue  # copies of sent messages, some addressed privately to the other partner
         condition = select_rows(table)
@@ -258,12 +195,18 @@ def export_document(
 
 def _group_posts(session: Session, couple: Couple) -> list[dict[str, Any]]:
     """What Mend posted in the group, which both have read, while its text is still kept
-    (the outbox erases sent text after a few days)."""
+    (the outbox erases sent text after a few days).
+
+    The one place a flow reads the delivery layer's outbox, read-only and through the
+    table (as every export reads every table), not the model: a copy of what both saw
+    belongs in their export, and an interface for one query would cost more than it hides.
+    """
+    outbox = SQLModel.metadata.tables[OUTBOX]
     # The body is stored marked (pln1:/enc1:), so an erased text is recognised once read.
     query = (
-        select(col(Outbox.sent_at), col(Outbox.body))
-        .where(col(Outbox.chat_id) == couple.group_chat_id, col(Outbox.state) == "sent")
-        .order_by(col(Outbox.id))
+        select(outbox.c.sent_at, outbox.c.body)
+        .where(outbox.c.chat_id == couple.group_chat_id, outbox.c.state == "sent")
+        .order_by(outbox.c.id)
     )
     return [
         {"sent_at": _plain(sent_at), "text": body}
@@ -323,22 +266,20 @@ def forget(session: Session, actor: Actor, args: str, now: datetime) -> Effects:
     ]
 
 
-def _outbox_of(session: Session, couple: Couple) -> ColumnElement[bool]:
-    """Outbox rows about this couple that carry no couple id (answers sent to a chat)."""
+def forget_couple(session: Session, couple: Couple) -> ForgetMessages:
+    """Delete every row of the couple in every table, the couple row last; the stored
+    messages about it go by the effect returned (the outbox is the delivery layer's)."""
     partners = partners_of(session, couple.id or 0)
     # A private chat serves every couple of its person: only clear it when this is their only one.
     private_chats = [p.user_id for p in partners if len(couples_of_user(session, p.user_id)) == 1]
-    return or_(
-        col(Outbox.chat_id) == couple.group_chat_id,
-        col(Outbox.partner_id).in_([p.id for p in partners]),
-        and_(col(Outbox.couple_id).is_(None), col(Outbox.chat_id).in_(private_chats)),
+    messages = ForgetMessages(
+        couple_id=couple.id or 0,
+        group_chat_id=couple.group_chat_id,
+        partner_ids=tuple(p.id or 0 for p in partners),
+        private_chats=tuple(private_chats),
     )
-
-
-def forget_couple(session: Session, couple: Couple) -> int:
-    """Delete every row of the couple in every table, the couple row last."""
-    extra = {OUTBOX: _outbox_of(session, couple)}
-    return _delete_selected(session, couple_rows(couple.id or 0), extra)
+    erase_couple(session, couple.id or 0)
+    return messages
 
 
 def press_forget(session: Session, actor: Actor, press: Press, now: datetime) -> Effects:
@@ -353,10 +294,12 @@ def press_forget(session: Session, actor: Actor, press: Press, now: datetime) ->
     if press.action == "no":
         return [EditOrigin(body=text("data.forget_kept"))]
     group_chat_id = couple.group_chat_id
-    forget_couple(session, couple)
+    messages = forget_couple(session, couple)
     session.expunge_all()
-    # The couple row is gone, so the group is addressed by its chat id.
+    # The couple row is gone, so the group is addressed by its chat id. The messages go
+    # first: what is said below is kept.
     return [
+        messages,
         EditOrigin(body=text("data.forgot_done")),
         Send(ToChat(group_chat_id), text("data.forgot_group")),
     ]
@@ -373,17 +316,11 @@ def delete_private_answers(
     Messages already delivered to the group may quote them (a reveal, a posted repair):
     their stored copies are blanked too; Telegram keeps what the group already saw.
     """
-    _delete_selected(session, private_rows_of(partner))
-    session.execute(
-        update(Outbox)
-        .where(
-            col(Outbox.chat_id) == couple.group_chat_id,
-            col(Outbox.state) == "sent",
-            col(Outbox.body) != "",
-        )
-        .values(body="", markup=None)
-    )
-    return [Notice(text("data.left_and_deleted"), alert=True)]
+    delete_selected(session, private_rows_of(partner))
+    return [
+        ForgetPartnerMessages(partner.id or 0, couple.group_chat_id),
+        Notice(text("data.left_and_deleted"), alert=True),
+    ]
 
 
 FEATURE = Feature(

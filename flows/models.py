@@ -1,6 +1,7 @@
-"""The rows every feature shares: couples, partners, timers and the outbox.
+"""The rows every feature shares: couples and partners (and the inbox and heartbeat).
 
-Feature tables (pauses, check-ins, promises, repairs) live beside their flows.
+Feature tables (pauses, check-ins, promises, repairs) live beside their flows; the
+outbox and the timers belong to the delivery layer (bot/delivery/models.py).
 All times are stored in UTC.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy import BigInteger, DateTime, Index
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -92,64 +93,6 @@ class Partner(SQLModel, table=True):
     private_blocked: bool = False
     joined_at: datetime = utc_column()
     last_active_at: datetime = utc_column()
-
-
-class Timer(SQLModel, table=True):
-    """A durable promise to do something later: the database, not memory, holds it."""
-
-    __table_args__ = (Index("ix_timer_state_due", "state", "due_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    couple_id: int = Field(foreign_key="couple.id", index=True)
-    kind: str
-    ref: str | None = Field(default=None, index=True)
-    due_at: datetime = utc_column()
-    payload: str = "{}"
-    # pending -> claimed -> done | skipped | missed | cancelled
-    state: str = "pending"
-    attempts: int = 0
-    claimed_at: datetime | None = utc_column(nullable=True)
-    created_at: datetime = utc_column()
-    finished_at: datetime | None = utc_column(nullable=True)
-
-
-class Outbox(SQLModel, table=True):
-    """A rendered message waiting to be delivered, so a crash loses no message.
-
-    Written in the same transaction as the change that caused it; marked sent once
-    Telegram has accepted it.
-    """
-
-    __table_args__ = (
-        Index("ix_outbox_state_id", "state", "id"),
-        Index("ix_outbox_chat_message", "chat_id", "message_id"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    couple_id: int | None = Field(default=None, index=True)
-    partner_id: int | None = None
-    chat_id: int = big_id()
-    body: str = secret_text()
-    markup: str | None = None
-    # "send" a new message; "edit_text" / "edit_markup" the bot's message `message_id` (a
-    # pressed button's message), so edits wait on the chat's rate limit like any message.
-    kind: str = "send"
-    tag: str | None = Field(default=None, index=True)
-    # The catalogue key of the message: logs and counts name it, never the text.
-    key: str | None = None
-    # Meant for one partner only: it waits for their private chat, never goes to the group.
-    private_only: bool = False
-    # A simpler text sent instead if Telegram refuses this one (the message carried the
-    # couple's state: a reveal, a return time).
-    fallback: str | None = secret_text(nullable=True)
-    # pending -> sending -> sent | failed | held (group unreachable)
-    #   | waiting (private-only, until the partner opens or unblocks the private chat)
-    state: str = "pending"
-    attempts: int = 0
-    claimed_at: datetime | None = utc_column(nullable=True)
-    created_at: datetime = utc_column()
-    sent_at: datetime | None = utc_column(nullable=True)
-    message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class Heartbeat(SQLModel, table=True):

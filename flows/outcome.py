@@ -210,7 +210,61 @@ class CancelTimers:
     kind: str | None = None
 
 
-Effect = Send | EditOrigin | EditTagged | Notice | SendFile | SetTimer | CancelTimers
+# ---- what the delivery layer (bot/delivery/) does to its own rows ---------------------------
+# Flows never write the outbox or the timers: they say what happened, and the delivery
+# layer changes its rows in the same transaction.
+
+
+@dataclass(frozen=True)
+class ReleaseHeld:
+    """The bot is back in this group: the messages held while it was out go out now."""
+
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class MoveChat:
+    """The group moved to a new chat id (a supergroup): what it was not sent yet goes there."""
+
+    old_chat_id: int
+    new_chat_id: int
+
+
+@dataclass(frozen=True)
+class ForgetMessages:
+    """/forget: every stored message about a couple goes: its own, everything to its group and
+    to its partners, and answers sent to `private_chats` (the private chats that serve no
+    other couple). First in a flow's effects, so what the flow says afterwards is kept."""
+
+    couple_id: int
+    group_chat_id: int
+    partner_ids: tuple[int, ...]
+    private_chats: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ForgetPartnerMessages:
+    """A partner left with their private answers deleted: the stored copies of what was
+    written to them go, and the texts of what the group was sent are blanked (they may
+    quote those answers; Telegram keeps what the group already saw)."""
+
+    partner_id: int
+    group_chat_id: int
+
+
+Effect = (
+    Send
+    | EditOrigin
+    | EditTagged
+    | Notice
+    | SendFile
+    | SetTimer
+    | CancelTimers
+    | ReleaseHeld
+    | MoveChat
+    | ForgetMessages
+    | ForgetPartnerMessages
+)
 Effects = list[Effect]
 
 

@@ -1,11 +1,11 @@
 """Durable timers: what each kind does when it falls due, and how late is too late.
 
-A feature lists its kinds in its `FEATURE.timers`. The engine in `bot/runtime.py`
-claims due rows and calls the handler inside a transaction; the handler returns
-effects like any flow. When a timer is handled long after its due time (the bot was
-down), the kind's policy decides: still useful -> handled with `late=True` (the
-message says so honestly); too late -> `on_missed` runs instead and the row is
-closed as missed.
+A feature lists its kinds in its `FEATURE.timers`. The delivery layer
+(`bot/delivery/timers.py`, `bot/runtime.py`) claims due rows and calls the handler
+inside a transaction; the handler returns effects like any flow. When a timer is
+handled long after its due time (the bot was down), the kind's policy decides: still
+useful -> handled with `late=True` (the message says so honestly); too late ->
+`on_missed` runs instead and the row is closed as missed.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel
 
-from flows.feature import installed
-from flows.models import Timer
-from flows.outcome import CancelTimers, Effects, SetTimer
+from flows.outcome import Effects
 
 # A timer handled later than this after its due time counts as late (and says so).
 LATE_AFTER = timedelta(minutes=2)
@@ -59,52 +57,30 @@ class TimerKind:
     on_missed: TimerHandler | None = None
 
 
-def store_timer(session: Session, request: SetTimer, now: datetime) -> Timer:
-    row = Timer(
-        couple_id=request.couple_id,
-        kind=request.kind,
-        ref=request.ref,
-        due_at=request.due_at,
-        payload=json.dumps(dict(request.payload), default=str),
-        created_at=now,
+@dataclass(frozen=True)
+class PendingTimer:
+    """A timer still waiting, as a flow may read it (to set it again at another time)."""
+
+    kind: str
+    ref: str | None
+    due_at: datetime
+    payload: Mapping[str, Any]
+
+
+def pending_timers(session: Session, couple_id: int) -> list[PendingTimer]:
+    """The couple's pending timers, earliest first.
+
+    The one read of the delivery layer's timer table a flow makes (a zone change sets
+    wall-clock timers again, onboarding.move_local_timers): read-only, through the table
+    rather than the model, and every change goes back as `CancelTimers`/`SetTimer`.
+    """
+    timer = SQLModel.metadata.tables["timer"]
+    query = (
+        select(timer.c.kind, timer.c.ref, timer.c.due_at, timer.c.payload)
+        .where(timer.c.couple_id == couple_id, timer.c.state == "pending")
+        .order_by(timer.c.due_at, timer.c.id)
     )
-    session.add(row)
-    return row
-
-
-def cancel_timers(session: Session, request: CancelTimers, now: datetime) -> int:
-    statement = update(Timer).where(
-        col(Timer.couple_id) == request.couple_id, col(Timer.state) == "pending"
-    )
-    if request.ref is not None:
-        statement = statement.where(col(Timer.ref) == request.ref)
-    if request.kind is not None:
-        statement = statement.where(col(Timer.kind) == request.kind)
-    result = session.execute(statement.values(state="cancelled", finished_at=now))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def pending_timers(session: Session, couple_id: int, ref: str | None = None) -> list[Timer]:
-    query = select(Timer).where(Timer.couple_id == couple_id, Timer.state == "pending")
-    if ref is not None:
-        query = query.where(Timer.ref == ref)
-    return list(session.exec(query.order_by(col(Timer.due_at))))
-
-
-def handle_due(session: Session, timer: Timer, now: datetime) -> tuple[Effects, str, bool]:
-    """Run the handler for a claimed timer: returns (effects, final state, late)."""
-    due = Due(
-        timer_id=timer.id or 0,
-        kind=timer.kind,
-        couple_id=timer.couple_id,
-        due_at=timer.due_at,
-        payload=json.loads(timer.payload or "{}"),
-        now=now,
-    )
-    kind = installed().timers.get(timer.kind)
-    if kind is None:
-        return [], "skipped", False
-    if due.lateness > kind.useful_for:
-        effects = kind.on_missed(session, due) if kind.on_missed else []
-        return effects, "missed", True
-    return kind.handle(session, due), "done", due.late
+    return [
+        PendingTimer(kind, ref, due_at, json.loads(payload or "{}"))
+        for kind, ref, due_at, payload in session.execute(query)
+    ]

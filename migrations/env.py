@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import bot.delivery.models  # noqa: F401  (the outbox and timer tables)
 from flows.features import load_all
 
 load_all()

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot.runtime import persist
+from bot.delivery.outbox import persist
 from flows import checkin as checkin_flow
 from flows import onboarding
 from flows import pause as pause_flow

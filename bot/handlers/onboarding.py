@@ -22,7 +22,7 @@ async def on_bot_membership(update: Update, context: Context) -> None:
     if change is None or change.chat.type not in {"group", "supergroup"}:
         return
     chat, status = change.chat, change.new_chat_member.status
-    zone = context.application.bot_data["default_timezone"]
+    zone = context.bot_data.policy.default_timezone
     language = normalize(change.from_user.language_code if change.from_user else None)
     await runtime_of(context).run(
         lambda s, now: onboarding.bot_membership(
@@ -49,7 +49,7 @@ async def on_start(update: Update, context: Context) -> None:
     if actor is None:
         return
     args = " ".join(context.args or [])
-    zone = context.application.bot_data["default_timezone"]
+    zone = context.bot_data.policy.default_timezone
     count = None if actor.in_private else await member_count(context.bot, actor.chat_id)
     committed = await runtime_of(context).run(
         lambda s, now: members.start(s, actor, args, zone, now, count)

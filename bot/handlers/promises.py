@@ -1,7 +1,7 @@
 """Promises in Telegram: /promise and the "when?" buttons (/promises and /drop are plain
 commands, listed in `flows/promises/flow.py` FEATURE).
 
-The promise cap comes from the PROMISE_CAP setting (bot_data["promise_cap"]); the two
+The promise cap comes from the PROMISE_CAP setting (`Policy.promise_cap`); the two
 places that can create a promise, /promise and the "when?" buttons, pass it to the flow.
 Every other promise button goes through the shared button handler.
 """
@@ -13,12 +13,12 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, origin_of, runtime_of, show_immediate
+from bot.shell import Context, actor_of, knowing_reply, origin_of, runtime_of, show_immediate
 from flows import buttons, choosing, promises
 
 
 def _cap(context: Context) -> int:
-    return int(context.application.bot_data.get("promise_cap", promises.DEFAULT_CAP))
+    return context.bot_data.policy.promise_cap
 
 
 async def on_promise(update: Update, context: Context) -> None:
@@ -30,7 +30,9 @@ async def on_promise(update: Update, context: Context) -> None:
     flow = choosing.for_couple(
         "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap)
     )
-    committed = await runtime_of(context).run(lambda s, now: flow(s, actor, args, now))
+    committed = await runtime_of(context).run(
+        lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
+    )
     await show_immediate(update, context, committed)
 
 

@@ -55,9 +55,8 @@ from flows.couples import (
 )
 from flows.inputs import Said
 from flows.locking import hold
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.outcome import (
-    TIDY_MARK,
     CancelTimers,
     EditOrigin,
     EditTagged,
@@ -288,20 +287,9 @@ def answer_text(session: Session, actor: Actor, said: Said, now: datetime) -> Ef
 def _waiting_in_private(
     session: Session, actor: Actor
 ) -> tuple[Checkin, CheckinTurn, Partner] | None:
-    """The check-in question this person's private text answers, if the bot's last
-    question in this chat was one (so another feature's question keeps its answers)."""
-    last_tag = session.exec(
-        select(Outbox.tag)
-        .where(
-            Outbox.chat_id == actor.chat_id,
-            Outbox.kind == "send",
-            col(Outbox.tag).is_not(None),
-            ~col(Outbox.tag).startswith(TIDY_MARK),
-        )
-        .order_by(col(Outbox.id).desc())
-    ).first()
-    if last_tag is not None and parse_question_tag(last_tag) is None:
-        return None
+    """The check-in question this person's private text answers, when no question is on
+    screen in this chat (the shell passes the latest delivered one as `Said.reply_to_tag`,
+    so another feature's question keeps its answers)."""
     query = (
         select(Checkin, CheckinTurn, Partner)
         .join(CheckinTurn, col(CheckinTurn.checkin_id) == col(Checkin.id))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlmodel import Session, col
 
 from flows import buttons, safety
@@ -25,9 +25,10 @@ from flows.couples import (
     zone_label,
     zone_of,
 )
+from flows.erasure import erase_couple
 from flows.feature import Feature, installed
 from flows.inputs import Said
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.onboarding.zones import (
     ZONE,
     ZONE_REMINDER,
@@ -45,7 +46,9 @@ from flows.outcome import (
     CancelTimers,
     EditOrigin,
     Effects,
+    MoveChat,
     Notice,
+    ReleaseHeld,
     Send,
     SetTimer,
     Text,
@@ -115,12 +118,10 @@ def bot_membership(
             couple.group_reachable = True
             session.add(couple)
             # What waited while the bot was out goes out now.
-            session.execute(
-                update(Outbox)
-                .where(col(Outbox.chat_id) == chat_id, col(Outbox.state) == "held")
-                .values(state="pending")
-            )
-            return [Send(ToGroup(couple.id or 0), text("onboarding.welcome_back"))]
+            return [
+                ReleaseHeld(chat_id),
+                Send(ToGroup(couple.id or 0), text("onboarding.welcome_back")),
+            ]
         if returning and couple.formed_at is not None:
             return []
         return [Send(ToChat(chat_id), text("onboarding.welcome"))]
@@ -147,19 +148,12 @@ def migrate_chat(session: Session, old_chat_id: int, new_chat_id: int) -> Effect
             )
             couple = None
         else:
-            session.execute(delete(Timer).where(col(Timer.couple_id) == there.id))
-            session.execute(delete(Partner).where(col(Partner.couple_id) == there.id))
-            session.delete(there)
-            session.flush()
+            session.expunge(there)
+            erase_couple(session, there.id or 0)
     if couple is not None and couple.group_chat_id != new_chat_id:
         couple.group_chat_id = new_chat_id
         session.add(couple)
-    session.execute(
-        update(Outbox)
-        .where(col(Outbox.chat_id) == old_chat_id, col(Outbox.state) != "sent")
-        .values(chat_id=new_chat_id)
-    )
-    return []
+    return [MoveChat(old_chat_id, new_chat_id)]
 
 
 def start(session: Session, actor: Actor, args: str, default_zone: str, now: datetime) -> Effects:
@@ -414,11 +408,6 @@ def press_leave(session: Session, actor: Actor, press: Press, now: datetime) -> 
     couple.formed_at = None
     session.add(couple)
     effects.append(CancelTimers(couple.id or 0))
-    session.execute(
-        update(Timer)
-        .where(col(Timer.couple_id) == couple.id, col(Timer.state) == "pending")
-        .values(state="cancelled", finished_at=now)
-    )
     effects.append(EditOrigin(body=text("onboarding.left_private")))
     effects.append(
         Send(

@@ -5,7 +5,6 @@ follow a zone moved to the same local time in the new one.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,7 +26,7 @@ from flows.couples import (
 )
 from flows.feature import installed
 from flows.inputs import Said
-from flows.models import Couple, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import (
     CancelTimers,
     EditOrigin,
@@ -42,7 +41,7 @@ from flows.outcome import (
     text,
 )
 from flows.recurrence import same_wall_time
-from flows.timers import Due, pending_timers
+from flows.timers import Due, PendingTimer, pending_timers
 
 # The time-zone question when the couple forms: [That's right] [Change]; asked again once a
 # day later while nobody has answered.
@@ -111,7 +110,7 @@ def move_local_timers(
     Effects, not row edits: the timers of a group are cancelled by ref and set again."""
     if old.key == new.key:
         return []
-    by_ref: dict[str, list[Timer]] = {}
+    by_ref: dict[str, list[PendingTimer]] = {}
     for timer in pending_timers(session, couple.id or 0):
         if timer.ref is not None:
             by_ref.setdefault(timer.ref, []).append(timer)
@@ -119,30 +118,26 @@ def move_local_timers(
     effects: Effects = []
     for ref, rows in by_ref.items():
         moving: set[int] = set()
-        for timer in rows:
+        for index, timer in enumerate(rows):
             owner_of = installed().local_time_timers.get(timer.kind)
             if owner_of is None:
                 continue
-            owner = owner_of(session, json.loads(timer.payload or "{}"))
+            owner = owner_of(session, timer.payload)
             follows = (
                 (owner == partner.id)
                 if partner is not None
                 else (owner is None or owner not in own_zone)
             )
             if follows:
-                moving.add(timer.id or 0)
+                moving.add(index)
         if not moving:
             continue
         effects.append(CancelTimers(couple.id or 0, ref=ref))
-        for timer in rows:
+        for index, timer in enumerate(rows):
             due = timer.due_at
-            if timer.id in moving:
+            if index in moving:
                 due = same_wall_time(due, old, new)
-            effects.append(
-                SetTimer(
-                    timer.kind, couple.id or 0, due, json.loads(timer.payload or "{}"), ref=ref
-                )
-            )
+            effects.append(SetTimer(timer.kind, couple.id or 0, due, dict(timer.payload), ref=ref))
     return effects
 
 

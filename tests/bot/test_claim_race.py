@@ -20,9 +20,10 @@ from sqlmodel import Session, select
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import Runtime, persist
+from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
+from bot.runtime import Runtime
 from flows import onboarding
-from flows.models import Timer
 from flows.outcome import SetTimer
 from tests.helpers import T0, make_couple
 

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from bot import __version__
 from bot.clock import FixedClock
 from bot.db import make_engine, migrate, session_scope
+from bot.delivery.models import Outbox
 from bot.health import (
     BEAT_EVERY,
     STALE_AFTER,
@@ -33,7 +34,6 @@ from bot.health import (
     write_heartbeat,
 )
 from bot.runtime import Runtime
-from flows.models import Outbox
 from flows.secret import configure_data_key, generate_key
 from sandbox import BotApiSandbox
 from sandbox.testing import TEST_TOKEN, running_sandbox

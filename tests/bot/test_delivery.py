@@ -10,31 +10,31 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, insert
 from sqlalchemy import Text as SAText
+from sqlalchemy.exc import StatementError
 from sqlmodel import Session, select, type_coerce
 from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import (
-    MAX_SEND_ATTEMPTS,
-    SEND_CLAIM_TIMEOUT,
-    WAIT_FOR_PRIVATE_CHAT,
-    Runtime,
-    persist,
-)
+from bot.delivery.chats import latest_question
+from bot.delivery.models import Outbox, OutboxKind, OutboxState, Timer
+from bot.delivery.outbox import persist
+from bot.runtime import MAX_SEND_ATTEMPTS, SEND_CLAIM_TIMEOUT, WAIT_FOR_PRIVATE_CHAT
 from bot.texts import catalogue, render
 from flows import onboarding
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.outcome import (
     FALLBACK_KEYS,
     PRIVATE_ONLY_PREFIXES,
+    MoveChat,
     Send,
+    SetTimer,
     Text,
     ToGroup,
     ToPartner,
 )
 from flows.secret import configure_data_key, generate_key
-from tests.bot.test_runtime import FakeBot, runtime_for, seed_reminder, settle
+from tests.bot.test_runtime import REMINDER, FakeBot, runtime_for, seed_reminder, settle
 from tests.helpers import ANA_ID, BEN_ID, GROUP_ID, T0, in_private, make_couple
 
 NEW_GROUP_ID = -100999
@@ -157,9 +157,9 @@ def test_private_text_answers_the_latest_question_delivered_not_one_still_waitin
                 ),
             ]
         )
-    runtime = Runtime(engine, FixedClock(T0))
-    assert runtime.latest_delivered_tag(ANA_ID) == "repair:1"
-    assert runtime.latest_delivered_tag(424242) is None
+    with session_scope(engine) as session:
+        assert latest_question(session, ANA_ID) == "repair:1"
+        assert latest_question(session, 424242) is None
 
 
 async def test_a_refused_message_is_never_counted_as_delivered(engine: Engine) -> None:
@@ -362,10 +362,14 @@ def test_the_migration_update_moves_the_couple_too_when_the_new_chat_has_one(
 ) -> None:
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
-        onboarding.ensure_couple(session, NEW_GROUP_ID, "Ana & Ben", "UTC", T0)
-        onboarding.migrate_chat(session, GROUP_ID, NEW_GROUP_ID)
+        empty = onboarding.ensure_couple(session, NEW_GROUP_ID, "Ana & Ben", "UTC", T0)
+        # The empty couple's own reminder goes with it (its timer row points at it).
+        persist(session, [SetTimer(REMINDER, empty.id or 0, T0)], T0, claim=False)
+        effects = onboarding.migrate_chat(session, GROUP_ID, NEW_GROUP_ID)
+        assert effects == [MoveChat(GROUP_ID, NEW_GROUP_ID)]
         assert couple.group_chat_id == NEW_GROUP_ID
         assert len(session.exec(select(Couple)).all()) == 1
+        assert [timer.couple_id for timer in session.exec(select(Timer))] == []
 
 
 async def test_with_a_data_key_old_text_is_erased_once_not_rewritten_every_hour(
@@ -394,3 +398,14 @@ async def test_with_a_data_key_old_text_is_erased_once_not_rewritten_every_hour(
         assert row.body == ""
     finally:
         configure_data_key(None)
+
+
+def test_a_misspelt_state_is_refused_not_stored(engine: Engine) -> None:
+    with pytest.raises(StatementError), session_scope(engine) as session:
+        session.add(Outbox(chat_id=GROUP_ID, body="hi", state="sendng", created_at=T0))  # type: ignore[arg-type]
+    with session_scope(engine) as session:
+        assert session.exec(select(Outbox)).all() == []
+        session.add(Outbox(chat_id=GROUP_ID, body="hi", state=OutboxState.SENT, created_at=T0))
+    with session_scope(engine) as session:
+        [row] = session.exec(select(Outbox)).all()
+        assert row.state is OutboxState.SENT and row.kind is OutboxKind.SEND

@@ -15,10 +15,12 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime, persist, split_long
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist, split_long
+from bot.runtime import SEND_CLAIM_TIMEOUT, TIMER_CLAIM_TIMEOUT, Runtime
 from bot.texts import render
 from flows import buttons, onboarding
-from flows.models import Couple, Outbox, Partner, Timer
+from flows.models import Couple, Partner
 from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner, keyboard
 from tests.helpers import GROUP_ID, T0, make_couple
 

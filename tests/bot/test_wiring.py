@@ -17,15 +17,18 @@ from sqlalchemy import Engine
 from telegram import Update
 from telegram.ext import AIORateLimiter, Application
 
-from bot.app import Wakeups, build_application
+from bot import shell
+from bot.app import build_application
 from bot.clock import FixedClock
 from bot.config import Settings
 from bot.db import session_scope
-from bot.runtime import Runtime
+from bot.delivery.models import Outbox
+from bot.shared import shared
 from flows import onboarding, promises
 from flows.outcome import SetTimer
+from flows.policy import Policy
 from sandbox.testing import TEST_TOKEN
-from tests.helpers import GROUP_ID, T0, make_couple
+from tests.helpers import ANA_ID, GROUP_ID, T0, make_couple
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BOT_ID = 999
@@ -67,9 +70,9 @@ def test_settings_defaults_are_the_ones_the_readme_documents(production: Setting
 def test_the_built_bot_uses_the_configured_promise_cap(
     app: Application[Any, Any, Any, Any, Any, Any],
 ) -> None:
-    assert app.bot_data["promise_cap"] == 3
-    assert app.bot_data["default_timezone"] == "UTC"
-    assert app.bot_data["sweep_seconds"] == 30
+    data = shared(app)
+    assert data.policy == Policy(default_timezone="UTC", promise_cap=3)
+    assert data.sweep_seconds == 30
 
 
 def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
@@ -85,8 +88,7 @@ def test_the_rate_limiter_is_installed_with_telegrams_group_limit(
 async def test_a_new_timer_moves_the_wake_up_alarm(
     app: Application[Any, Any, Any, Any, Any, Any], engine: Engine
 ) -> None:
-    runtime: Runtime = app.bot_data["runtime"]
-    wakeups: Wakeups = app.bot_data["wakeups"]
+    runtime, wakeups = shared(app).runtime, shared(app).wakeups
     with session_scope(engine) as session:
         couple, _ana, _ben = make_couple(session)
         couple_id = couple.id or 0
@@ -142,3 +144,38 @@ def test_plain_group_chat_reaches_no_handler(
     # And anything written to it in private.
     private = {"id": 101, "type": "private", "first_name": "Ana"}
     assert _handled(app, _update(app, private, text="the dishes")) == ["MessageHandler"]
+
+
+def test_a_reply_to_the_bots_message_about_a_couple_names_that_couple(
+    app: Application[Any, Any, Any, Any, Any, Any], engine: Engine
+) -> None:
+    """In a private chat that serves two couples, replying to one couple's message settles
+    which couple a command means: the shell looks the couple up before the flow runs."""
+    private = {"id": ANA_ID, "type": "private", "first_name": "Ana"}
+    about = {**BOT_MESSAGE, "chat": private, "message_id": 77}
+    about_nobody = {**BOT_MESSAGE, "chat": private, "message_id": 78}
+    with session_scope(engine) as session:
+        couple, _ana, _ben = make_couple(session)
+        session.add(
+            Outbox(
+                couple_id=couple.id,
+                chat_id=ANA_ID,
+                body="",
+                state="sent",
+                message_id=77,
+                created_at=T0,
+            )
+        )
+        session.add(
+            Outbox(
+                couple_id=None, chat_id=ANA_ID, body="", state="sent", message_id=78, created_at=T0
+            )
+        )
+        session.flush()
+        named = {}
+        for name, replied in (("about", about), ("nobody", about_nobody), ("none", None)):
+            update = _update(app, private, text="/settings", reply_to_message=replied)
+            actor = shell.actor_of(update)
+            assert actor is not None and actor.replied_to_couple is None
+            named[name] = shell.knowing_reply(session, actor, update).replied_to_couple
+    assert named == {"about": couple.id, "nobody": None, "none": None}

@@ -16,9 +16,10 @@ import tornado.httpserver
 from sqlmodel import Session
 
 from bot.db import make_engine, migrate
+from bot.delivery.models import Timer
 from demo.server import make_app
 from demo.world import PAST_DUE, DemoClock, World
-from flows.models import Couple, Timer
+from flows.models import Couple
 from sandbox import BotApiSandbox
 from sandbox.server import Params
 

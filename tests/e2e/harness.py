@@ -143,7 +143,7 @@ class BotProcess:
         from sqlmodel import Session, col, func, select
 
         from bot.db import make_engine
-        from flows.models import Outbox, Timer
+        from bot.delivery.models import Outbox, Timer
 
         engine = make_engine(self.database_url)
         loop = asyncio.get_running_loop()
@@ -305,7 +305,7 @@ def seed_couples(
     opened it, so each reminder sends one message to its group.
     """
     from bot.db import make_engine, session_scope
-    from bot.runtime import persist
+    from bot.delivery.outbox import persist
     from flows.models import Couple, Partner
     from flows.onboarding import INVITE_REMINDER
     from flows.outcome import SetTimer

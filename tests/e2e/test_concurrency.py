@@ -176,7 +176,7 @@ async def test_an_update_delivered_twice_by_the_webhook_is_handled_once(
 
 def _pause_return_due(database_url: str) -> object:
     from bot.db import make_engine, session_scope
-    from flows.models import Timer
+    from bot.delivery.models import Timer
     from flows.pause import RETURN_KIND
 
     engine = make_engine(database_url)

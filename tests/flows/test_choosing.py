@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from flows import buttons, checkin, choosing, data_rights, onboarding, pause, promises, repair
 from flows.checkin import Checkin
 from flows.choosing import CoupleChoice
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.outcome import EditOrigin, Send, ToChat
 from flows.promises import Promise
 from tests.helpers import (
@@ -147,21 +147,13 @@ def test_a_choice_button_works_once_for_its_own_person_only(session: Session) ->
 
 def test_a_reply_to_one_couples_message_settles_which_couple(session: Session) -> None:
     _ours, theirs = two_couples(session)
-    session.add(
-        Outbox(
-            couple_id=theirs.id, chat_id=ANA_ID, body="", state="sent", message_id=77, created_at=T0
-        )
-    )
-    session.add(
-        Outbox(couple_id=None, chat_id=ANA_ID, body="", state="sent", message_id=78, created_at=T0)
-    )
-    session.flush()
-    replying = replace(in_private(ANA_ID, "Ana"), replied_to=77)
+    # The shell looked up the couple of the replied-to message (bot/delivery/chats.py).
+    replying = replace(in_private(ANA_ID, "Ana"), replied_to_couple=theirs.id)
     (answer,) = ask(session, "settings", actor=replying)
     assert answer.body.key == "couples.about" and answer.body.values["title"] == "Ana & Dan"
     assert "couples.choose" not in [
         s.body.key for s in ask(session, "checkin", "now", actor=replying)
     ]
     assert [row.couple_id for row in session.exec(select(Checkin))] == [theirs.id]
-    unclear = replace(in_private(ANA_ID, "Ana"), replied_to=78)
+    unclear = replace(in_private(ANA_ID, "Ana"), replied_to_couple=None)
     assert [s.body.key for s in ask(session, "settings", actor=unclear)] == ["couples.choose"]

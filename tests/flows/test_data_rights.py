@@ -18,12 +18,24 @@ from sqlalchemy import Text as SAText
 from sqlmodel import Session, SQLModel, select
 
 from bot.db import make_engine, migrate, session_scope
-from bot.runtime import persist
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
 from flows import buttons, data_rights, onboarding
 from flows.checkin import Checkin, CheckinAnswer, CheckinSchedule, CheckinTurn
 from flows.data_rights import couple_rows, export, forget
-from flows.models import Couple, Outbox, Partner, Timer
-from flows.outcome import Effect, Send, SendFile, SetTimer, Text, ToChat, ToGroup, ToPartner
+from flows.models import Couple, Partner
+from flows.outcome import (
+    Effect,
+    ForgetMessages,
+    ForgetPartnerMessages,
+    Send,
+    SendFile,
+    SetTimer,
+    Text,
+    ToChat,
+    ToGroup,
+    ToPartner,
+)
 from flows.pause import Pause
 from flows.promises import Promise, PromiseCheck
 from flows.repair import Repair
@@ -327,7 +339,15 @@ def _forget_press(
     session: Session, actor: Any, partner: Partner, action: str = "yes"
 ) -> list[Effect]:
     data = buttons.data(data_rights.FORGET, partner.id or 0, action)
-    return list(buttons.handle_press(session, actor, data, T0))
+    return _erasing_messages(session, list(buttons.handle_press(session, actor, data, T0)))
+
+
+def _erasing_messages(session: Session, effects: list[Effect]) -> list[Effect]:
+    """The stored messages go as the shell carries the flow's effect out (the delivery
+    layer's part only: the sends are left to each test, which reads them)."""
+    erase = [e for e in effects if isinstance(e, ForgetMessages | ForgetPartnerMessages)]
+    persist(session, erase, T0, claim=False)
+    return effects
 
 
 def test_forget_asks_for_confirmation_first(session: Session) -> None:
@@ -586,8 +606,9 @@ def test_leave_and_delete_removes_the_partners_text_from_every_table_that_holds_
     ours = _fill_everything(session, couple, ana, ben, "ours")
     theirs = _fill_everything(session, other, cleo, dan, "theirs")
     session.commit()
-    effects = buttons.handle_press(
-        session, in_private(ANA_ID, "Ana"), buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0
+    wipe = buttons.data(onboarding.LEAVE, ana.id or 0, "wipe")
+    effects = _erasing_messages(
+        session, buttons.handle_press(session, in_private(ANA_ID, "Ana"), wipe, T0)
     )
     assert "data.left_and_deleted" in keys(effects)
     session.commit()
@@ -618,8 +639,9 @@ def test_leaving_with_delete_removes_own_answers_and_keeps_the_partners(
 ) -> None:
     couple, ana, ben, other = _two_couples(session, gadgets)
     theirs = _snapshot(session, other.id or 0)
-    effects = buttons.handle_press(
-        session, in_private(ANA_ID, "Ana"), buttons.data(onboarding.LEAVE, ana.id or 0, "wipe"), T0
+    wipe = buttons.data(onboarding.LEAVE, ana.id or 0, "wipe")
+    effects = _erasing_messages(
+        session, buttons.handle_press(session, in_private(ANA_ID, "Ana"), wipe, T0)
     )
     assert "data.left_and_deleted" in keys(effects)
     repairs = session.exec(select(Repair).where(Repair.couple_id == couple.id)).all()

@@ -8,15 +8,16 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from bot.texts import BOT, WORD_JOINER, render, render_keyboard
 from flows import buttons, checkin, onboarding, pause, promises
 from flows.checkin import CheckinSchedule
 from flows.couples import parse_zone
 from flows.inputs import Said, handle_text
-from flows.models import Couple, Outbox, Timer
+from flows.models import Couple
 from flows.outcome import EditOrigin, EditTagged, Effects, Text, ToChat, ToGroup, text
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,

@@ -7,8 +7,10 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session, SQLModel
 
 from bot.db import session_scope
+from bot.delivery.outbox import persist
 from flows import buttons
 from flows.data_rights import forget
+from flows.outcome import ForgetMessages
 from tests.helpers import ANA_ID, T0, button_data, in_group, make_couple, sends
 from tests.rows import fill_everything
 
@@ -66,6 +68,9 @@ def test_forget_empties_every_table_of_a_couple_that_used_everything(engine: Eng
         assert all(filled.values()), filled  # every kind of row is really there
         [confirm] = sends(forget(session, in_group(ANA_ID, "Ana"), "", T0))
         yes = next(data for data in button_data(confirm) if data.endswith("|yes"))
-        buttons.handle_press(session, in_group(ANA_ID, "Ana"), yes, T0)
+        effects = buttons.handle_press(session, in_group(ANA_ID, "Ana"), yes, T0)
+        # What the shell does next: the delivery layer erases the stored messages (the
+        # group is then told, in a row of its own that belongs to no couple).
+        persist(session, [e for e in effects if isinstance(e, ForgetMessages)], T0, claim=False)
     with Session(engine) as session:
         assert _counts(session) == dict.fromkeys(EVERY_TABLE, 0)

@@ -7,11 +7,12 @@ from datetime import time, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from bot.texts import render
 from flows import buttons, language, onboarding
 from flows.couples import shown_clock, shown_when
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.outcome import Effects, Send, ToChat, ToGroup, ToPartner, text
 from tests.helpers import (
     ANA_ID,

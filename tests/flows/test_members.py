@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from flows import buttons, checkin, members
 from flows.checkin import Checkin
 from flows.inputs import Said, handle_text
-from flows.models import Couple, Outbox, Partner
+from flows.models import Couple, Partner
 from flows.outcome import Effects, ToGroup, ToPartner
 from flows.repair import Repair, start_repair
 from tests.flows.checkin.test_checkin import fire

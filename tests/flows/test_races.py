@@ -18,15 +18,15 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from flows import buttons, checkin
 from flows import pause as pause_flow
 from flows.checkin import Checkin, CheckinTurn
 from flows.inputs import Said, handle_text
-from flows.models import Timer
 from flows.outcome import Effects
 from flows.pause import Pause
-from flows.timers import handle_due
 from tests.helpers import ANA_ID, BEN_ID, T0, in_group, in_private, keys, make_couple
 
 Work = Callable[[Session], Effects]

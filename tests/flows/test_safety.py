@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from bot.texts import catalogue, languages, render_keyboard
 from flows import onboarding, safety
 from flows.couples import Actor
 from flows.inputs import Said, handle_text
-from flows.models import Outbox
 from flows.outcome import Send, ToChat
 from tests.helpers import (
     ANA_ID,

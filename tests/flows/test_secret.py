@@ -16,9 +16,9 @@ from sqlalchemy import Text as SAText
 from sqlmodel import Session, SQLModel, select, type_coerce
 
 from bot.db import session_scope
+from bot.delivery.models import Outbox
 from bot.texts import render
 from flows import promises, secret
-from flows.models import Outbox
 from flows.promises import Promise
 from flows.secret import (
     PLAIN,

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Outbox
 from bot.texts import render
 from flows import buttons, checkin
-from flows.models import Outbox, Partner
+from flows.models import Partner
 from flows.outcome import EditTagged, Effects, Send, ToGroup, ToPartner, tidy_tag
 from tests.flows.checkin.test_checkin import (
     ANA_SAYS,

@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bot.delivery.models import Timer
 from flows import buttons, onboarding
 from flows import pause as flow
 from flows.hooks import is_quiet
-from flows.models import Timer
 from flows.outcome import SetTimer, ToGroup, ToPartner
 from flows.pause import Pause
-from flows.timers import handle_due
 from tests.flows.pause.helpers import (
     MIN,
     agreed_pause,
@@ -424,7 +423,7 @@ def test_a_return_a_little_late_still_asks_with_an_honest_note(session: Session)
     make_couple(session)
     agreed_pause(session)
     fire(session, T0 + timedelta(hours=3))
-    from flows.models import Outbox
+    from bot.delivery.models import Outbox
 
     bodies = [row.body for row in session.exec(select(Outbox))]
     assert any("comes late" in body and "Ready to come back" in body for body in bodies)

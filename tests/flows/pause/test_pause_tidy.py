@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from bot.texts import render
 from flows import buttons
 from flows import pause as flow
-from flows.models import Outbox, Timer
 from flows.outcome import EditTagged, Effects, ToGroup, ToPartner, tidy_tag
-from flows.timers import handle_due
 from tests.helpers import ANA_ID, BEN_ID, T0, in_group, in_private, make_couple
 
 MIN = timedelta(minutes=1)

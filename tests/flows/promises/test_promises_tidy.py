@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from flows import promises
-from flows.models import Outbox
 from flows.outcome import EditTagged, Effects, ToPartner, tidy_tag
 from tests.helpers import ANA_ID, T0, in_group, make_couple
 

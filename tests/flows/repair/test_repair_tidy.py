@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from flows import buttons, inputs
 from flows.couples import Actor
 from flows.hurt import HurtNote
-from flows.models import Outbox
 from flows.outcome import EditTagged, Effects, ToPartner
 from flows.repair import Repair, start_repair
 from tests.helpers import ANA_ID, T0, in_private, make_couple
