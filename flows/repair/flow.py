@@ -456,11 +456,17 @@ def _press_promise(session: Session, repair: Repair, partner: Partner, now: date
 def _drop_drafts_on_leave(
     session: Session, couple: Couple, partner: Partner, now: datetime
 ) -> Effects:
-    """A partner who leaves has no repair to finish; their unposted draft is dropped."""
+    """A partner who leaves has no repair to finish, and the one who stays has nobody to
+    send theirs to: both unposted drafts are dropped, and the one who stays is told why."""
     draft = active_repair(session, partner.id or 0)
     if draft is not None:
         cancel_draft(session, draft, now)
-    return []
+    other = other_partner(session, partner)
+    theirs = active_repair(session, other.id or 0) if other is not None else None
+    if other is None or theirs is None:
+        return []
+    cancel_draft(session, theirs, now)
+    return [Send(ToPartner(other.id or 0), text("repair.partner_left", other=partner.first_name))]
 
 
 FEATURE = Feature(

@@ -13,17 +13,14 @@ from sqlmodel import Session, select
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import (
-    DELETE_SENT_AFTER,
-    ERASE_SENT_TEXT_AFTER,
-    WAIT_FOR_PRIVATE_CHAT,
-    persist,
-)
+from bot.delivery.models import Outbox, Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
+from bot.runtime import DELETE_SENT_AFTER, ERASE_SENT_TEXT_AFTER, WAIT_FOR_PRIVATE_CHAT
 from flows import buttons, choosing, onboarding
 from flows.feature import installed
-from flows.models import Outbox, Timer
 from flows.outcome import Send, Text, ToPartner
-from flows.timers import LATE_AFTER, handle_due
+from flows.timers import LATE_AFTER
 from tests.bot.test_runtime import FakeBot, runtime_for, seed_reminder, settle
 from tests.helpers import ANA_ID, GROUP_ID, T0, in_private, keys, make_couple, sends
 

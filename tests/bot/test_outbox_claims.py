@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.runtime import PER_CHAT_CLAIM, Runtime, persist, split_long
+from bot.delivery.outbox import persist, split_long
+from bot.runtime import PER_CHAT_CLAIM, Runtime
 from flows.outcome import Send, Text, ToChat
 from tests.helpers import T0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from bot.runtime import persist
-from flows.models import Outbox
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
 from flows.outcome import Send, Text, ToGroup, ToPartner
 from tests.helpers import ANA_ID, GROUP_ID, T0, make_couple
 

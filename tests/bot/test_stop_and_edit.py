@@ -11,10 +11,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.clock import FixedClock
-from bot.runtime import REQUEST_GOES_OUT, Runtime, persist
+from bot.delivery.models import Outbox
+from bot.delivery.outbox import persist
+from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.texts import render
 from flows import buttons
-from flows.models import Outbox
 from flows.outcome import EditOrigin, Send, Text, ToChat, keyboard
 from tests.helpers import T0
 

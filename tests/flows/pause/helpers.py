@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from flows import buttons
 from flows import pause as flow
-from flows.models import Timer
 from flows.outcome import Effects
 from flows.pause import Pause
-from flows.timers import handle_due
 from tests.helpers import (
     ANA_ID,
     BEN_ID,

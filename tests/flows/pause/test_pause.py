@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.delivery.models import Timer
+from bot.delivery.timers import handle_due
 from flows import buttons, onboarding
 from flows import pause as flow
 from flows.hooks import is_quiet

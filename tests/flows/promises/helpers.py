@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from bot.runtime import persist
+from bot.delivery.models import Timer
+from bot.delivery.outbox import persist
+from bot.delivery.timers import handle_due
 from flows import buttons, promises
-from flows.models import Timer
 from flows.outcome import Effects
 from flows.promises import Promise, PromiseCheck
-from flows.timers import handle_due
 from tests.helpers import (
     T0,
     in_group,

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from bot.delivery.timers import handle_due
 from flows import buttons, promises
 from flows.inputs import Said, handle_text
 from flows.outcome import Send, ToChat, text
 from flows.promises import Promise, PromiseCheck
-from flows.timers import handle_due
 from tests.flows.promises.helpers import (
     answer_data,
     fire,

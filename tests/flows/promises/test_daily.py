@@ -7,11 +7,11 @@ from datetime import date
 
 from sqlmodel import Session, col, select
 
+from bot.delivery.models import Outbox
+from bot.delivery.timers import handle_due
 from flows import promises
-from flows.models import Outbox
 from flows.outcome import SetTimer, ToPartner
 from flows.promises import Promise, PromiseCheck
-from flows.timers import handle_due
 from tests.flows.promises.helpers import (
     answer_data,
     fire,

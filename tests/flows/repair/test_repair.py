@@ -505,6 +505,21 @@ def test_leaving_drops_an_unposted_draft(session: Session) -> None:
     assert repair.state == "cancelled" and repair.ownership is None
 
 
+def test_when_the_other_partner_leaves_the_draft_is_put_away_and_its_author_told(
+    session: Session,
+) -> None:
+    _couple, ana, ben = make_couple(session)
+    _apologise(session, ANA)
+    _say(session, ANA, ANSWERS["ownership"])
+    effects = buttons.handle_press(
+        session, in_private(BEN_ID, "Ben"), buttons.data(onboarding.LEAVE, ben.id or 0, "yes"), T0
+    )
+    repair = _repair(session)
+    assert repair.state == "cancelled" and repair.ownership is None
+    told = [e for e in sends(effects) if e.body.key == "repair.partner_left"]
+    assert [(t.to, t.body.values["other"]) for t in told] == [(ToPartner(ana.id or 0), "Ben")]
+
+
 def test_repair_needs_a_formed_couple(session: Session) -> None:
     assert keys(_apologise(session, ANA)) == ["common.no_couple_private"]
 
