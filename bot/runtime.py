@@ -12,6 +12,7 @@ the transactions, sends the outbox rows, and claims and fires due timers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -101,6 +102,30 @@ WAIT_FOR_PRIVATE_CHAT = timedelta(days=3)
 PURGE_EVERY = timedelta(hours=1)
 
 
+class _GoingOut:
+    """One row on its way: told when the request leaves (after any rate limit), and settled
+    once the row is marked; a question counts in `Runtime._asking` in between."""
+
+    def __init__(self, runtime: Runtime, row_id: int, asking_chat: int | None) -> None:
+        self.runtime, self.row_id, self.asking_chat = runtime, row_id, asking_chat
+        self.counted = False
+
+    def going(self) -> None:
+        self.runtime._unsent.pop(self.row_id, None)
+        if self.asking_chat is not None and not self.counted:
+            self.counted = True
+            self.runtime._asking[self.asking_chat] += 1
+
+    def settle(self) -> None:
+        if self.counted:
+            self.counted = False
+            asking = self.runtime._asking
+            asking[self.asking_chat or 0] -= 1
+            if asking[self.asking_chat or 0] <= 0:
+                del asking[self.asking_chat or 0]
+            self.runtime._question_marked.set()
+
+
 class Runtime:
     """The runtime around the flows: runs transactions, sends, fires timers."""
 
@@ -135,6 +160,11 @@ class Runtime:
         # A stop: no new claims, no new sends; rows in hand and not yet tried are given back.
         self.stopping = False
         self._unsent: dict[int, Outbox] = {}
+        # Chats with a question on its way: out to Telegram, not yet marked sent. What is
+        # typed there waits for the mark (`questions_marked`), or it would answer the
+        # question before it.
+        self._asking: Counter[int] = Counter()
+        self._question_marked = asyncio.Event()
         self._chat_tails: dict[int, asyncio.Task[None]] = {}
         # Set when the rate limiter calls REQUEST_GOES_OUT as a request leaves (app.py).
         self.limiter_reports_requests = False
@@ -387,46 +417,67 @@ class Runtime:
         for row in rows:
             if self.stopping:
                 break  # given back by stop()
-            row_id = row.id or 0
-            if self.limiter_reports_requests:
-                # Still "unsent" while it waits on a rate limit; the limiter says when the
-                # request really goes out (a stop gives back only rows not yet out).
-                token = REQUEST_GOES_OUT.set(functools.partial(self._unsent.pop, row_id, None))
-            else:
-                self._unsent.pop(row_id, None)
-            try:
-                message_id = await self._send_one(row)
-            except _NothingToEdit:
-                # The message to edit was deleted in Telegram (or never arrived): nothing is
-                # on anyone's screen to change, and nothing else waits on it.
-                await self._mark_sent(accepted)
-                log.info("outbox row %s: the message to edit is gone; left alone", row.id)
-                await asyncio.to_thread(self._finish, [(row_id, row.message_id)], "failed")
-                continue
-            except TelegramError as exc:
-                await self._mark_sent(accepted)
-                await self._failed(row, exc)
-                continue
-            except Exception:
-                await self._mark_sent(accepted)
-                log.exception("delivery of outbox row %s failed; it will be tried again", row.id)
-                await asyncio.to_thread(self._retry_later, row.id)
-                continue
-            finally:
-                if self.limiter_reports_requests:
-                    REQUEST_GOES_OUT.reset(token)
-                    if not self.stopping:
-                        self._unsent.pop(row_id, None)
-            if not accepted:
-                first_accepted = loop.time()
-            accepted.append((row.id or 0, message_id))
-            # A question is marked at once: in private, what is typed next answers the
-            # latest question marked sent, and the partner may already be typing while an
-            # edit behind it waits on the chat's limit.
             asks = row.kind == "send" and takes_replies(row.tag)
-            if asks or loop.time() - first_accepted >= MARK_SENT_WITHIN:
-                await self._mark_sent(accepted)
+            out = _GoingOut(self, row.id or 0, row.chat_id if asks else None)
+            try:
+                if await self._deliver_row(row, out, accepted):
+                    if len(accepted) == 1:
+                        first_accepted = loop.time()
+                    # A question is marked at once: in private, what is typed next answers
+                    # the latest question marked sent, and the partner may already be typing
+                    # while an edit behind it waits on the chat's limit.
+                    if asks or loop.time() - first_accepted >= MARK_SENT_WITHIN:
+                        await self._mark_sent(accepted)
+            finally:
+                out.settle()
         await self._mark_sent(accepted)
+
+    async def _deliver_row(
+        self, row: Outbox, out: _GoingOut, accepted: list[tuple[int, int]]
+    ) -> bool:
+        """Send one row of a chat; True when Telegram took it (it joins `accepted`, which
+        the caller marks sent). A failure marks what was accepted before it first."""
+        row_id = row.id or 0
+        if self.limiter_reports_requests:
+            # Still "unsent" while it waits on a rate limit; the limiter says when the
+            # request really goes out (a stop gives back only rows not yet out).
+            token = REQUEST_GOES_OUT.set(out.going)
+        else:
+            out.going()
+        try:
+            message_id = await self._send_one(row)
+        except _NothingToEdit:
+            # The message to edit was deleted in Telegram (or never arrived): nothing is
+            # on anyone's screen to change, and nothing else waits on it.
+            await self._mark_sent(accepted)
+            log.info("outbox row %s: the message to edit is gone; left alone", row.id)
+            await asyncio.to_thread(self._finish, [(row_id, row.message_id)], "failed")
+            return False
+        except TelegramError as exc:
+            await self._mark_sent(accepted)
+            await self._failed(row, exc)
+            return False
+        except Exception:
+            await self._mark_sent(accepted)
+            log.exception("delivery of outbox row %s failed; it will be tried again", row.id)
+            await asyncio.to_thread(self._retry_later, row.id)
+            return False
+        finally:
+            if self.limiter_reports_requests:
+                REQUEST_GOES_OUT.reset(token)
+                if not self.stopping:
+                    self._unsent.pop(row_id, None)
+        accepted.append((row_id, message_id))
+        return True
+
+    async def questions_marked(self, chat_id: int, timeout: float = 5.0) -> None:
+        """Wait (at most `timeout`) until no question to `chat_id` is between Telegram and
+        its mark in the outbox: a message typed there answers the question on screen."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._asking[chat_id]:
+                    self._question_marked.clear()
+                    await self._question_marked.wait()
 
     async def _send_one(self, row: Outbox) -> int:
         """Send one row; returns Telegram's message id (a moved group is followed)."""

@@ -137,7 +137,10 @@ async def on_text(update: Update, context: Context) -> None:
         said = inputs.Said(text=words, reply_to_tag=reply_tag, is_reply=replied is not None)
         return inputs.handle_text(session, actor, said, now)
 
-    committed = await runtime_of(context).run(answer)
+    runtime = runtime_of(context)
+    # A question Telegram has shown but Mend has not marked yet is the one on screen.
+    await runtime.questions_marked(actor.chat_id)
+    committed = await runtime.run(answer)
     await show_immediate(update, context, committed)
 
 

@@ -361,3 +361,47 @@ async def test_a_question_counts_as_delivered_while_an_edit_behind_it_still_wait
 def _latest_question(engine: Engine, chat_id: int) -> str | None:
     with session_scope(engine) as session:
         return latest_question(session, chat_id)
+
+
+@dataclass
+class SlowAnswerBot(EditingBot):
+    """Telegram has shown the message (recorded), but its answer is slow to come back."""
+
+    shown: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> Any:
+        sent = await super().send_message(chat_id, text, reply_markup)
+        self.shown.set()
+        await self.release.wait()
+        return sent
+
+
+async def test_text_typed_while_a_question_is_on_its_way_waits_for_its_mark(
+    engine: Engine,
+) -> None:
+    """A partner may answer a question the moment it appears, before Telegram's answer is
+    back and the question is marked sent: the shell waits for the mark, so the answer
+    goes to that question and not to the one before."""
+    with session_scope(engine) as session:
+        _couple, ana, _ben = make_couple(session)
+        rows = persist(
+            session,
+            [Send(ToPartner(ana.id or 0), Text("checkin.edit_intro"), tag="checkin:7:1:2")],
+            T0,
+            claim=True,
+        ).rows
+    bot = SlowAnswerBot()
+    runtime = runtime_for(engine, FixedClock(T0), bot)
+    sending = asyncio.create_task(runtime.deliver(rows))
+    await asyncio.wait_for(bot.shown.wait(), 5)
+    waiting = asyncio.create_task(runtime.questions_marked(ANA_ID))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    assert _latest_question(engine, ANA_ID) is None  # on screen, not marked yet
+    bot.release.set()
+    await asyncio.wait_for(waiting, 5)
+    assert _latest_question(engine, ANA_ID) == "checkin:7:1:2"
+    await sending
+    # Nothing on its way: no wait at all.
+    await asyncio.wait_for(runtime.questions_marked(ANA_ID), 0.05)
