@@ -1,4 +1,4 @@
-"""Mutation score of the unit tests over `flows/` and `bot/runtime.py`, with mutmut 3.
+"""Mutation score of the unit tests over `flows/` and the runtime, with mutmut 3.
 
     python -m bench.mutation                 # a seeded sample of 300 mutants (~30 min, 2 cores)
     python -m bench.mutation --sample 0      # every mutant (about 16,000: many hours)

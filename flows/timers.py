@@ -1,7 +1,7 @@
 """Durable timers: what each kind does when it falls due, and how late is too late.
 
 A feature lists its kinds in its `FEATURE.timers`. The delivery layer
-(`bot/delivery/timers.py`, `bot/runtime.py`) claims due rows and calls the handler
+(`bot/delivery/timers.py`, `bot/delivery/sweep.py`) claims due rows and calls the handler
 inside a transaction; the handler returns effects like any flow. When a timer is
 handled long after its due time (the bot was down), the kind's policy decides: still
 useful -> handled with `late=True` (the message says so honestly); too late ->

@@ -4,7 +4,7 @@
 rendered into outbox rows (split when too long, addressed to the group or a private
 chat, held or waiting where they cannot go yet), edits of a pressed or tagged message,
 and the delivery effects (`ReleaseHeld`, `MoveChat`, `ForgetMessages`, ...). Sending
-those rows is `bot/runtime.py`'s job, after the commit.
+those rows is `bot/delivery/sender.py`'s job, after the commit.
 """
 
 from __future__ import annotations
