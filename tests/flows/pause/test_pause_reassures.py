@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from bot.delivery.models import Timer
-from bot.delivery.outbox import persist
-from bot.delivery.timers import handle_due
 from flows import buttons
 from flows import pause as flow
 from flows.outcome import Effects, ToGroup, ToPartner
 from flows.pause import Pause
+from tests.flows.pause.helpers import MIN, fire, run
 from tests.helpers import (
     ANA_ID,
     BEN_ID,
@@ -27,31 +25,7 @@ from tests.helpers import (
     shown,
 )
 
-MIN = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
-
-
-def run(session: Session, effects: Effects, now: datetime) -> Effects:
-    persist(session, effects, now, claim=False)
-    session.flush()
-    return effects
-
-
-def fire(session: Session, now: datetime) -> Effects:
-    out: Effects = []
-    query = (
-        select(Timer)
-        .where(Timer.state == "pending", col(Timer.due_at) <= now)
-        .order_by(col(Timer.due_at))
-    )
-    for timer in list(session.exec(query)):
-        effects, state, late = handle_due(session, timer, now)
-        timer.state = state
-        session.add(timer)
-        persist(session, effects, now, claim=False, late=late)
-        out.extend(effects)
-    session.flush()
-    return out
 
 
 def press(

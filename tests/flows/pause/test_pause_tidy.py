@@ -3,66 +3,14 @@ return time OK?" at the return time, "ready early?" and "ready to come back?" at
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from sqlmodel import Session, col, select
 
-from bot.delivery.models import Outbox, Timer
-from bot.delivery.outbox import persist
-from bot.delivery.timers import handle_due
+from bot.delivery.models import Outbox
 from bot.texts import render
-from flows import buttons
 from flows import pause as flow
 from flows.outcome import EditTagged, Effects, ToGroup, ToPartner, tidy_tag
-from tests.helpers import ANA_ID, BEN_ID, T0, in_group, in_private, make_couple
-
-MIN = timedelta(minutes=1)
-
-
-def run(session: Session, effects: Effects, now: datetime) -> Effects:
-    persist(session, effects, now, claim=False)
-    session.flush()
-    return effects
-
-
-def fire(session: Session, now: datetime) -> Effects:
-    """Handle every timer due by `now`, as the runtime's sweep would."""
-    out: Effects = []
-    query = select(Timer).where(Timer.state == "pending", col(Timer.due_at) <= now)
-    for timer in list(session.exec(query.order_by(col(Timer.due_at)))):
-        effects, state, late = handle_due(session, timer, now)
-        timer.state = state
-        session.add(timer)
-        persist(session, effects, now, claim=False, late=late)
-        out.extend(effects)
-    session.flush()
-    return out
-
-
-def press(
-    session: Session, user_id: int, data: str, now: datetime, private: bool = False
-) -> Effects:
-    actor = in_private(user_id) if private else in_group(user_id)
-    return run(session, buttons.handle_press(session, actor, data, now), now)
-
-
-def start(session: Session, user_id: int, args: str) -> Effects:
-    return run(session, flow.pause(session, in_group(user_id), args, T0), T0)
-
-
-def only_pause(session: Session) -> flow.Pause:
-    return session.exec(select(flow.Pause)).one()
-
-
-def pz(row: flow.Pause, action: str) -> str:
-    return buttons.data(flow.PAUSE, row.id or 0, action)
-
-
-def agreed_pause(session: Session) -> flow.Pause:
-    start(session, ANA_ID, "60")
-    row = only_pause(session)
-    press(session, BEN_ID, pz(row, "ok"), T0 + MIN)
-    return row
+from tests.flows.pause.helpers import MIN, agreed_pause, fire, only_pause, press, pz, run, start
+from tests.helpers import ANA_ID, BEN_ID, T0, in_group, make_couple
 
 
 def tidied(effects: Effects) -> dict[tuple[object, str], EditTagged]:
