@@ -364,6 +364,8 @@ class BotProcess:
                 "--output",
                 str(output),
                 "--nonblocking",
+                # Only the thread holding the GIL: where the CPU goes, not who waits for it.
+                "--gil",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,6 +1,7 @@
 """Summarise a py-spy collapsed-stack file: where the bot's time goes.
 
     python -m bench.profile /tmp/mend-updates-.../mend-sqlite.prof [--top 25] [--focus NAME]
+    python -m bench.profile .../mend-sqlite.prof --children "transaction (runtime.py)"
 
 Prints the functions with the most samples on the stack (inclusive) and at the top of it
 (self), as shares of all samples. `--focus` keeps only stacks through a function name.
@@ -53,6 +54,23 @@ def summarise(stacks: list[tuple[list[str], int]], top: int) -> str:
     return "\n".join(lines)
 
 
+def children(stacks: list[tuple[list[str], int]], name: str, top: int) -> str:
+    """What the first frame matching `name` spends its samples in, one level down."""
+    total = sum(count for _, count in stacks) or 1
+    below: Counter[str] = Counter()
+    inside = 0
+    for frames, count in stacks:
+        names = [short(f) for f in frames]
+        at = next((i for i, frame in enumerate(names) if name in frame), None)
+        if at is None:
+            continue
+        inside += count
+        below[names[at + 1] if at + 1 < len(names) else "(itself)"] += count
+    lines = [f"{100 * inside / total:5.1f}%  {name} (of all busy samples), of which:"]
+    lines += [f"  {100 * n / total:5.1f}%  {child}" for child, n in below.most_common(top)]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -60,8 +78,13 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--focus", default=None)
+    parser.add_argument("--children", default=None, help="break one function down a level")
     args = parser.parse_args()
-    print(summarise(load(args.path, args.focus), args.top))
+    stacks = load(args.path, args.focus)
+    if args.children:
+        print(children(stacks, args.children, args.top))
+    else:
+        print(summarise(stacks, args.top))
 
 
 if __name__ == "__main__":

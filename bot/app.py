@@ -216,7 +216,7 @@ def build_application(
     )
     drainer = InboxDrainer(application, store, settings.CONCURRENT_UPDATES)
     queue.store = store
-    queue.on_stored = drainer.wake
+    queue.drainer = drainer
     wakeups = Wakeups(application, runtime, clock)
     data = shared(application)
     data.policy = Policy(

@@ -100,20 +100,54 @@ class InboxStore:
 
     def store(self, update_id: int, chat_id: int, payload: str) -> bool:
         """Store an update once; False when this update_id was stored before."""
-        values = {
-            "update_id": update_id,
-            "chat_id": chat_id,
-            "payload": payload,
-            "state": "pending",
-            "received_at": self.clock.now(),
-        }
+        stored, _claimed = self.store_and_claim(update_id, chat_id, payload, claim=False)
+        return stored
+
+    def store_and_claim(
+        self, update_id: int, chat_id: int, payload: str, *, claim: bool
+    ) -> tuple[bool, Claimed | None]:
+        """Store an update once (False when its update_id was stored before); with `claim`,
+        store it claimed by this process when nothing of its chat waits or is being
+        handled anywhere, which saves the drainer a claim: one transaction, not two.
+
+        The check and the insert are one transaction under the same lock a claim takes
+        (SQLite: the writer lock; PostgreSQL: the chat's advisory lock), so an update never
+        overtakes an earlier one of its chat, in this process or another."""
+        now = self.clock.now()
         insert = pg_insert if self.is_postgres else sqlite_insert
-        statement = (
-            insert(INBOX).values(**values).on_conflict_do_nothing(index_elements=["update_id"])
-        )
         with session_scope(self.db) as session:
-            inserted = session.execute(statement.returning(INBOX.c.id))
-            return inserted.first() is not None
+            if claim and self.is_postgres:
+                claim = bool(
+                    session.execute(
+                        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}
+                    ).scalar()
+                )
+            if claim:
+                busy = session.execute(
+                    select(INBOX.c.id)
+                    .where(INBOX.c.chat_id == chat_id, INBOX.c.state.in_(["pending", "claimed"]))
+                    .limit(1)
+                ).first()
+                claim = busy is None
+            statement = (
+                insert(INBOX)
+                .values(
+                    update_id=update_id,
+                    chat_id=chat_id,
+                    payload=payload,
+                    state="claimed" if claim else "pending",
+                    received_at=now,
+                    claimed_at=now if claim else None,
+                )
+                .on_conflict_do_nothing(index_elements=["update_id"])
+                .returning(INBOX.c.id)
+            )
+            row_id = session.execute(statement).scalar()
+        if row_id is None:
+            return False, None
+        if not claim:
+            return True, None
+        return True, Claimed(row_id, update_id, chat_id, payload, now)
 
     def waiting_chats(self, skip_chats: frozenset[int] = frozenset(), limit: int = 64) -> list[int]:
         """Chats with rows to handle and no live claim on them, oldest first; then chats
@@ -173,41 +207,35 @@ class InboxStore:
                     return []
             rows = session.execute(
                 select(
-                    col(Inbox.id),
-                    col(Inbox.update_id),
-                    col(Inbox.chat_id),
-                    col(Inbox.state),
-                    col(Inbox.claimed_at),
+                    INBOX.c.id,
+                    INBOX.c.update_id,
+                    INBOX.c.chat_id,
+                    INBOX.c.state,
+                    INBOX.c.claimed_at,
+                    INBOX.c.payload,
                 )
-                .where(col(Inbox.state).in_(["pending", "claimed"]), col(Inbox.chat_id).in_(chats))
-                .order_by(col(Inbox.chat_id), col(Inbox.update_id))
+                .where(INBOX.c.state.in_(["pending", "claimed"]), INBOX.c.chat_id.in_(chats))
+                .order_by(INBOX.c.chat_id, INBOX.c.update_id)
             ).all()
             held = {
-                chat_id
-                for _id, _update, chat_id, state, claimed_at in rows
-                if state == "claimed" and claimed_at is not None and claimed_at >= stale
+                row.chat_id
+                for row in rows
+                if row.state == "claimed" and row.claimed_at is not None and row.claimed_at >= stale
             }
             taken: dict[int, int] = defaultdict(int)
-            chosen: list[tuple[int, int, int]] = []
-            for row_id, update_id, chat_id, _state, _claimed_at in rows:
-                if chat_id not in held and taken[chat_id] < per_chat:
-                    taken[chat_id] += 1
-                    chosen.append((row_id, update_id, chat_id))
+            chosen: list[Claimed] = []
+            for row in rows:
+                if row.chat_id not in held and taken[row.chat_id] < per_chat:
+                    taken[row.chat_id] += 1
+                    chosen.append(Claimed(row.id, row.update_id, row.chat_id, row.payload, now))
             if not chosen:
                 return []
-            ids = [row_id for row_id, _update, _chat in chosen]
             session.execute(
-                update(INBOX).where(INBOX.c.id.in_(ids)).values(state="claimed", claimed_at=now)
+                update(INBOX)
+                .where(INBOX.c.id.in_([row.row_id for row in chosen]))
+                .values(state="claimed", claimed_at=now)
             )
-            payloads = dict(
-                session.execute(
-                    select(col(Inbox.id), col(Inbox.payload)).where(col(Inbox.id).in_(ids))
-                ).all()
-            )
-        return [
-            Claimed(row_id, update_id, chat_id, payloads.get(row_id), now)
-            for row_id, update_id, chat_id in chosen
-        ]
+        return chosen
 
     def claim(
         self,
@@ -298,7 +326,7 @@ class InboxQueue(asyncio.Queue[object]):
     def __init__(self) -> None:
         super().__init__()
         self.store: InboxStore | None = None
-        self.on_stored: Any = None
+        self.drainer: InboxDrainer | None = None
 
     async def put(self, item: object) -> None:
         if not isinstance(item, Update):
@@ -308,15 +336,23 @@ class InboxQueue(asyncio.Queue[object]):
             raise RuntimeError("the inbox queue has no store")
         payload = json.dumps(item.to_dict(), separators=(",", ":"))
         chat = chat_key(item)
-        while True:
-            try:
-                await asyncio.to_thread(self.store.store, item.update_id, chat, payload)
-                break
-            except Exception:
-                log.exception("could not store update %s; retrying", item.update_id)
-                await asyncio.sleep(STORE_RETRY)
-        if self.on_stored is not None:
-            self.on_stored(chat)
+        drainer = self.drainer
+        # A chat this process is not handling: stored claimed, handed to the drainer.
+        reserved = drainer is not None and drainer.reserve(chat)
+        claimed: Claimed | None = None
+        try:
+            while True:
+                try:
+                    _stored, claimed = await asyncio.to_thread(
+                        self.store.store_and_claim, item.update_id, chat, payload, claim=reserved
+                    )
+                    break
+                except Exception:
+                    log.exception("could not store update %s; retrying", item.update_id)
+                    await asyncio.sleep(STORE_RETRY)
+        finally:
+            if drainer is not None:
+                await drainer.stored(chat, claimed, reserved=reserved)
 
 
 class ChatOrderedProcessor(BaseUpdateProcessor):
@@ -364,7 +400,9 @@ class InboxDrainer:
         self.handled = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._busy: dict[int, asyncio.Task[bool]] = {}
+        # Chats being handled; a future without a task while an update of the chat is
+        # being stored claimed (`reserve`).
+        self._busy: dict[int, asyncio.Future[bool]] = {}
         self._held: dict[int, Claimed] = {}
         self._last_purge: datetime | None = None
         # Chats this process stored updates for (in arrival order), claimed without a scan;
@@ -377,6 +415,48 @@ class InboxDrainer:
             self._known[chat_id] = None
         self._wake.set()
 
+    def _settle(self, chat_id: int) -> bool:
+        """Forget a chat's finished handling; True when the chat is free now."""
+        task = self._busy.get(chat_id)
+        if task is None:
+            return True
+        if not task.done():
+            return False
+        del self._busy[chat_id]
+        if task.cancelled() or task.exception() is not None or task.result():
+            self._known[chat_id] = None  # a full claim (or a failure): look again
+        return True
+
+    def reserve(self, chat_id: int) -> bool:
+        """Whether an update of `chat_id` about to be stored may be stored claimed: this
+        process is not handling the chat, knows of nothing waiting in it, and has room.
+        The chat then counts as busy until `stored` says how it went."""
+        if (
+            self.stopping
+            or not self._settle(chat_id)
+            or chat_id in self._known
+            or len(self._busy) >= self.max_chats
+        ):
+            return False
+        self._busy[chat_id] = asyncio.get_running_loop().create_future()
+        return True
+
+    async def stored(self, chat_id: int, claimed: Claimed | None, *, reserved: bool) -> None:
+        """An update of `chat_id` is in the inbox: handle it at once if it was stored
+        claimed, otherwise let the loop claim it."""
+        placeholder = self._busy.pop(chat_id, None) if reserved else None
+        if placeholder is not None and not placeholder.done():
+            placeholder.set_result(False)
+        if claimed is None:
+            self.wake(chat_id)
+            return
+        if self.stopping:
+            # Stored claimed while the stop began: back to waiting, for the next start.
+            await asyncio.to_thread(self.store.release, [claimed])
+            return
+        self._held[claimed.row_id] = claimed
+        self._busy[chat_id] = asyncio.create_task(self._handle_chat([claimed]))
+
     async def start(self) -> None:
         recovered = await asyncio.to_thread(self.store.recover)
         if recovered:
@@ -388,9 +468,7 @@ class InboxDrainer:
         while not self.stopping:
             self._wake.clear()
             for chat_id in [chat for chat, task in self._busy.items() if task.done()]:
-                task = self._busy.pop(chat_id)
-                if task.cancelled() or task.exception() is not None or task.result():
-                    self._known[chat_id] = None  # a full claim (or a failure): look again
+                self._settle(chat_id)
             room = self.max_chats - len(self._busy)
             rows: list[Claimed] = []
             if room > 0:
@@ -464,7 +542,9 @@ class InboxDrainer:
         back to the inbox (handled after the next start)."""
         self.stopping = True
         self._wake.set()
-        running: list[asyncio.Task[Any]] = [task for task in self._busy.values() if not task.done()]
+        running: list[asyncio.Future[Any]] = [
+            task for task in self._busy.values() if not task.done()
+        ]
         if self._task is not None:
             running.append(self._task)
         if running:

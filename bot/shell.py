@@ -8,7 +8,6 @@ rows. Rules live in `flows/`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,7 +25,6 @@ from telegram.ext import (
     filters,
 )
 
-from bot.db import session_scope
 from bot.delivery.chats import couple_of_message, latest_question, tag_of_message
 from bot.delivery.outbox import Committed
 from bot.runtime import Runtime
@@ -87,10 +85,9 @@ def command(name: str, flow: CommandFlow) -> BaseHandler[Update, Any, Any]:
         if actor is None:
             return
         args = " ".join(context.args or [])
-        committed = await runtime_of(context).run(
-            lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
+        await answer(
+            update, context, lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
         )
-        await show_immediate(update, context, committed)
 
     return CommandHandler(name, callback)
 
@@ -102,10 +99,12 @@ async def on_button(update: Update, context: Context) -> None:
     if actor is None or query is None:
         return
     raw = query.data
-    committed = await runtime_of(context).run(
-        lambda s, now: buttons.handle_press(s, actor, raw, now), origin=origin_of(update)
+    await answer(
+        update,
+        context,
+        lambda s, now: buttons.handle_press(s, actor, raw, now),
+        origin=origin_of(update),
     )
-    await show_immediate(update, context, committed)
 
 
 def origin_of(update: Update) -> tuple[int, int] | None:
@@ -126,7 +125,7 @@ async def on_text(update: Update, context: Context) -> None:
     words = message.text
     replied, anything_replied = replied_to_bot(update), message.reply_to_message is not None
 
-    def answer(session: Session, now: datetime) -> Effects:
+    def answer_text(session: Session, now: datetime) -> Effects:
         reply_tag: str | None = None
         if replied is not None:
             reply_tag = tag_of_message(session, replied.chat_id, replied.message_id)
@@ -137,15 +136,45 @@ async def on_text(update: Update, context: Context) -> None:
         said = inputs.Said(text=words, reply_to_tag=reply_tag, is_reply=replied is not None)
         return inputs.handle_text(session, actor, said, now)
 
-    runtime = runtime_of(context)
     # A question Telegram has shown but Mend has not marked yet is the one on screen.
-    await runtime.questions_marked(actor.chat_id)
-    committed = await runtime.run(answer)
-    await show_immediate(update, context, committed)
+    await runtime_of(context).questions_marked(actor.chat_id)
+    await answer(update, context, answer_text)
 
 
-async def show_immediate(update: Update, context: Context, committed: Committed) -> None:
-    """What is answered straight away: the button press, then files.
+async def answer(
+    update: Update,
+    context: Context,
+    flow: Callable[[Session, datetime], Effects],
+    *,
+    origin: tuple[int, int] | None = None,
+) -> Committed:
+    """Run `flow` in one transaction and answer what is answered at once (`show_immediate`).
+
+    The language of whoever acted is read in the same transaction, after the flow (which
+    may have just changed it), and only when something is shown to them alone.
+    """
+    user = update.effective_user
+    own = normalize(user.language_code if user is not None else None)
+    spoken = [own]
+
+    def transaction(session: Session, now: datetime) -> Effects:
+        effects = flow(session, now)
+        shows = update.callback_query is not None or any(
+            isinstance(effect, SendFile) for effect in effects
+        )
+        if user is not None and shows:
+            spoken[0] = language_of_user(session, user.id) or own
+        return effects
+
+    committed = await runtime_of(context).run(transaction, origin=origin)
+    await show_immediate(update, context, committed, spoken[0])
+    return committed
+
+
+async def show_immediate(
+    update: Update, context: Context, committed: Committed, language: str
+) -> None:
+    """What is answered straight away, in `language`: the button press, then files.
 
     The press is answered first, right after the flow's transaction: answerCallbackQuery
     carries no chat id, so the rate limiter puts it in no group's bucket, and nothing
@@ -154,7 +183,6 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
     """
     effects = committed.effects
     query = update.callback_query
-    language = await _language_of(runtime_of(context), update)
     if query is not None:
         notices = Runtime.notices(effects)
         try:
@@ -166,20 +194,6 @@ async def show_immediate(update: Update, context: Context, committed: Committed)
             log.info("could not answer a button press: %s", type(exc).__name__)
     for upload in Runtime.files(effects):
         await _send_file(update, context, upload, language)
-
-
-async def _language_of(runtime: Runtime, update: Update) -> str:
-    """The language of whoever acted, for what only they see (a notice, a file)."""
-    user = update.effective_user
-    own = normalize(user.language_code if user is not None else None)
-    if user is None:
-        return own
-
-    def lookup() -> str:
-        with session_scope(runtime.db) as session:
-            return language_of_user(session, user.id) or own
-
-    return await asyncio.to_thread(lookup)
 
 
 async def _send_file(update: Update, context: Context, upload: SendFile, language: str) -> None:

@@ -11,7 +11,7 @@ from telegram import ChatMemberUpdated, Update
 from telegram.ext import BaseHandler, ChatMemberHandler, CommandHandler, MessageHandler, filters
 
 from bot.handlers.members import member_count
-from bot.shell import Context, actor_of, runtime_of, show_immediate
+from bot.shell import Context, actor_of, answer, runtime_of
 from bot.texts import normalize
 from flows import members, onboarding
 
@@ -51,10 +51,7 @@ async def on_start(update: Update, context: Context) -> None:
     args = " ".join(context.args or [])
     zone = context.bot_data.policy.default_timezone
     count = None if actor.in_private else await member_count(context.bot, actor.chat_id)
-    committed = await runtime_of(context).run(
-        lambda s, now: members.start(s, actor, args, zone, now, count)
-    )
-    await show_immediate(update, context, committed)
+    await answer(update, context, lambda s, now: members.start(s, actor, args, zone, now, count))
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler
 
-from bot.shell import Context, actor_of, knowing_reply, origin_of, runtime_of, show_immediate
+from bot.shell import Context, actor_of, answer, knowing_reply, origin_of
 from flows import buttons, choosing, promises
 
 
@@ -30,10 +30,9 @@ async def on_promise(update: Update, context: Context) -> None:
     flow = choosing.for_couple(
         "promise", lambda s, a, words, now: promises.make_promise(s, a, words, now, cap=cap)
     )
-    committed = await runtime_of(context).run(
-        lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
+    await answer(
+        update, context, lambda s, now: flow(s, knowing_reply(s, actor, update), args, now)
     )
-    await show_immediate(update, context, committed)
 
 
 async def on_when(update: Update, context: Context) -> None:
@@ -43,7 +42,9 @@ async def on_when(update: Update, context: Context) -> None:
     if actor is None or query is None:
         return
     press, cap = buttons.parse(query.data), _cap(context)
-    committed = await runtime_of(context).run(
+    await answer(
+        update,
+        context,
         lambda s, now: (
             promises.press_when(s, actor, press, now, cap=cap)
             if press is not None
@@ -51,7 +52,6 @@ async def on_when(update: Update, context: Context) -> None:
         ),
         origin=origin_of(update),
     )
-    await show_immediate(update, context, committed)
 
 
 def handlers() -> list[BaseHandler[Update, Any, Any]]:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Text, select, type_coerce
+from sqlalchemy import Engine, Text, func, select, type_coerce
 from sqlmodel import Session
 from telegram import Update
 
@@ -21,6 +21,7 @@ from bot.inbox import (
     ChatOrderedProcessor,
     Claim,
     InboxDrainer,
+    InboxQueue,
     InboxStore,
     LostClaim,
 )
@@ -300,3 +301,90 @@ async def test_a_stop_lets_running_handlers_finish_and_leaves_the_rest_waiting(
         await wait_until(lambda: seen == [1, 2, 3, 4, 5])
     finally:
         await again.stop(1.0)
+
+
+def store_claiming(inbox: InboxStore, update_id: int, chat_id: int) -> tuple[bool, Any]:
+    payload = json.dumps(update_json(update_id, chat_id))
+    return inbox.store_and_claim(update_id, chat_id, payload, claim=True)
+
+
+def test_an_update_of_an_idle_chat_is_stored_claimed_and_a_later_one_waits(
+    engine: Engine,
+) -> None:
+    inbox = InboxStore(engine, FixedClock(T0))
+    stored, first = store_claiming(inbox, 1, GROUP_A)
+    assert stored and first is not None and first.update_id == 1
+    assert first.payload is not None and json.loads(first.payload)["update_id"] == 1
+    # The chat is being handled: the next update waits for the drainer, in order.
+    assert store_claiming(inbox, 2, GROUP_A) == (True, None)
+    # Another chat is idle.
+    assert store_claiming(inbox, 3, GROUP_B)[1] is not None
+    # A redelivery is neither stored nor claimed.
+    assert store_claiming(inbox, 1, GROUP_A) == (False, None)
+    assert {update_id: state for update_id, (state, _kept) in states(engine).items()} == {
+        1: "claimed",
+        2: "pending",
+        3: "claimed",
+    }
+    inbox.finish(Claim(first.row_id, first.claimed_at))
+    # Update 2 still waits: update 4 must not overtake it.
+    assert store_claiming(inbox, 4, GROUP_A) == (True, None)
+    assert [row.update_id for row in inbox.claim_chats([GROUP_A])] == [2, 4]
+
+
+def test_a_chat_another_process_is_claiming_is_not_claimed_on_store(engine: Engine) -> None:
+    """Two sessions interleaved: while another process holds the chat's lock (its claim
+    is under way, not committed), the update is stored waiting, not claimed."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: one writer; the other claim is already committed (test above)")
+    inbox = InboxStore(engine, FixedClock(T0))
+    with Session(engine) as other:
+        # The lock claim_chats takes for the chat, held in an open transaction.
+        assert other.execute(select(func.pg_try_advisory_xact_lock(GROUP_A))).scalar()
+        assert store_claiming(inbox, 1, GROUP_A) == (True, None)
+        assert store_claiming(inbox, 2, GROUP_B)[1] is not None
+        other.rollback()
+    assert [row.update_id for row in inbox.claim_chats([GROUP_A])] == [1]
+
+
+async def test_updates_put_in_the_queue_of_idle_chats_skip_the_claim_and_keep_order(
+    engine: Engine, clock: FixedClock
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    async def handle(update: Update) -> None:
+        assert update.effective_chat is not None
+        seen.append((update.effective_chat.id, update.update_id))
+        await asyncio.sleep(0.01)
+
+    inbox = InboxStore(engine, clock)
+    claims: list[int] = []
+    claim_chats = inbox.claim_chats
+
+    def counting(chats: Any, per_chat: int = 10) -> Any:
+        rows = claim_chats(chats, per_chat)
+        claims.append(len(rows))
+        return rows
+
+    inbox.claim_chats = counting  # type: ignore[method-assign]
+    drainer = InboxDrainer(FakeApplication(handle), inbox, 4)  # type: ignore[arg-type]
+    queue = InboxQueue()
+    queue.store, queue.drainer = inbox, drainer
+    await drainer.start()
+    try:
+        # One update at a time, each handled before the next: every one is stored claimed.
+        for update_id in (1, 2):
+            await queue.put(as_update(update_id, GROUP_A))
+            await wait_until(lambda n=update_id: len(seen) == n)  # type: ignore[misc]
+        assert sum(claims) == 0
+        # A burst: the first of each chat is stored claimed, the rest wait and are claimed
+        # by the drainer, and each chat keeps its order.
+        for update_id in range(3, 23):
+            await queue.put(as_update(update_id, GROUP_A if update_id % 2 else GROUP_B))
+        await wait_until(lambda: len(seen) == 22)
+        await wait_until(lambda: all(state == "done" for state, _ in states(engine).values()))
+    finally:
+        await drainer.stop(1.0)
+    assert [u for chat, u in seen if chat == GROUP_A] == [1, 2, *range(3, 23, 2)]
+    assert [u for chat, u in seen if chat == GROUP_B] == list(range(4, 23, 2))
+    assert 0 < sum(claims) < 20
