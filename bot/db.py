@@ -90,13 +90,28 @@ def migrate(engine: Engine) -> None:
     log.info("database schema is up to date")
 
 
+# A session's `info` key for the rows it loaded, held for as long as the transaction.
+LOADED = "mend_loaded"
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _hold_loaded(session: Session, instance: object) -> None:
+    """Keep every row a transaction loaded until it ends. The session's identity map only
+    holds rows weakly: a couple a flow looked up and let go was dropped, and the next
+    `session.get` of it (persist, the next rule) asked the database again, four times
+    an update."""
+    loaded = session.info.get(LOADED)
+    if loaded is not None:
+        loaded.append(instance)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on error."""
     writer = _writers.get(engine)
     with (
         writer if writer is not None else nullcontext(),
-        Session(engine, expire_on_commit=False) as session,
+        Session(engine, expire_on_commit=False, info={LOADED: []}) as session,
     ):
         try:
             yield session

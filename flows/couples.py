@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import cache
+from itertools import chain
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
@@ -41,18 +45,70 @@ class Actor:
         return self.chat_type == "private"
 
 
+# Who is who, looked up once per transaction: one update asked for the same couple and
+# partners up to seven times (the guard, the flow, its wording, the outbox's language).
+# Forgotten whenever couples or partners may have changed: a couple or partner added,
+# deleted or changed in the session, any write statement, a flush, the end of the
+# transaction.
+_MEMO = "mend_who_is_who"
+
+
+def _remembered(session: Session, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    memo: dict[tuple[Any, ...], Any] | None = session.info.get(_MEMO)
+    if memo is None:
+        memo = session.info[_MEMO] = {}
+    if any(
+        isinstance(row, (Couple, Partner))
+        for row in chain(session.new, session.deleted, session.dirty)
+    ):
+        memo.clear()
+        return load()
+    if key not in memo:
+        memo[key] = load()
+    return memo[key]
+
+
+def _forget(session: Session) -> None:
+    memo = session.info.get(_MEMO)
+    if memo:
+        memo.clear()
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _forget(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_write(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        _forget(state.session)  # type: ignore[arg-type]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, _transaction: Any) -> None:
+    _forget(session)
+
+
 def couple_for_chat(session: Session, chat_id: int) -> Couple | None:
-    return session.exec(select(Couple).where(Couple.group_chat_id == chat_id)).first()
+    return _remembered(
+        session,
+        ("couple_for_chat", chat_id),
+        lambda: session.exec(select(Couple).where(Couple.group_chat_id == chat_id)).first(),
+    )
 
 
 def partners_of(session: Session, couple_id: int) -> list[Partner]:
     query = select(Partner).where(Partner.couple_id == couple_id).order_by(col(Partner.id))
-    return list(session.exec(query))
+    found = _remembered(session, ("partners_of", couple_id), lambda: list(session.exec(query)))
+    return list(found)
 
 
 def partner_of_user(session: Session, couple_id: int, user_id: int) -> Partner | None:
-    query = select(Partner).where(Partner.couple_id == couple_id, Partner.user_id == user_id)
-    return session.exec(query).first()
+    for partner in partners_of(session, couple_id):
+        if partner.user_id == user_id:
+            return partner
+    return None
 
 
 def other_partner(session: Session, partner: Partner) -> Partner | None:
@@ -73,7 +129,12 @@ def couples_of_user(session: Session, user_id: int) -> list[tuple[Couple, Partne
         .where(Partner.user_id == user_id)
         .order_by(col(Partner.last_active_at).desc())
     )
-    return [(couple, partner) for couple, partner in session.exec(query)]
+    found = _remembered(
+        session,
+        ("couples_of_user", user_id),
+        lambda: [(couple, partner) for couple, partner in session.exec(query)],
+    )
+    return list(found)
 
 
 @dataclass(frozen=True)
