@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlmodel import Session, col, select
 
 from flows.models import Couple, Partner
@@ -57,10 +57,7 @@ def _remembered(session: Session, key: tuple[Any, ...], load: Callable[[], Any])
     memo: dict[tuple[Any, ...], Any] | None = session.info.get(_MEMO)
     if memo is None:
         memo = session.info[_MEMO] = {}
-    if any(
-        isinstance(row, (Couple, Partner))
-        for row in chain(session.new, session.deleted, session.dirty)
-    ):
+    if _changing(session):
         memo.clear()
         return load()
     if key not in memo:
@@ -74,20 +71,38 @@ def _forget(session: Session) -> None:
         memo.clear()
 
 
+def _changing(session: Session) -> bool:
+    return any(
+        isinstance(row, (Couple, Partner))
+        for row in chain(session.new, session.deleted, session.dirty)
+    )
+
+
 @event.listens_for(Session, "before_flush")
 def _forget_before_flush(session: Session, _context: Any, _instances: Any) -> None:
-    _forget(session)
+    if _changing(session):
+        _forget(session)
+
+
+# Tables whose rows the lookups return; a write statement to any other leaves them be.
+_WHO_TABLES = frozenset({"couple", "partner"})
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _forget_on_write(state: ORMExecuteState) -> None:
-    if not state.is_select:
-        _forget(state.session)  # type: ignore[arg-type]
+    if state.is_select:
+        return
+    table = getattr(state.statement, "table", None)
+    if table is not None and getattr(table, "name", None) not in _WHO_TABLES:
+        return  # a write to another table: a pause, the inbox, the outbox
+    _forget(state.session)  # type: ignore[arg-type]
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_at_end(session: Session, _transaction: Any) -> None:
-    _forget(session)
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # Not at the end of the inner transaction each flush runs in.
+    if transaction.parent is None or transaction.nested:
+        _forget(session)
 
 
 def couple_for_chat(session: Session, chat_id: int) -> Couple | None:

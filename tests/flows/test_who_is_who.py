@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bot.db import session_scope
 from flows.couples import couple_for_chat, couples_of_user, partner_of_user, partners_of
-from flows.models import Couple, Partner
+from flows.models import Couple, Inbox, Partner
 from tests.helpers import ANA_ID, BEN_ID, GROUP_ID, T0, make_couple
 
 
@@ -100,3 +100,19 @@ def test_a_row_read_once_is_not_read_again_in_the_same_transaction(engine: Engin
         before = len(statements)
         assert session.get(Couple, couple_id) is not None
         assert len(statements) == before
+
+
+def test_only_a_write_to_couples_or_partners_forgets_the_lookups(engine: Engine) -> None:
+    with Session(engine) as session:
+        couple, _ana, _ben = make_couple(session)
+        session.commit()
+        couple_id = couple.id or 0
+    statements = counting(engine)
+    with Session(engine) as session:
+        partners_of(session, couple_id)
+        session.execute(update(Inbox).where(Inbox.id == -1).values(state="done"))
+        partners_of(session, couple_id)
+        session.execute(update(Partner).where(Partner.id == -1).values(first_name="x"))
+        partners_of(session, couple_id)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2
