@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, SQLModel, create_engine
 
 # The delivery layer's tables (outbox, timers) join the metadata wherever a database is.
@@ -122,6 +122,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
         except BaseException:
             session.rollback()
+            raise
+
+
+@contextmanager
+def connection_scope(engine: Engine) -> Iterator[Connection]:
+    """One transaction on a plain connection, for the Core statements of the update path
+    (store, claim, mark done, mark sent): no ORM session to build and tear down each
+    time. Same writer lock and error handling as `session_scope`."""
+    writer = _writers.get(engine)
+    with writer if writer is not None else nullcontext():
+        try:
+            with engine.begin() as connection:
+                yield connection
+        except DataKeyError:
+            report_unreadable(engine)
             raise
 
 

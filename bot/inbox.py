@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, exists, func, select, text, update
+from sqlalchemy import Connection, Engine, Table, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -31,7 +31,7 @@ from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor
 
 from bot.clock import Clock
-from bot.db import session_scope
+from bot.db import connection_scope, session_scope
 from flows.models import Inbox
 
 log = logging.getLogger(__name__)
@@ -115,15 +115,15 @@ class InboxStore:
         overtakes an earlier one of its chat, in this process or another."""
         now = self.clock.now()
         insert = pg_insert if self.is_postgres else sqlite_insert
-        with session_scope(self.db) as session:
+        with connection_scope(self.db) as connection:
             if claim and self.is_postgres:
                 claim = bool(
-                    session.execute(
+                    connection.execute(
                         text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}
                     ).scalar()
                 )
             if claim:
-                busy = session.execute(
+                busy = connection.execute(
                     select(INBOX.c.id)
                     .where(INBOX.c.chat_id == chat_id, INBOX.c.state.in_(["pending", "claimed"]))
                     .limit(1)
@@ -142,7 +142,7 @@ class InboxStore:
                 .on_conflict_do_nothing(index_elements=["update_id"])
                 .returning(INBOX.c.id)
             )
-            row_id = session.execute(statement).scalar()
+            row_id = connection.execute(statement).scalar()
         if row_id is None:
             return False, None
         if not claim:
@@ -194,18 +194,18 @@ class InboxStore:
             return []
         now = self.clock.now()
         stale = now - self.claim_timeout
-        with session_scope(self.db) as session:
+        with connection_scope(self.db) as connection:
             if self.is_postgres:
                 chats = [
                     chat_id
                     for chat_id in chats
-                    if session.execute(
+                    if connection.execute(
                         text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": chat_id}
                     ).scalar()
                 ]
                 if not chats:
                     return []
-            rows = session.execute(
+            rows = connection.execute(
                 select(
                     INBOX.c.id,
                     INBOX.c.update_id,
@@ -230,7 +230,7 @@ class InboxStore:
                     chosen.append(Claimed(row.id, row.update_id, row.chat_id, row.payload, now))
             if not chosen:
                 return []
-            session.execute(
+            connection.execute(
                 update(INBOX)
                 .where(INBOX.c.id.in_([row.row_id for row in chosen]))
                 .values(state="claimed", claimed_at=now)
@@ -247,7 +247,7 @@ class InboxStore:
         return self.claim_chats(self.waiting_chats(skip_chats, max_chats), per_chat)
 
     @staticmethod
-    def finish_in(session: Session, claim: Claim, now: datetime) -> None:
+    def finish_in(session: Session | Connection, claim: Claim, now: datetime) -> None:
         """Mark the row done in the caller's transaction (the flow's), erasing its payload."""
         if claim.done:
             return
@@ -265,8 +265,8 @@ class InboxStore:
 
     def finish(self, claim: Claim) -> None:
         """Mark done an update that no flow marked (nothing to change, or its handler failed)."""
-        with contextlib.suppress(LostClaim), session_scope(self.db) as session:
-            self.finish_in(session, claim, self.clock.now())
+        with contextlib.suppress(LostClaim), connection_scope(self.db) as connection:
+            self.finish_in(connection, claim, self.clock.now())
         claim.done = True
 
     def release(self, claims: Sequence[Claimed]) -> int:

@@ -27,7 +27,7 @@ from telegram import Bot, ForceReply, InlineKeyboardMarkup
 from telegram.error import BadRequest, ChatMigrated, TelegramError
 
 from bot.clock import Clock
-from bot.db import session_scope
+from bot.db import connection_scope, session_scope
 from bot.delivery.failures import MAX_SEND_ATTEMPTS, Failures
 from bot.delivery.models import Outbox
 from flows.outcome import takes_replies
@@ -413,8 +413,8 @@ class Sender(Failures):
             .where(table.c.id == bindparam("row_id"))
             .values(state=state, message_id=bindparam("new_message_id"), sent_at=sent_at)
         )
-        with session_scope(self.db) as session:
-            session.connection().execute(
+        with connection_scope(self.db) as connection:
+            connection.execute(
                 statement,
                 [{"row_id": row_id, "new_message_id": message_id} for row_id, message_id in rows],
             )
