@@ -56,6 +56,9 @@ BUSY_POLL = 0.2
 MESSAGE_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 
 
+OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
+
+
 class _GoingOut:
     """One row on its way: told when the request leaves (after any rate limit), and settled
     once the row is marked; a question counts in `Sender._asking` in between."""
@@ -201,15 +204,18 @@ class Sender(Failures):
                 if per_chat[chat_id] < PER_CHAT_CLAIM and row_id is not None:
                     per_chat[chat_id] += 1
                     candidates.append(row_id)
-            claimed: list[int] = []
-            for row_id in candidates:
-                result = session.execute(
-                    update(Outbox)
-                    .where(col(Outbox.id) == row_id, claimable)
-                    .values(state="sending", claimed_at=now, attempts=col(Outbox.attempts) + 1)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(row_id)
+            if not candidates:
+                return []
+            # One statement for the batch (it was one per row): still only rows that are
+            # claimable at this moment, and RETURNING says which.
+            claimed = sorted(
+                session.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id.in_(candidates), claimable)
+                    .values(state="sending", claimed_at=now, attempts=OUTBOX.c.attempts + 1)
+                    .returning(OUTBOX.c.id)
+                ).scalars()
+            )
             if not claimed:
                 return []
             return self._readable(session, claimed)
