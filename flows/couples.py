@@ -152,6 +152,23 @@ def couples_of_user(session: Session, user_id: int) -> list[tuple[Couple, Partne
     return list(found)
 
 
+def in_another_couple(session: Session, user_id: int, couple_id: int) -> bool:
+    """Whether a partner of `couple_id` is a partner in another couple too (their private
+    chat then says which couple a message is about). One narrow query, remembered."""
+    query = (
+        select(Partner.id)
+        .where(Partner.user_id == user_id, Partner.couple_id != couple_id)
+        .limit(1)
+    )
+    return bool(
+        _remembered(
+            session,
+            ("in_another_couple", user_id, couple_id),
+            lambda: session.exec(query).first() is not None,
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Membership:
     """The acting partner and their couple, once an update is known to be theirs."""

@@ -23,7 +23,7 @@ from bot.delivery.forget import forget_messages, forget_partner_messages
 from bot.delivery.models import Outbox, OutboxKind, OutboxState
 from bot.delivery.timers import cancel_timers, store_timer
 from bot.texts import render, render_keyboard
-from flows.couples import couples_of_user, language_of_chat
+from flows.couples import in_another_couple, language_of_chat
 from flows.models import Couple, Partner
 from flows.onboarding import deep_link
 from flows.outcome import (
@@ -310,7 +310,7 @@ def _outbox_rows(
         waiting = not reachable and private_only(send)
         if reachable or waiting:
             chat_id = partner.user_id
-            if len(couples_of_user(session, partner.user_id)) > 1:
+            if in_another_couple(session, partner.user_id, couple.id or 0):
                 prefix.append(
                     render(Text("common.about_couple", {"title": couple.title}), language)
                 )
