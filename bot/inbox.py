@@ -18,7 +18,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,6 +78,8 @@ class Claimed:
     chat_id: int
     payload: str | None
     claimed_at: datetime
+    # The update itself, when this process has just received it (no parsing it again).
+    update: Update | None = None
 
 
 def chat_key(update: Update) -> int:
@@ -352,7 +354,7 @@ class InboxQueue(asyncio.Queue[object]):
                     await asyncio.sleep(STORE_RETRY)
         finally:
             if drainer is not None:
-                await drainer.stored(chat, claimed, reserved=reserved)
+                await drainer.stored(chat, claimed, reserved=reserved, update=item)
 
 
 class ChatOrderedProcessor(BaseUpdateProcessor):
@@ -441,7 +443,14 @@ class InboxDrainer:
         self._busy[chat_id] = asyncio.get_running_loop().create_future()
         return True
 
-    async def stored(self, chat_id: int, claimed: Claimed | None, *, reserved: bool) -> None:
+    async def stored(
+        self,
+        chat_id: int,
+        claimed: Claimed | None,
+        *,
+        reserved: bool,
+        update: Update | None = None,
+    ) -> None:
         """An update of `chat_id` is in the inbox: handle it at once if it was stored
         claimed, otherwise let the loop claim it."""
         placeholder = self._busy.pop(chat_id, None) if reserved else None
@@ -455,7 +464,9 @@ class InboxDrainer:
             await asyncio.to_thread(self.store.release, [claimed])
             return
         self._held[claimed.row_id] = claimed
-        self._busy[chat_id] = asyncio.create_task(self._handle_chat([claimed]))
+        self._busy[chat_id] = asyncio.create_task(
+            self._handle_chat([replace(claimed, update=update)])
+        )
 
     async def start(self) -> None:
         recovered = await asyncio.to_thread(self.store.recover)
@@ -517,7 +528,7 @@ class InboxDrainer:
         token = CURRENT_CLAIM.set(claim)
         try:
             if row.payload:
-                update = Update.de_json(json.loads(row.payload), self.application.bot)
+                update = row.update or Update.de_json(json.loads(row.payload), self.application.bot)
                 processor = self.application.update_processor
                 await processor.process_update(update, self.application.process_update(update))
         except Exception:
