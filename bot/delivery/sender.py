@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import Engine, Table, bindparam, or_, type_coerce, update
 from sqlalchemy import Text as SAText
 from sqlmodel import Session, col, select
-from telegram import Bot, ForceReply, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from bot.clock import Clock
 from bot.db import connection_scope, session_scope
@@ -57,6 +58,14 @@ MESSAGE_GONE = ("message to edit not found", "message can't be edited", "message
 
 
 OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
+
+# Sending goes through `Bot.do_api_request` on purpose (`Sender._call`); PTB suggests its own
+# wrapper of these methods on every such call.
+warnings.filterwarnings(
+    "ignore",
+    message=r"Please use 'Bot\.(sendMessage|editMessageText|editMessageReplyMarkup)'",
+    category=PTBUserWarning,
+)
 
 
 class _GoingOut:
@@ -335,22 +344,27 @@ class Sender(Failures):
         assert self.bot is not None, "the runtime has no bot yet"
         if row.kind != "send":
             return await self._edit_one(row)
-        markup: Any = None
-        if row.markup:
-            raw = json.loads(row.markup)
-            markup = (
-                InlineKeyboardMarkup.de_json(raw, self.bot)
-                if "inline_keyboard" in raw
-                else ForceReply(selective=False)
-            )
         try:
-            message = await self.bot.send_message(row.chat_id, row.body, reply_markup=markup)
+            message = await self._call("sendMessage", row.chat_id, text=row.body, markup=row.markup)
         except ChatMigrated as exc:
             await asyncio.to_thread(self._migrate_chat, row.chat_id, exc.new_chat_id)
             row.chat_id = exc.new_chat_id
             return await self._send_one(row)
         self.delivered += 1
-        return int(message.message_id)
+        return int(message["message_id"])
+
+    async def _call(
+        self, endpoint: str, chat_id: int, *, markup: str | None, **params: object
+    ) -> Any:
+        """One Bot API call, through PTB's request path (the rate limiter, errors as
+        `TelegramError`s), with the stored keyboard as the JSON it already is, and the
+        answer left as JSON: only a message id is read from it, and parsing each answer
+        into PTB's objects cost more than the rest of sending."""
+        assert self.bot is not None
+        api_kwargs: dict[str, Any] = {"chat_id": chat_id, **params}
+        if markup is not None:
+            api_kwargs["reply_markup"] = markup
+        return await self.bot.do_api_request(endpoint, api_kwargs=api_kwargs)
 
     async def _edit_one(self, row: Outbox) -> int:
         """Edit the bot's message `row.message_id` (a pressed button's, or a tidied step's)."""
@@ -361,17 +375,21 @@ class Sender(Failures):
             row.message_id = await asyncio.to_thread(self._sent_message_id, row.chat_id, row.tag)
             if row.message_id is None:
                 raise _NothingToEdit
-        markup = (
-            InlineKeyboardMarkup.de_json(json.loads(row.markup), self.bot) if row.markup else None
-        )
         try:
             if row.kind == "edit_text":
-                await self.bot.edit_message_text(
-                    row.body, chat_id=row.chat_id, message_id=row.message_id, reply_markup=markup
+                await self._call(
+                    "editMessageText",
+                    row.chat_id,
+                    message_id=row.message_id,
+                    text=row.body,
+                    markup=row.markup,
                 )
             else:
-                await self.bot.edit_message_reply_markup(
-                    chat_id=row.chat_id, message_id=row.message_id, reply_markup=markup
+                await self._call(
+                    "editMessageReplyMarkup",
+                    row.chat_id,
+                    message_id=row.message_id,
+                    markup=row.markup,
                 )
         except BadRequest as exc:
             reason = str(exc).lower()

@@ -22,6 +22,7 @@ from bot.texts import render
 from flows import buttons, onboarding
 from flows.models import Couple, Partner
 from flows.outcome import CancelTimers, Send, SetTimer, Text, ToGroup, ToPartner, keyboard
+from tests.bot.fake_api import SpeaksApi
 from tests.helpers import GROUP_ID, T0, make_couple
 
 REMINDER = onboarding.INVITE_REMINDER
@@ -37,7 +38,7 @@ def engine(any_engine: Engine) -> Engine:
 
 
 @dataclass
-class FakeBot:
+class FakeBot(SpeaksApi):
     """Records what would reach Telegram; chats can be made to fail."""
 
     sent: list[tuple[int, str]] = field(default_factory=list)

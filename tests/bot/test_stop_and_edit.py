@@ -17,12 +17,13 @@ from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.texts import render
 from flows import buttons
 from flows.outcome import EditOrigin, Send, Text, ToChat, keyboard
+from tests.bot.fake_api import SpeaksApi
 from tests.helpers import T0
 
 HELLO = Text("onboarding.welcome_back")
 
 
-class StuckBot:
+class StuckBot(SpeaksApi):
     """Telegram that never answers: every send hangs until it is cancelled."""
 
     def __init__(self) -> None:
@@ -56,7 +57,7 @@ async def test_a_stop_gives_back_the_messages_not_yet_tried(engine: Engine) -> N
         ]
 
 
-class LimitedBot:
+class LimitedBot(SpeaksApi):
     """Telegram behind Mend's rate limiter, which reports each request as it leaves."""
 
     def __init__(self) -> None:
