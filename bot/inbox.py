@@ -344,11 +344,22 @@ class InboxQueue(asyncio.Queue[object]):
         claimed: Claimed | None = None
         try:
             while True:
-                try:
-                    _stored, claimed = await asyncio.to_thread(
+                call = asyncio.ensure_future(
+                    asyncio.to_thread(
                         self.store.store_and_claim, item.update_id, chat, payload, claim=reserved
                     )
+                )
+                try:
+                    _stored, claimed = await asyncio.shield(call)
                     break
+                except asyncio.CancelledError:
+                    # Polling stopped while the row was being written: the write goes on in
+                    # its thread, and a row it stores claimed must not stay claimed by
+                    # nobody (on PostgreSQL that would hold the chat up for the timeout).
+                    if drainer is not None:
+                        drainer.when_stored(chat, call, reserved=reserved, update=item)
+                        drainer = None
+                    raise
                 except Exception:
                     log.exception("could not store update %s; retrying", item.update_id)
                     await asyncio.sleep(STORE_RETRY)
@@ -410,6 +421,8 @@ class InboxDrainer:
         # Chats this process stored updates for (in arrival order), claimed without a scan;
         # a scan about once a second finds the rest (other processes', left-over ones).
         self._known: dict[int, None] = {}
+        # Hand-overs of writes that finished after their caller was cancelled (a stop).
+        self._late: set[asyncio.Future[Any]] = set()
         self._next_scan = 0.0
 
     def wake(self, chat_id: int | None = None) -> None:
@@ -442,6 +455,28 @@ class InboxDrainer:
             return False
         self._busy[chat_id] = asyncio.get_running_loop().create_future()
         return True
+
+    def when_stored(
+        self,
+        chat_id: int,
+        call: asyncio.Future[tuple[bool, Claimed | None]],
+        *,
+        reserved: bool,
+        update: Update,
+    ) -> None:
+        """`stored`, once a write whose caller was cancelled has finished."""
+
+        def finished(done: asyncio.Future[tuple[bool, Claimed | None]]) -> None:
+            claimed = None if done.cancelled() or done.exception() else done.result()[1]
+            task = asyncio.ensure_future(
+                self.stored(chat_id, claimed, reserved=reserved, update=update)
+            )
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+        self._late.add(call)
+        call.add_done_callback(self._late.discard)
+        call.add_done_callback(finished)
 
     async def stored(
         self,
@@ -553,6 +588,11 @@ class InboxDrainer:
         back to the inbox (handled after the next start)."""
         self.stopping = True
         self._wake.set()
+        # Updates being written when polling stopped: handed over (given back) first.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._late and loop.time() < deadline:
+            await asyncio.wait(list(self._late), timeout=deadline - loop.time())
         running: list[asyncio.Future[Any]] = [
             task for task in self._busy.values() if not task.done()
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -392,3 +393,50 @@ async def test_updates_put_in_the_queue_of_idle_chats_skip_the_claim_and_keep_or
     assert [u for chat, u in seen if chat == GROUP_A] == [1, 2, *range(3, 23, 2)]
     assert [u for chat, u in seen if chat == GROUP_B] == list(range(4, 23, 2))
     assert 0 < sum(claims) < 20
+
+
+@pytest.mark.parametrize("then", ["handled", "given back at a stop"])
+async def test_an_update_whose_writer_was_cancelled_is_not_left_claimed_by_nobody(
+    engine: Engine, clock: FixedClock, then: str
+) -> None:
+    """Polling stops (its task is cancelled) while an update is being stored claimed: the
+    write finishes in its thread, and the row is then handled, or given back at a stop,
+    instead of staying claimed until the claim times out."""
+    seen: list[int] = []
+
+    async def handle(update: Update) -> None:
+        seen.append(update.update_id)
+
+    inbox = InboxStore(engine, clock)
+    writing, go_on = threading.Event(), threading.Event()
+    store_and_claim = inbox.store_and_claim
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        writing.set()
+        go_on.wait(5)
+        return store_and_claim(*args, **kwargs)
+
+    inbox.store_and_claim = slow  # type: ignore[method-assign]
+    drainer = InboxDrainer(FakeApplication(handle), inbox, 4)  # type: ignore[arg-type]
+    queue = InboxQueue()
+    queue.store, queue.drainer = inbox, drainer
+    await drainer.start()
+    try:
+        put = asyncio.create_task(queue.put(as_update(1, GROUP_A)))
+        await asyncio.to_thread(writing.wait, 5)
+        put.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await put
+        if then == "handled":
+            go_on.set()
+            await wait_until(lambda: seen == [1])
+            await wait_until(lambda: states(engine)[1][0] == "done")
+        else:
+            stopping = asyncio.create_task(drainer.stop(2.0))
+            await asyncio.sleep(0.05)
+            go_on.set()
+            await stopping
+            assert states(engine)[1][0] == "pending" and seen == []
+    finally:
+        go_on.set()
+        await drainer.stop(1.0)
