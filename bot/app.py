@@ -29,8 +29,9 @@ from telegram.ext import (
 from bot import shell
 from bot.clock import Clock, OffsetFileClock
 from bot.config import Settings
+from bot.drainer import ChatOrderedProcessor, InboxDrainer, InboxQueue
 from bot.handlers import members, onboarding, promises
-from bot.inbox import ChatOrderedProcessor, InboxDrainer, InboxQueue, InboxStore
+from bot.inbox import InboxStore
 from bot.runtime import REQUEST_GOES_OUT, Runtime
 from bot.shared import CONTEXT_TYPES, shared
 from bot.texts import FALLBACK, languages, menu, render, set_bot_username

@@ -16,7 +16,7 @@ from flows.policy import Policy
 
 if TYPE_CHECKING:
     from bot.app import Wakeups
-    from bot.inbox import InboxDrainer
+    from bot.drainer import InboxDrainer
     from bot.runtime import Runtime
 
 

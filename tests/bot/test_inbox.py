@@ -16,16 +16,8 @@ from telegram import Update
 
 from bot.clock import FixedClock
 from bot.db import session_scope
-from bot.inbox import (
-    CURRENT_CLAIM,
-    INBOX_CLAIM_TIMEOUT,
-    ChatOrderedProcessor,
-    Claim,
-    InboxDrainer,
-    InboxQueue,
-    InboxStore,
-    LostClaim,
-)
+from bot.drainer import ChatOrderedProcessor, InboxDrainer, InboxQueue
+from bot.inbox import CURRENT_CLAIM, INBOX_CLAIM_TIMEOUT, Claim, InboxStore, LostClaim
 from bot.runtime import Runtime
 from flows.models import Inbox
 from flows.outcome import Effects
