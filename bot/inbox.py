@@ -91,11 +91,6 @@ class InboxStore:
         self.claim_timeout = claim_timeout or INBOX_CLAIM_TIMEOUT
         self.is_postgres = db.dialect.name == "postgresql"
 
-    def store(self, update_id: int, chat_id: int, payload: str) -> bool:
-        """Store an update once; False when this update_id was stored before."""
-        stored, _claimed = self.store_and_claim(update_id, chat_id, payload, claim=False)
-        return stored
-
     def store_and_claim(
         self, update_id: int, chat_id: int, payload: str, *, claim: bool
     ) -> tuple[bool, Claimed | None]:

@@ -147,7 +147,7 @@ async def answer(
     flow: Callable[[Session, datetime], Effects],
     *,
     origin: tuple[int, int] | None = None,
-) -> Committed:
+) -> None:
     """Run `flow` in one transaction and answer what is answered at once (`show_immediate`).
 
     The language of whoever acted is read in the same transaction, after the flow (which
@@ -168,7 +168,6 @@ async def answer(
 
     committed = await runtime_of(context).run(transaction, origin=origin)
     await show_immediate(update, context, committed, spoken[0])
-    return committed
 
 
 async def show_immediate(

@@ -50,7 +50,9 @@ def update_json(update_id: int, chat_id: int, text: str = "/help") -> dict[str, 
 
 
 def store(inbox: InboxStore, update_id: int, chat_id: int, text: str = "/help") -> bool:
-    return inbox.store(update_id, chat_id, json.dumps(update_json(update_id, chat_id, text)))
+    payload = json.dumps(update_json(update_id, chat_id, text))
+    stored, _claimed = inbox.store_and_claim(update_id, chat_id, payload, claim=False)
+    return stored
 
 
 def states(engine: Engine) -> dict[int, tuple[str, bool]]:
